@@ -1,0 +1,86 @@
+# dbpool: one C source tree, two Lua ABIs (Lua 5.4 and LuaJIT 2.1).
+#   make            build/5.4/dbpool/core.so and build/jit/dbpool/core.so
+#   make test       everything: C tests (plain, ASan+UBSan, TSan) and busted
+#                   specs on both Luas, against a throwaway PostgreSQL
+#   make demo       examples/quickstart.lua (throwaway PostgreSQL unless
+#                   DATABASE_URL is set)
+# Both installs missing Debian packages first (scripts/install-deps.sh).
+
+CC      ?= cc
+WARN     = -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+BASE     = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -MMD -MP
+PG_INC  := $(shell pkg-config --cflags libpq 2>/dev/null)
+LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
+JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
+LIBS     = -lpq -lpthread -lm
+
+CORE  = error config conn pool metrics registry
+LUAB  = lua_core lua_config lua_pool lua_conn lua_result lua_error
+CORE_SRC = $(CORE:%=csrc/%.c)
+
+CORE_OBJ  = $(CORE:%=build/core/%.o)
+LUA54_OBJ = $(LUAB:%=build/5.4/obj/%.o)
+JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
+
+MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
+
+.PHONY: all deps test demo clean exports
+all: $(MODULES)
+
+build/core/%.o: csrc/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(BASE) $(PG_INC) -c $< -o $@
+
+build/5.4/obj/%.o: csrc/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(LUA54_INC) -c $< -o $@
+
+build/jit/obj/%.o: csrc/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(JIT_INC) -c $< -o $@
+
+# Modules do not link liblua: the host program provides the Lua API.
+build/5.4/dbpool/core.so: $(CORE_OBJ) $(LUA54_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $^ $(LIBS)
+
+build/jit/dbpool/core.so: $(CORE_OBJ) $(JIT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $^ $(LIBS)
+
+# ---- C tests of the core (no Lua), plain and under sanitizers -------------
+CTESTS = $(basename $(notdir $(wildcard spec/c/test_*.c)))
+SAN_asan = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_tsan = -fsanitize=thread
+SAN_plain =
+CTEST_BINS = $(foreach v,plain asan tsan,$(CTESTS:%=build/ctest/$(v)/%))
+
+build/ctest/%: spec/c/$$(notdir $$*).c $(CORE_SRC) spec/c/testlib.h $(wildcard csrc/*.h)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN_$(patsubst %/,%,$(dir $*))) \
+	    -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
+
+.SECONDEXPANSION:
+ctests: $(CTEST_BINS)
+
+deps:
+	@bash scripts/install-deps.sh
+
+# Only luaopen_dbpool_core may be exported.
+exports: $(MODULES)
+	@for m in $(MODULES); do \
+	  syms=$$(nm -D --defined-only $$m | awk '$$2 ~ /^[TDB]$$/ {print $$3}'); \
+	  [ "$$syms" = "luaopen_dbpool_core" ] || { echo "$$m exports: $$syms"; exit 1; }; \
+	done; echo "exports: only luaopen_dbpool_core"
+
+test: deps
+	@bash scripts/test.sh
+
+demo: deps
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf build
+
+-include $(wildcard build/*/*.d build/*/obj/*.d)

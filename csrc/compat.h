@@ -1,0 +1,51 @@
+/* compat.h: the only place that knows Lua 5.1 (LuaJIT 2.1) from Lua 5.4.
+ * LuaJIT 2.1 already carries luaL_setfuncs, luaL_newlib, luaL_testudata,
+ * luaL_setmetatable and LUA_OK; the gaps we use are filled here. */
+#ifndef DBP_COMPAT_H
+#define DBP_COMPAT_H
+
+#include <stdint.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#if LUA_VERSION_NUM == 501
+
+#define lua_rawlen(L, i) lua_objlen((L), (i))
+
+static inline int lua_absindex(lua_State *L, int idx)
+{
+    return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
+}
+
+/* Numbers are doubles: "integer" means an integral value. */
+static inline int dbp_compat_isinteger(lua_State *L, int idx)
+{
+    lua_Number n = lua_tonumber(L, idx);
+    return n == (lua_Number)(int64_t)n;
+}
+
+/* int8 beyond 2^53 has no exact double: hand it over as its text. */
+static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *text)
+{
+    if (v > ((int64_t)1 << 53) || v < -((int64_t)1 << 53))
+        lua_pushstring(L, text);
+    else
+        lua_pushnumber(L, (lua_Number)v);
+}
+
+#else
+
+static inline int dbp_compat_isinteger(lua_State *L, int idx)
+{
+    return lua_isinteger(L, idx);
+}
+
+static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *text)
+{
+    (void)text;
+    lua_pushinteger(L, (lua_Integer)v);
+}
+
+#endif
+
+#endif

@@ -1,0 +1,499 @@
+/* config.c: option descriptors, defaults, validation, comparison and DSN
+ * redaction.  The descriptor table is the single list of option names: the
+ * Lua binding reads options through it, the registry compares through it. */
+#include "config.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(field) offsetof(dbp_config, field)
+#define NOBOUND 0, 0, false
+
+const dbp_option dbp_options[] = {
+    {"name", DBP_OPT_STRING, OFF(name), NOBOUND, "a non-empty string"},
+    {"dsn", DBP_OPT_STRING, OFF(dsn), NOBOUND, "a non-empty libpq URI or key=value string"},
+    {"pool_size", DBP_OPT_INT, OFF(pool_size), 0, INT_MAX, false,
+     "an integer >= 0 (0 = no limit)"},
+    {"max_overflow", DBP_OPT_INT, OFF(max_overflow), 0, INT_MAX, true,
+     "an integer >= 0, or -1 for unbounded"},
+    {"pool_timeout", DBP_OPT_NUMBER, OFF(pool_timeout), 0, 1e9, false,
+     "a number of seconds >= 0"},
+    {"pool_recycle", DBP_OPT_NUMBER, OFF(pool_recycle), 0, 1e9, true,
+     "a number of seconds >= 0, or -1 for never"},
+    {"recycle_jitter", DBP_OPT_NUMBER, OFF(recycle_jitter), 0, 0.5, false,
+     "a fraction between 0 and 0.5"},
+    {"pool_pre_ping", DBP_OPT_BOOL, OFF(pool_pre_ping), NOBOUND, "a boolean"},
+    {"pre_ping_bypass", DBP_OPT_NUMBER, OFF(pre_ping_bypass), 0, 1e9, false,
+     "a number of seconds >= 0"},
+    {"reset_on_return", DBP_OPT_RESET, OFF(reset_on_return), NOBOUND,
+     "\"rollback\", \"commit\" or false"},
+    {"use_lifo", DBP_OPT_BOOL, OFF(use_lifo), NOBOUND, "a boolean"},
+    {"min_idle", DBP_OPT_INT, OFF(min_idle), 0, INT_MAX, false, "an integer >= 0"},
+    {"max_queries", DBP_OPT_INT, OFF(max_queries), 0, INT_MAX, false,
+     "an integer >= 0 (0 = never)"},
+    {"connect_timeout", DBP_OPT_NUMBER, OFF(connect_timeout), 0, 1e6, false,
+     "a number of seconds >= 0 (0 = wait forever)"},
+    {"application_name", DBP_OPT_STRING, OFF(application_name), NOBOUND, "a string"},
+    {"statement_timeout", DBP_OPT_INT, OFF(statement_timeout), 0, INT_MAX, false,
+     "an integer number of milliseconds >= 0"},
+    {"lock_timeout", DBP_OPT_INT, OFF(lock_timeout), 0, INT_MAX, false,
+     "an integer number of milliseconds >= 0"},
+    {"idle_in_transaction_session_timeout", DBP_OPT_INT,
+     OFF(idle_in_transaction_session_timeout), 0, INT_MAX, false,
+     "an integer number of milliseconds >= 0"},
+    {"role", DBP_OPT_ROLE, OFF(role), NOBOUND, "\"any\" or \"primary\""},
+    {"pgbouncer", DBP_OPT_BOOL, OFF(pgbouncer), NOBOUND, "a boolean"},
+    {"replicas", DBP_OPT_LIST, OFF(replicas), NOBOUND, "a list of DSN strings"},
+    {"retry", DBP_OPT_TABLE, 0, NOBOUND, "a table {attempts=, base=, max=}"},
+    {"retry.attempts", DBP_OPT_INT, OFF(retry_attempts), 1, 100, false,
+     "an integer between 1 and 100"},
+    {"retry.base", DBP_OPT_NUMBER, OFF(retry_base), 0, 60, false,
+     "a number of seconds between 0 and 60"},
+    {"retry.max", DBP_OPT_NUMBER, OFF(retry_max), 0, 3600, false,
+     "a number of seconds between 0 and 3600"},
+    {"breaker", DBP_OPT_TABLE, 0, NOBOUND, "a table {failures=, cooldown=}"},
+    {"breaker.failures", DBP_OPT_INT, OFF(breaker_failures), 0, INT_MAX, false,
+     "an integer >= 0 (0 = breaker off)"},
+    {"breaker.cooldown", DBP_OPT_NUMBER, OFF(breaker_cooldown), 0, 86400, false,
+     "a number of seconds between 0 and 86400"},
+    {"leak_threshold", DBP_OPT_NUMBER, OFF(leak_threshold), 0, 1e9, false,
+     "a number of seconds >= 0 (0 = off)"},
+    {"echo", DBP_OPT_BOOL, OFF(echo), NOBOUND, "a boolean"},
+    {"echo_pool", DBP_OPT_BOOL, OFF(echo_pool), NOBOUND, "a boolean"},
+    {"policy", DBP_OPT_LUA, 0, NOBOUND, "a policy name or table"},
+    {NULL, DBP_OPT_LUA, 0, NOBOUND, NULL},
+};
+
+#define FIELD(c, o, type) ((type *)((char *)(c) + (o)->offset))
+#define CFIELD(c, o, type) ((const type *)((const char *)(c) + (o)->offset))
+
+void dbp_config_init(dbp_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->pool_size = 5;
+    c->max_overflow = 10;
+    c->pool_timeout = 30;
+    c->pool_recycle = -1;
+    c->pre_ping_bypass = 0.5;
+    c->reset_on_return = DBP_RESET_ROLLBACK;
+    c->connect_timeout = 10;
+    c->statement_timeout = -1;
+    c->lock_timeout = -1;
+    c->idle_in_transaction_session_timeout = -1;
+    c->role = DBP_ROLE_ANY;
+    c->retry_attempts = 3;
+    c->retry_base = 0.05;
+    c->retry_max = 2;
+    c->breaker_failures = 5;
+    c->breaker_cooldown = 5;
+}
+
+void dbp_config_free(dbp_config *c)
+{
+    free(c->name);
+    free(c->dsn);
+    free(c->application_name);
+    for (int i = 0; i < c->n_replicas; i++)
+        free(c->replicas[i]);
+    free(c->replicas);
+    memset(c, 0, sizeof *c);
+}
+
+static int dup_string(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src == NULL)
+        return 0;
+    *dst = strdup(src);
+    return *dst == NULL ? -1 : 0;
+}
+
+dbp_status dbp_config_copy(dbp_config *dst, const dbp_config *src)
+{
+    *dst = *src;
+    dst->name = dst->dsn = dst->application_name = NULL;
+    dst->replicas = NULL;
+    dst->n_replicas = 0;
+    if (dup_string(&dst->name, src->name) || dup_string(&dst->dsn, src->dsn) ||
+        dup_string(&dst->application_name, src->application_name))
+        goto nomem;
+    if (src->n_replicas > 0) {
+        dst->replicas = calloc((size_t)src->n_replicas, sizeof *dst->replicas);
+        if (dst->replicas == NULL)
+            goto nomem;
+        for (int i = 0; i < src->n_replicas; i++) {
+            dst->n_replicas = i + 1;
+            if (dup_string(&dst->replicas[i], src->replicas[i]))
+                goto nomem;
+        }
+    }
+    return DBP_OK;
+nomem:
+    dbp_config_free(dst);
+    return DBP_NOMEM;
+}
+
+const dbp_option *dbp_option_find(const char *name)
+{
+    for (const dbp_option *o = dbp_options; o->name != NULL; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+/* Optimal string alignment distance (Levenshtein plus adjacent swaps, so
+ * "pool_sise" and "pool_szie" are both one edit from "pool_size"). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t d[64][64];
+
+    if (la >= 64 || lb >= 64)
+        return (size_t)-1;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < best)
+                best = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb];
+}
+
+const char *dbp_option_suggest(const char *name, const char *prefix)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    char full[128];
+
+    snprintf(full, sizeof full, "%s%s", prefix ? prefix : "", name);
+    for (const dbp_option *o = dbp_options; o->name != NULL; o++) {
+        bool sub = strchr(o->name, '.') != NULL;
+        if (plen > 0 ? strncmp(o->name, prefix, plen) != 0 : sub)
+            continue;
+        size_t d = edit_distance(full, o->name);
+        if (d < best_d) {
+            best_d = d;
+            best = o->name;
+        }
+    }
+    /* Only close names are worth suggesting: a third of the name, at least 2. */
+    size_t limit = strlen(name) / 3 > 2 ? strlen(name) / 3 : 2;
+    if (best == NULL || best_d > limit)
+        return NULL;
+    return best + plen;
+}
+
+static dbp_status invalid(dbp_error *err, const dbp_option *o, const char *got)
+{
+    return dbp_error_set(err, DBP_INVALID, "option '%s' must be %s, got %s", o->name,
+                         o->must_be, got);
+}
+
+dbp_status dbp_config_set_number(dbp_config *c, const dbp_option *o, double v,
+                                 dbp_error *err)
+{
+    char got[64];
+
+    snprintf(got, sizeof got, "%.17g", v);
+    if (o->type != DBP_OPT_INT && o->type != DBP_OPT_NUMBER)
+        return invalid(err, o, got);
+    if (isnan(v) || isinf(v))
+        return invalid(err, o, got);
+    if (o->type == DBP_OPT_INT && v != floor(v))
+        return invalid(err, o, got);
+    if (!(o->minus_one_ok && v == -1) && (v < o->min || v > o->max))
+        return invalid(err, o, got);
+    if (o->type == DBP_OPT_INT)
+        *FIELD(c, o, int) = (int)v;
+    else
+        *FIELD(c, o, double) = v;
+    return DBP_OK;
+}
+
+dbp_status dbp_config_set_bool(dbp_config *c, const dbp_option *o, bool v,
+                               dbp_error *err)
+{
+    if (o->type == DBP_OPT_BOOL) {
+        *FIELD(c, o, bool) = v;
+        return DBP_OK;
+    }
+    if (o->type == DBP_OPT_RESET && !v) {
+        *FIELD(c, o, int) = DBP_RESET_NONE;
+        return DBP_OK;
+    }
+    return invalid(err, o, v ? "true" : "false");
+}
+
+dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *o, const char *v,
+                                 dbp_error *err)
+{
+    char got[96];
+
+    snprintf(got, sizeof got, "\"%.80s\"", v);
+    switch (o->type) {
+    case DBP_OPT_STRING: {
+        char *copy;
+        /* name and dsn must say something; application_name may be empty. */
+        if (v[0] == '\0' && o->offset != OFF(application_name))
+            return invalid(err, o, "an empty string");
+        copy = strdup(v);
+        if (copy == NULL)
+            return dbp_error_set(err, DBP_NOMEM, "out of memory");
+        free(*FIELD(c, o, char *));
+        *FIELD(c, o, char *) = copy;
+        return DBP_OK;
+    }
+    case DBP_OPT_RESET:
+        if (strcmp(v, "rollback") == 0)
+            *FIELD(c, o, int) = DBP_RESET_ROLLBACK;
+        else if (strcmp(v, "commit") == 0)
+            *FIELD(c, o, int) = DBP_RESET_COMMIT;
+        else
+            return invalid(err, o, got);
+        return DBP_OK;
+    case DBP_OPT_ROLE:
+        if (strcmp(v, "any") == 0)
+            *FIELD(c, o, int) = DBP_ROLE_ANY;
+        else if (strcmp(v, "primary") == 0)
+            *FIELD(c, o, int) = DBP_ROLE_PRIMARY;
+        else
+            return invalid(err, o, got);
+        return DBP_OK;
+    default:
+        /* The DSN of a replica may hold a password: never echo it. */
+        return invalid(err, o, "a string");
+    }
+}
+
+dbp_status dbp_config_add_replica(dbp_config *c, const char *dsn, dbp_error *err)
+{
+    char **grown;
+
+    if (dsn[0] == '\0')
+        return invalid(err, dbp_option_find("replicas"), "an empty string in the list");
+    grown = realloc(c->replicas, (size_t)(c->n_replicas + 1) * sizeof *grown);
+    if (grown == NULL)
+        return dbp_error_set(err, DBP_NOMEM, "out of memory");
+    c->replicas = grown;
+    c->replicas[c->n_replicas] = strdup(dsn);
+    if (c->replicas[c->n_replicas] == NULL)
+        return dbp_error_set(err, DBP_NOMEM, "out of memory");
+    c->n_replicas++;
+    return DBP_OK;
+}
+
+dbp_status dbp_config_finish(const dbp_config *c, dbp_error *err)
+{
+    if (c->name == NULL)
+        return dbp_error_set(err, DBP_INVALID,
+                             "option 'name' is required (the market or database name)");
+    if (c->dsn == NULL)
+        return dbp_error_set(err, DBP_INVALID,
+                             "option 'dsn' is required (a libpq URI or key=value string)");
+    if (c->pool_size > 0 && c->min_idle > c->pool_size)
+        return dbp_error_set(err, DBP_INVALID,
+                             "option 'min_idle' must be at most pool_size (%d), got %d",
+                             c->pool_size, c->min_idle);
+    if (c->retry_max < c->retry_base)
+        return dbp_error_set(err, DBP_INVALID,
+                             "option 'retry.max' must be >= retry.base (%g), got %g",
+                             c->retry_base, c->retry_max);
+    return DBP_OK;
+}
+
+static bool same_string(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static bool option_equal(const dbp_config *a, const dbp_config *b, const dbp_option *o)
+{
+    switch (o->type) {
+    case DBP_OPT_STRING:
+        return same_string(*CFIELD(a, o, char *), *CFIELD(b, o, char *));
+    case DBP_OPT_INT:
+    case DBP_OPT_RESET:
+    case DBP_OPT_ROLE:
+        return *CFIELD(a, o, int) == *CFIELD(b, o, int);
+    case DBP_OPT_NUMBER:
+        return *CFIELD(a, o, double) == *CFIELD(b, o, double);
+    case DBP_OPT_BOOL:
+        return *CFIELD(a, o, bool) == *CFIELD(b, o, bool);
+    case DBP_OPT_LIST:
+        if (a->n_replicas != b->n_replicas)
+            return false;
+        for (int i = 0; i < a->n_replicas; i++)
+            if (!same_string(a->replicas[i], b->replicas[i]))
+                return false;
+        return true;
+    case DBP_OPT_TABLE:
+    case DBP_OPT_LUA:
+        return true;   /* sub-options and Lua-only keys are compared elsewhere */
+    }
+    return true;
+}
+
+int dbp_config_diff(const dbp_config *a, const dbp_config *b, char *out, size_t size)
+{
+    int n = 0;
+    size_t used = 0;
+
+    if (size > 0)
+        out[0] = '\0';
+    for (const dbp_option *o = dbp_options; o->name != NULL; o++) {
+        if (option_equal(a, b, o))
+            continue;
+        if (used < size) {
+            int w = snprintf(out + used, size - used, "%s%s", n > 0 ? ", " : "", o->name);
+            if (w > 0)
+                used += (size_t)w;
+        }
+        n++;
+    }
+    return n;
+}
+
+/* ---- DSN redaction ---------------------------------------------------- */
+
+static void append(char *out, size_t size, size_t *used, const char *s, size_t n)
+{
+    if (*used + 1 >= size)
+        return;
+    if (n > size - 1 - *used)
+        n = size - 1 - *used;
+    memcpy(out + *used, s, n);
+    *used += n;
+    out[*used] = '\0';
+}
+
+/* Replaces the value after every "password=" in a URI query string. */
+static void redact_query_params(const char *q, char *out, size_t size, size_t *used)
+{
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        if (len >= 9 && strncmp(q, "password=", 9) == 0) {
+            append(out, size, used, "password=***", 12);
+        } else {
+            append(out, size, used, q, len);
+        }
+        q += len;
+        if (*q == '&') {
+            append(out, size, used, "&", 1);
+            q++;
+        }
+    }
+}
+
+static void redact_uri(const char *dsn, const char *rest, char *out, size_t size)
+{
+    size_t used = 0;
+    size_t auth_len = strcspn(rest, "/?");
+    const char *at = NULL;
+
+    for (const char *p = rest; p < rest + auth_len; p++)
+        if (*p == '@')
+            at = p;
+    append(out, size, &used, dsn, (size_t)(rest - dsn));
+    if (at != NULL) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        if (colon != NULL) {
+            append(out, size, &used, rest, (size_t)(colon - rest));
+            append(out, size, &used, ":***", 4);
+        } else {
+            append(out, size, &used, rest, (size_t)(at - rest));
+        }
+        rest = at;
+    }
+    const char *q = strchr(rest, '?');
+    if (q == NULL) {
+        append(out, size, &used, rest, strlen(rest));
+        return;
+    }
+    append(out, size, &used, rest, (size_t)(q - rest) + 1);
+    redact_query_params(q + 1, out, size, &used);
+}
+
+/* key = value pairs; values may be single-quoted with backslash escapes. */
+static void redact_keyvalue(const char *dsn, char *out, size_t size)
+{
+    size_t used = 0;
+    const char *p = dsn;
+
+    while (*p) {
+        const char *start = p;
+        while (isspace((unsigned char)*p))
+            p++;
+        const char *key = p;
+        while (*p && *p != '=' && !isspace((unsigned char)*p))
+            p++;
+        size_t key_len = (size_t)(p - key);
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p != '=') {                       /* malformed: copy the rest, minus values */
+            append(out, size, &used, start, (size_t)(p - start));
+            if (*p == '\0')
+                break;
+            p++;
+            continue;
+        }
+        p++;
+        while (isspace((unsigned char)*p))
+            p++;
+        const char *val = p;
+        if (*p == '\'') {
+            p++;
+            while (*p && *p != '\'') {
+                if (*p == '\\' && p[1])
+                    p++;
+                p++;
+            }
+            if (*p == '\'')
+                p++;
+        } else {
+            while (*p && !isspace((unsigned char)*p))
+                p++;
+        }
+        append(out, size, &used, start, (size_t)(val - start));
+        if (key_len == 8 && strncmp(key, "password", 8) == 0)
+            append(out, size, &used, "***", 3);
+        else
+            append(out, size, &used, val, (size_t)(p - val));
+    }
+}
+
+void dbp_redact_dsn(const char *dsn, char *out, size_t size)
+{
+    const char *scheme_end;
+
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    if (dsn == NULL)
+        return;
+    scheme_end = strstr(dsn, "://");
+    if ((strncmp(dsn, "postgresql://", 13) == 0 || strncmp(dsn, "postgres://", 11) == 0) &&
+        scheme_end != NULL)
+        redact_uri(dsn, scheme_end + 3, out, size);
+    else
+        redact_keyvalue(dsn, out, size);
+}

@@ -1,0 +1,114 @@
+/* config.h: an engine's options as a plain C struct, their defaults, one
+ * descriptor per option (name, type, bounds), validation, comparison and DSN
+ * redaction.  Pure C: no Lua, no libpq, testable from spec/c. */
+#ifndef DBP_CONFIG_H
+#define DBP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "common.h"
+#include "error.h"
+
+typedef enum dbp_reset {
+    DBP_RESET_NONE = 0,   /* reset_on_return = false */
+    DBP_RESET_ROLLBACK,
+    DBP_RESET_COMMIT
+} dbp_reset;
+
+typedef enum dbp_role {
+    DBP_ROLE_ANY = 0,
+    DBP_ROLE_PRIMARY      /* a read-only server counts as dead */
+} dbp_role;
+
+typedef struct dbp_config {
+    char *name;
+    char *dsn;
+    int pool_size;            /* 0 = no limit */
+    int max_overflow;         /* -1 = unbounded */
+    double pool_timeout;      /* seconds */
+    double pool_recycle;      /* seconds; -1 = never */
+    double recycle_jitter;    /* fraction of pool_recycle taken off at birth */
+    bool pool_pre_ping;
+    double pre_ping_bypass;   /* seconds */
+    int reset_on_return;      /* dbp_reset */
+    bool use_lifo;
+    int min_idle;
+    int max_queries;          /* 0 = never rotate */
+    double connect_timeout;   /* seconds; 0 = wait forever */
+    char *application_name;   /* NULL = unset */
+    int statement_timeout;    /* ms; -1 = unset */
+    int lock_timeout;
+    int idle_in_transaction_session_timeout;
+    int role;                 /* dbp_role */
+    bool pgbouncer;
+    char **replicas;
+    int n_replicas;
+    int retry_attempts;
+    double retry_base;
+    double retry_max;
+    int breaker_failures;     /* 0 = breaker off */
+    double breaker_cooldown;
+    double leak_threshold;    /* seconds; 0 = off */
+    bool echo;
+    bool echo_pool;
+} dbp_config;
+
+typedef enum dbp_opt_type {
+    DBP_OPT_STRING,
+    DBP_OPT_INT,
+    DBP_OPT_NUMBER,
+    DBP_OPT_BOOL,
+    DBP_OPT_RESET,     /* "rollback" | "commit" | false */
+    DBP_OPT_ROLE,      /* "any" | "primary" */
+    DBP_OPT_LIST,      /* array of strings (replicas) */
+    DBP_OPT_TABLE,     /* sub-options "<name>.<key>" (retry, breaker) */
+    DBP_OPT_LUA        /* understood by the Lua layer only (policy) */
+} dbp_opt_type;
+
+typedef struct dbp_option {
+    const char *name;
+    dbp_opt_type type;
+    size_t offset;          /* into dbp_config; unused for TABLE and LUA */
+    double min, max;        /* numeric bounds, inclusive */
+    bool minus_one_ok;      /* -1 is allowed below min ("never"/"unbounded") */
+    const char *must_be;    /* phrase for errors: "an integer >= 0" */
+} dbp_option;
+
+/* Every option, in DESIGN.md's order; terminated by a NULL name. */
+extern const dbp_option dbp_options[];
+
+/* Fills defaults (DESIGN.md's table).  name and dsn stay NULL. */
+void dbp_config_init(dbp_config *c);
+void dbp_config_free(dbp_config *c);
+/* Deep copy into an uninitialised dst. */
+DBP_MUSTCHECK dbp_status dbp_config_copy(dbp_config *dst, const dbp_config *src);
+
+/* NULL when unknown.  Sub-options are named "retry.attempts". */
+const dbp_option *dbp_option_find(const char *name);
+/* The known option nearest to an unknown name (edit distance), or NULL when
+ * nothing is close.  prefix limits the search ("retry." for sub-options). */
+const char *dbp_option_suggest(const char *name, const char *prefix);
+
+/* Setters check the value against the descriptor and write the field; on
+ * DBP_INVALID err names the option, what it must be and what it got. */
+DBP_MUSTCHECK dbp_status dbp_config_set_number(dbp_config *c, const dbp_option *o,
+                                               double v, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_config_set_bool(dbp_config *c, const dbp_option *o,
+                                             bool v, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *o,
+                                               const char *v, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_config_add_replica(dbp_config *c, const char *dsn,
+                                                dbp_error *err);
+/* Cross-option checks once every option is set (required keys, min_idle
+ * within pool_size, retry.max >= retry.base). */
+DBP_MUSTCHECK dbp_status dbp_config_finish(const dbp_config *c, dbp_error *err);
+
+/* Writes the names of the options that differ, comma separated, into out.
+ * Returns how many differ. */
+int dbp_config_diff(const dbp_config *a, const dbp_config *b, char *out, size_t size);
+
+/* Copies dsn into out with any password replaced by "***" (URI userinfo,
+ * URI ?password=, key=value password=). */
+void dbp_redact_dsn(const char *dsn, char *out, size_t size);
+
+#endif

@@ -1,0 +1,63 @@
+/* conn.h: one libpq connection.  The only module that calls libpq for the
+ * pool; pool.c sees dbp_conn as opaque and needs no libpq header.  The Lua
+ * binding may read a query's PGresult (struct pg_result) directly. */
+#ifndef DBP_CONN_H
+#define DBP_CONN_H
+
+#include <stdbool.h>
+#include "common.h"
+#include "config.h"
+#include "error.h"
+
+typedef struct dbp_conn dbp_conn;
+struct pg_result;
+struct pg_conn;
+
+typedef enum dbp_txn {
+    DBP_TXN_IDLE,      /* no transaction open: nothing to reset */
+    DBP_TXN_OPEN,      /* in a transaction block, healthy or failed */
+    DBP_TXN_BROKEN     /* unknown or a command still active: discard */
+} dbp_txn;
+
+/* Opens a blocking connection to dsn with cfg's connect_timeout and
+ * connect-time settings (application_name, statement_timeout, lock_timeout,
+ * idle_in_transaction_session_timeout).  On failure returns DBP_CONNECT with
+ * libpq's message, the password scrubbed out, and *out untouched. */
+DBP_MUSTCHECK dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn,
+                                       dbp_conn **out, dbp_error *err);
+
+/* Closes politely (libpq sends Terminate) and frees.  NULL is a no-op. */
+void dbp_conn_close(dbp_conn *c);
+
+/* Runs one statement with text parameters ($1..$n, NULL = SQL NULL) through
+ * PQexecParams (formats[i] = 1: raw bytes), or, when simple is true, the whole string through PQexec
+ * (several statements allowed, no parameters).  On success *res is the last
+ * result for the caller to free with dbp_conn_free_result.  On failure
+ * returns DBP_QUERY with the server's sqlstate/severity/detail/hint, and marks
+ * the connection broken when the link or the session is gone. */
+DBP_MUSTCHECK dbp_status dbp_conn_exec(dbp_conn *c, const char *sql, int nparams,
+                                       const char *const *values, const int *lengths,
+                                       const int *formats, bool simple, struct pg_result **res,
+                                       dbp_error *err);
+void dbp_conn_free_result(struct pg_result *res);
+
+/* Where the session stands, from PQtransactionStatus: no round trip. */
+dbp_txn dbp_conn_txn(const dbp_conn *c);
+
+/* ROLLBACK or COMMIT an open transaction (one round trip).  Callers ask
+ * dbp_conn_txn first, so an idle connection costs nothing. */
+DBP_MUSTCHECK dbp_status dbp_conn_reset(dbp_conn *c, dbp_reset how, dbp_error *err);
+
+/* True once a failure showed that the link or session is unusable. */
+bool dbp_conn_broken(const dbp_conn *c);
+void dbp_conn_mark_broken(dbp_conn *c);
+
+int dbp_conn_backend_pid(const dbp_conn *c);
+struct pg_conn *dbp_conn_pg(dbp_conn *c);
+
+/* True for SQLSTATEs that mean the session is gone: class 08 (connection
+ * exception), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+ * connect now. */
+bool dbp_sqlstate_is_disconnect(const char *sqlstate);
+
+#endif

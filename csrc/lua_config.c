@@ -1,0 +1,193 @@
+/* lua_config.c: an option table from Lua into a dbp_config, through the
+ * descriptors of config.c.  Types are checked here (Lua knows them), bounds
+ * in config.c.  Numeric strings are not numbers: "5" for pool_size is an
+ * error, as a typo in a config file should be. */
+#include <stdio.h>
+#include <string.h>
+
+#include "lua_dbpool.h"
+
+/* "string \"5\"", "boolean true", "a table": what the user gave.  String
+ * values are shown only for enum-like options, never for a DSN. */
+static void describe(lua_State *L, int idx, const dbp_option *o, char *out, size_t size)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        if (o->type == DBP_OPT_RESET || o->type == DBP_OPT_ROLE || o->type == DBP_OPT_INT ||
+            o->type == DBP_OPT_NUMBER || o->type == DBP_OPT_BOOL)
+            snprintf(out, size, "string \"%.60s\"", lua_tostring(L, idx));
+        else
+            snprintf(out, size, "a string");
+        break;
+    case LUA_TNUMBER:
+        snprintf(out, size, "number %.14g", (double)lua_tonumber(L, idx));
+        break;
+    case LUA_TBOOLEAN:
+        snprintf(out, size, "boolean %s", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    default:
+        snprintf(out, size, "%s", luaL_typename(L, idx));
+        break;
+    }
+}
+
+static dbp_status type_error(lua_State *L, int idx, const dbp_option *o, dbp_error *err)
+{
+    char got[96];
+
+    describe(L, idx, o, got, sizeof got);
+    return dbp_error_set(err, DBP_INVALID, "option '%s' must be %s, got %s", o->name,
+                         o->must_be, got);
+}
+
+static dbp_status read_string(lua_State *L, int idx, const dbp_option *o, dbp_config *c,
+                              dbp_error *err)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+
+    if (strlen(s) != len)
+        return dbp_error_set(err, DBP_INVALID, "option '%s' must not contain a zero byte",
+                             o->name);
+    return dbp_config_set_string(c, o, s, err);
+}
+
+static dbp_status read_list(lua_State *L, int idx, const dbp_option *o, dbp_config *c,
+                            dbp_error *err)
+{
+    size_t n = lua_rawlen(L, idx);
+    dbp_status st = DBP_OK;
+
+    for (size_t i = 1; i <= n && st == DBP_OK; i++) {
+        lua_rawgeti(L, idx, (int)i);                      /* list[i] */
+        if (lua_type(L, -1) != LUA_TSTRING)
+            st = dbp_error_set(err, DBP_INVALID, "option '%s' must be %s, got %s at [%d]",
+                               o->name, o->must_be, luaL_typename(L, -1), (int)i);
+        else
+            st = dbp_config_add_replica(c, lua_tostring(L, -1), err);
+        lua_pop(L, 1);
+    }
+    return st;
+}
+
+static dbp_status read_option(lua_State *L, int idx, const dbp_option *o, dbp_config *c,
+                              dbp_error *err);
+
+/* retry = {attempts=, base=, max=}: each key is the option "retry.<key>". */
+static dbp_status read_table(lua_State *L, int idx, const dbp_option *o, dbp_config *c,
+                             dbp_error *err)
+{
+    char full[96], prefix[48];
+    dbp_status st = DBP_OK;
+
+    snprintf(prefix, sizeof prefix, "%s.", o->name);
+    lua_pushnil(L);
+    while (st == DBP_OK && lua_next(L, idx) != 0) {       /* key, value */
+        const dbp_option *sub = NULL;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            snprintf(full, sizeof full, "%s%s", prefix, lua_tostring(L, -2));
+            sub = dbp_option_find(full);
+        }
+        if (sub == NULL) {
+            const char *near = lua_type(L, -2) == LUA_TSTRING
+                                   ? dbp_option_suggest(lua_tostring(L, -2), prefix)
+                                   : NULL;
+            st = dbp_error_set(err, DBP_INVALID, "unknown option '%s%s'%s%s%s", prefix,
+                               lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?",
+                               near ? " (did you mean '" : "", near ? near : "",
+                               near ? "'?)" : "");
+        } else {
+            st = read_option(L, lua_gettop(L), sub, c, err);
+        }
+        lua_pop(L, 1);                                   /* value */
+    }
+    if (st != DBP_OK)
+        lua_pop(L, 1);                                   /* the key lua_next left */
+    return st;
+}
+
+static dbp_status read_option(lua_State *L, int idx, const dbp_option *o, dbp_config *c,
+                              dbp_error *err)
+{
+    int t = lua_type(L, idx);
+
+    switch (o->type) {
+    case DBP_OPT_INT:
+    case DBP_OPT_NUMBER:
+        if (t != LUA_TNUMBER)
+            return type_error(L, idx, o, err);
+        return dbp_config_set_number(c, o, (double)lua_tonumber(L, idx), err);
+    case DBP_OPT_BOOL:
+        if (t != LUA_TBOOLEAN)
+            return type_error(L, idx, o, err);
+        return dbp_config_set_bool(c, o, lua_toboolean(L, idx), err);
+    case DBP_OPT_STRING:
+    case DBP_OPT_ROLE:
+        if (t != LUA_TSTRING)
+            return type_error(L, idx, o, err);
+        return read_string(L, idx, o, c, err);
+    case DBP_OPT_RESET:
+        if (t == LUA_TBOOLEAN)
+            return dbp_config_set_bool(c, o, lua_toboolean(L, idx), err);
+        if (t != LUA_TSTRING)
+            return type_error(L, idx, o, err);
+        return read_string(L, idx, o, c, err);
+    case DBP_OPT_LIST:
+        if (t != LUA_TTABLE)
+            return type_error(L, idx, o, err);
+        return read_list(L, idx, o, c, err);
+    case DBP_OPT_TABLE:
+        if (t != LUA_TTABLE)
+            return type_error(L, idx, o, err);
+        return read_table(L, idx, o, c, err);
+    case DBP_OPT_LUA:
+        return DBP_OK;                                   /* the Lua layer's business */
+    }
+    return DBP_OK;
+}
+
+/* Walks every key so that an unknown one is reported even if it sorts
+ * after a valid one.  Errors leave the stack as it was. */
+static dbp_status read_all(lua_State *L, int idx, dbp_config *c, dbp_error *err)
+{
+    dbp_status st = DBP_OK;
+
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {                      /* key, value */
+        const dbp_option *o = NULL;
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            st = dbp_error_set(err, DBP_INVALID, "option names must be strings, got %s",
+                               luaL_typename(L, -2));
+        } else {
+            const char *key = lua_tostring(L, -2);
+            o = dbp_option_find(key);
+            if (o == NULL || strchr(key, '.') != NULL) {
+                const char *near = dbp_option_suggest(key, NULL);
+                st = dbp_error_set(err, DBP_INVALID, "unknown option '%s'%s%s%s", key,
+                                   near ? " (did you mean '" : "", near ? near : "",
+                                   near ? "'?)" : "");
+            } else {
+                st = read_option(L, lua_gettop(L), o, c, err);
+            }
+        }
+        lua_pop(L, 1);                                   /* value */
+        if (st != DBP_OK) {
+            lua_pop(L, 1);                               /* key */
+            return st;
+        }
+    }
+    return dbp_config_finish(c, err);
+}
+
+void dbp_lua_read_config(lua_State *L, int idx, dbp_config *c)
+{
+    dbp_error err;
+
+    idx = lua_absindex(L, idx);
+    luaL_checktype(L, idx, LUA_TTABLE);
+    dbp_config_init(c);
+    if (read_all(L, idx, c, &err) != DBP_OK) {
+        dbp_config_free(c);              /* nothing malloc'd survives the raise */
+        luaL_error(L, "dbpool: %s", err.message);
+    }
+}

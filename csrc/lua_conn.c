@@ -1,0 +1,310 @@
+/* lua_conn.c: dbpool.Conn, one checked-out connection.  close, __close and
+ * __gc share one idempotent release; after it the box is empty and every
+ * method but close raises "dbpool.Conn is closed". */
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua_dbpool.h"
+
+typedef struct conn_box {
+    dbp_pool *pool;
+    dbp_slot *slot;     /* NULL once returned or invalidated */
+} conn_box;
+
+void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
+{
+    conn_box *box = lua_newuserdata(L, sizeof *box);
+    box->pool = p;
+    box->slot = s;
+    luaL_setmetatable(L, DBP_CONN_MT);
+}
+
+static conn_box *check_box(lua_State *L)
+{
+    return luaL_checkudata(L, 1, DBP_CONN_MT);
+}
+
+static conn_box *check_open(lua_State *L)
+{
+    conn_box *box = check_box(L);
+    if (box->slot == NULL)
+        luaL_error(L, "dbpool.Conn is closed");
+    return box;
+}
+
+/* ===== Returning ======================================================= */
+
+static void release(conn_box *box)
+{
+    dbp_slot *s = box->slot;
+    box->slot = NULL;                   /* first: a second call is a no-op */
+    if (s != NULL)
+        dbp_pool_release(box->pool, s);
+}
+
+static int conn_close(lua_State *L)
+{
+    release(check_box(L));
+    return 0;
+}
+
+/* A connection nobody closed: give it back and count the leak. */
+static int conn_gc(lua_State *L)
+{
+    conn_box *box = check_box(L);
+    if (box->slot != NULL) {
+        dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_LEAKS);
+        release(box);
+    }
+    return 0;
+}
+
+static int conn_invalidate(lua_State *L)
+{
+    conn_box *box = check_box(L);
+    dbp_slot *s = box->slot;
+    box->slot = NULL;
+    if (s != NULL)
+        dbp_pool_invalidate(box->pool, s);
+    return 0;
+}
+
+/* ===== Arguments ======================================================= */
+
+#define STACK_PARAMS 16
+
+typedef struct params {
+    const char **values;
+    int *lengths;
+    int *formats;
+} params;
+
+/* Text for a Lua number that the server parses back to the same value:
+ * integers exactly, floats in the shortest form that round-trips. */
+static void push_number_text(lua_State *L, int idx)
+{
+    char buf[40];
+    lua_Number v = lua_tonumber(L, idx);
+
+    if (dbp_compat_isinteger(L, idx) && fabs((double)v) < 9.2e18) {
+#if LUA_VERSION_NUM >= 503
+        snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
+#else
+        snprintf(buf, sizeof buf, "%.0f", (double)v);
+#endif
+    } else if (isnan(v)) {
+        snprintf(buf, sizeof buf, "NaN");
+    } else if (isinf(v)) {
+        snprintf(buf, sizeof buf, v > 0 ? "Infinity" : "-Infinity");
+    } else {
+        snprintf(buf, sizeof buf, "%.15g", (double)v);
+        if (strtod(buf, NULL) != (double)v)
+            snprintf(buf, sizeof buf, "%.17g", (double)v);
+    }
+    lua_pushstring(L, buf);
+}
+
+/* Fills prm from stack slots first..first+n-1.  Converted texts are pushed
+ * on the stack, which keeps them alive until the call returns.  Raises on
+ * a value that has no SQL meaning, before anything is sent. */
+static void collect_params(lua_State *L, int first, int n, params *prm)
+{
+    luaL_checkstack(L, n + 4, "too many query parameters");
+    for (int i = 0; i < n; i++) {
+        int idx = first + i;
+        size_t len = 0;
+        prm->values[i] = NULL;
+        prm->lengths[i] = 0;
+        prm->formats[i] = 0;
+        switch (lua_type(L, idx)) {
+        case LUA_TNIL:
+            break;
+        case LUA_TLIGHTUSERDATA:
+            if (lua_touserdata(L, idx) == NULL)        /* dbpool.null */
+                break;
+            goto bad;
+        case LUA_TBOOLEAN:
+            prm->values[i] = lua_toboolean(L, idx) ? "true" : "false";
+            break;
+        case LUA_TNUMBER:
+            push_number_text(L, idx);
+            prm->values[i] = lua_tostring(L, -1);
+            break;
+        case LUA_TSTRING:
+            prm->values[i] = lua_tolstring(L, idx, &len);
+            /* Text parameters end at a zero byte; raw bytes (bytea) go in
+             * binary format, which the server takes as they are. */
+            if (strlen(prm->values[i]) != len) {
+                prm->formats[i] = 1;
+                prm->lengths[i] = (int)len;
+            }
+            break;
+        default:
+        bad:
+            luaL_error(L,
+                       "bad argument #%d to 'query' (parameter $%d must be a string, "
+                       "number, boolean, nil or dbpool.null, got %s)",
+                       idx, i + 1, luaL_typename(L, idx));
+        }
+    }
+}
+
+/* ===== Queries ========================================================= */
+
+static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params *prm,
+               int simple)
+{
+    dbp_conn *c = dbp_slot_conn(box->slot);
+    dbp_metrics *m = dbp_pool_metrics(box->pool);
+    struct pg_result *res;
+    dbp_error err;
+    dbp_status st;
+
+    dbp_slot_note_query(box->slot);
+    dbp_metrics_inc(m, DBP_M_QUERIES);
+    if (nparams > 0 || !simple)
+        st = dbp_conn_exec(c, sql, nparams, prm->values, prm->lengths, prm->formats,
+                           simple, &res, &err);
+    else
+        st = dbp_conn_exec(c, sql, 0, NULL, NULL, NULL, simple, &res, &err);
+    if (st != DBP_OK) {
+        dbp_metrics_inc(m, DBP_M_QUERY_ERRORS);
+        return dbp_lua_fail(L, &err);
+    }
+    dbp_lua_push_rows(L, res);
+    dbp_conn_free_result(res);
+    return 1;
+}
+
+/* conn:query(sql, ...) -> rows | nil, err.  $1..$n from the extra
+ * arguments, through PQexecParams: no value is ever spliced into SQL. */
+static int conn_query(lua_State *L)
+{
+    conn_box *box = check_open(L);
+    const char *sql = luaL_checkstring(L, 2);
+    int n = lua_gettop(L) - 2;
+    const char *v[STACK_PARAMS];
+    int len[STACK_PARAMS], fmt[STACK_PARAMS];
+    params prm = {v, len, fmt};
+
+    if (n > STACK_PARAMS) {     /* GC-owned scratch: nothing leaks if we raise */
+        char *mem = lua_newuserdata(L, (size_t)n * (sizeof(char *) + 2 * sizeof(int)));
+        prm.values = (const char **)(void *)mem;
+        prm.lengths = (int *)(void *)(mem + (size_t)n * sizeof(char *));
+        prm.formats = prm.lengths + n;
+    }
+    collect_params(L, 3, n, &prm);
+    return run(L, box, sql, n, &prm, 0);
+}
+
+/* conn:exec(sql) -> rows of the last statement | nil, err.  Simple query
+ * protocol: several statements allowed, no parameters. */
+static int conn_exec(lua_State *L)
+{
+    conn_box *box = check_open(L);
+    const char *sql = luaL_checkstring(L, 2);
+    return run(L, box, sql, 0, NULL, 1);
+}
+
+/* ===== Session facts =================================================== */
+
+static int conn_backend_pid(lua_State *L)
+{
+    conn_box *box = check_open(L);
+    lua_pushinteger(L, dbp_conn_backend_pid(dbp_slot_conn(box->slot)));
+    return 1;
+}
+
+static int conn_in_transaction(lua_State *L)
+{
+    conn_box *box = check_open(L);
+    lua_pushboolean(L, dbp_conn_txn(dbp_slot_conn(box->slot)) != DBP_TXN_IDLE);
+    return 1;
+}
+
+/* libpq's PQtransactionStatus by name: "idle", "active", "intrans",
+ * "inerror" or "unknown".  engine:transaction uses it to see an aborted
+ * transaction that COMMIT would silently roll back. */
+static int conn_transaction_status(lua_State *L)
+{
+    static const char *const names[] = {"idle", "active", "intrans", "inerror", "unknown"};
+    conn_box *box = check_open(L);
+    PGTransactionStatusType t = PQtransactionStatus(dbp_conn_pg(dbp_slot_conn(box->slot)));
+    lua_pushstring(L, names[(unsigned)t < 5 ? t : 4]);
+    return 1;
+}
+
+static int escape(lua_State *L, int identifier)
+{
+    conn_box *box = check_open(L);
+    size_t len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    PGconn *pg = dbp_conn_pg(dbp_slot_conn(box->slot));
+    char *out = identifier ? PQescapeIdentifier(pg, s, len) : PQescapeLiteral(pg, s, len);
+    dbp_error err;
+
+    if (out == NULL) {
+        dbp_error_set(&err, DBP_QUERY, "could not escape: ");
+        dbp_copy_text(err.message + strlen(err.message),
+                      sizeof err.message - strlen(err.message), PQerrorMessage(pg));
+        return dbp_lua_fail(L, &err);
+    }
+    lua_pushstring(L, out);   /* may raise only for memory; out is then lost */
+    PQfreemem(out);
+    return 1;
+}
+
+static int conn_escape_literal(lua_State *L) { return escape(L, 0); }
+static int conn_escape_identifier(lua_State *L) { return escape(L, 1); }
+
+static int conn_is_closed(lua_State *L)
+{
+    lua_pushboolean(L, check_box(L)->slot == NULL);
+    return 1;
+}
+
+static int conn_tostring(lua_State *L)
+{
+    conn_box *box = check_box(L);
+    if (box->slot == NULL)
+        lua_pushliteral(L, "dbpool.Conn(closed)");
+    else
+        lua_pushfstring(L, "dbpool.Conn(%s, pid %d)", dbp_pool_config(box->pool)->name,
+                        dbp_conn_backend_pid(dbp_slot_conn(box->slot)));
+    return 1;
+}
+
+static const luaL_Reg conn_methods[] = {
+    {"query", conn_query},
+    {"exec", conn_exec},
+    {"close", conn_close},
+    {"invalidate", conn_invalidate},
+    {"backend_pid", conn_backend_pid},
+    {"in_transaction", conn_in_transaction},
+    {"transaction_status", conn_transaction_status},
+    {"escape_literal", conn_escape_literal},
+    {"escape_identifier", conn_escape_identifier},
+    {"is_closed", conn_is_closed},
+    {NULL, NULL},
+};
+
+void dbp_lua_open_conn(lua_State *L)
+{
+    luaL_newmetatable(L, DBP_CONN_MT);
+    luaL_newlib(L, conn_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, conn_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, conn_close);
+    lua_setfield(L, -2, "__close");               /* 5.4; an unused key on 5.1 */
+    lua_pushcfunction(L, conn_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, DBP_CONN_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pushliteral(L, DBP_CONN_MT);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}

@@ -1,0 +1,64 @@
+/* lua_core.c: luaopen_dbpool_core, the only exported symbol.  Registers the
+ * metatables and returns {open = ..., null = ...}. */
+#include "lua_dbpool.h"
+#include "registry.h"
+
+#define DBP_EXPORT __attribute__((visibility("default")))
+
+/* core.redact(dsn) -> the DSN with its password replaced by "***". */
+static int core_redact(lua_State *L)
+{
+    char buf[1024];
+
+    dbp_redact_dsn(luaL_checkstring(L, 1), buf, sizeof buf);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* core.options() -> the known option names, in DESIGN.md's order. */
+static int core_options(lua_State *L)
+{
+    int n = 0;
+
+    lua_newtable(L);
+    for (const dbp_option *o = dbp_options; o->name != NULL; o++) {
+        lua_pushstring(L, o->name);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+/* core.find(name) -> the registry pool of that name, opened by any Lua
+ * state or thread of this process, or nil. */
+static int core_find(lua_State *L)
+{
+    dbp_pool *p = dbp_registry_find(luaL_checkstring(L, 1));
+
+    if (p == NULL)
+        return 0;
+    dbp_lua_push_pool(L, p);
+    return 1;
+}
+
+static const luaL_Reg core_functions[] = {
+    {"find", core_find},
+    {"open", dbp_lua_pool_open},
+    {"redact", core_redact},
+    {"options", core_options},
+    {NULL, NULL},
+};
+
+DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
+{
+    dbp_lua_open_error(L);
+    dbp_lua_open_pool(L);
+    dbp_lua_open_conn(L);
+    luaL_newlib(L, core_functions);
+    /* SQL NULL is the NULL light userdata: the same value as cjson.null and
+     * ngx.null, so rows encode to JSON null unchanged. */
+    lua_pushlightuserdata(L, NULL);
+    lua_setfield(L, -2, "null");
+    luaL_getmetatable(L, DBP_ERROR_MT);
+    lua_setfield(L, -2, "Error");
+    return 1;
+}

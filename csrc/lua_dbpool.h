@@ -1,0 +1,38 @@
+/* lua_dbpool.h: what the binding's files (csrc/lua_*.c) share.  Not part of
+ * the core: only these files include Lua headers. */
+#ifndef DBP_LUA_DBPOOL_H
+#define DBP_LUA_DBPOOL_H
+
+#include "compat.h"
+#include "config.h"
+#include "error.h"
+#include "pool.h"
+
+#define DBP_POOL_MT "dbpool.Pool"
+#define DBP_CONN_MT "dbpool.Conn"
+#define DBP_ERROR_MT "dbpool.Error"
+
+struct pg_result;
+
+/* lua_error.c: pushes nil and a dbpool.Error table; returns 2. */
+int dbp_lua_fail(lua_State *L, const dbp_error *err);
+void dbp_lua_open_error(lua_State *L);
+
+/* lua_config.c: reads the option table at idx into c (initialised with
+ * defaults first).  Raises, after freeing c, with a message naming the
+ * option, what it must be and what it got. */
+void dbp_lua_read_config(lua_State *L, int idx, dbp_config *c);
+
+/* lua_pool.c */
+void dbp_lua_open_pool(lua_State *L);
+int dbp_lua_pool_open(lua_State *L);
+void dbp_lua_push_pool(lua_State *L, dbp_pool *p);
+
+/* lua_conn.c: pushes a dbpool.Conn owning the checkout of s. */
+void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s);
+void dbp_lua_open_conn(lua_State *L);
+
+/* lua_result.c: pushes rows (array of tables, .columns, .affected). */
+void dbp_lua_push_rows(lua_State *L, struct pg_result *res);
+
+#endif

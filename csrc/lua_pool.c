@@ -1,0 +1,194 @@
+/* lua_pool.c: dbpool.Pool, a Lua handle on a registry pool.  Boxes hold only
+ * a pointer: pools belong to the process-wide registry and outlive every
+ * Lua state, so a box needs no __gc. */
+#include <stdio.h>
+#include <string.h>
+
+#include "lua_dbpool.h"
+#include "registry.h"
+
+typedef struct pool_box {
+    dbp_pool *pool;
+} pool_box;
+
+static dbp_pool *check_pool(lua_State *L, int idx)
+{
+    return ((pool_box *)luaL_checkudata(L, idx, DBP_POOL_MT))->pool;
+}
+
+void dbp_lua_push_pool(lua_State *L, dbp_pool *p)
+{
+    pool_box *box = lua_newuserdata(L, sizeof *box);
+    box->pool = p;
+    luaL_setmetatable(L, DBP_POOL_MT);
+}
+
+/* ===== Opening ========================================================= */
+
+/* core.open(options) -> pool, created.  Raises on bad options or when the
+ * name is taken with other options.  Opens connections only for min_idle;
+ * a failure there is not fatal (the pool connects on demand), and is
+ * returned as a third value for the caller to log. */
+int dbp_lua_pool_open(lua_State *L)
+{
+    dbp_config cfg;
+    dbp_error err;
+    dbp_pool *p = NULL;
+    int created = 0;
+    dbp_status st;
+
+    dbp_lua_read_config(L, 1, &cfg);                /* may raise; owns nothing then */
+    st = dbp_registry_open(&cfg, &p, &created, &err);
+    dbp_config_free(&cfg);
+    if (st != DBP_OK)
+        return luaL_error(L, "dbpool: %s", err.message);
+    dbp_lua_push_pool(L, p);
+    lua_pushboolean(L, created);
+    if (created && dbp_pool_prewarm(p, &err) != DBP_OK) {
+        dbp_lua_fail(L, &err);                      /* nil, err */
+        lua_remove(L, -2);
+        return 3;
+    }
+    return 2;
+}
+
+/* ===== Checkout ======================================================== */
+
+static int pool_connect(lua_State *L)
+{
+    dbp_pool *p = check_pool(L, 1);
+    dbp_slot *s;
+    dbp_error err;
+
+    if (dbp_pool_checkout(p, &s, &err) != DBP_OK)
+        return dbp_lua_fail(L, &err);
+    dbp_lua_push_conn(L, p, s);
+    return 1;
+}
+
+/* ===== SQLAlchemy's counters =========================================== */
+
+static int pool_count(lua_State *L, size_t offset)
+{
+    dbp_pool_counts c;
+
+    dbp_pool_counts_get(check_pool(L, 1), &c);
+    lua_pushinteger(L, *(int *)((char *)&c + offset));
+    return 1;
+}
+
+static int pool_size(lua_State *L) { return pool_count(L, offsetof(dbp_pool_counts, size)); }
+static int pool_checkedin(lua_State *L) { return pool_count(L, offsetof(dbp_pool_counts, checkedin)); }
+static int pool_checkedout(lua_State *L) { return pool_count(L, offsetof(dbp_pool_counts, checkedout)); }
+static int pool_overflow(lua_State *L) { return pool_count(L, offsetof(dbp_pool_counts, overflow)); }
+
+static int pool_status(lua_State *L)
+{
+    dbp_pool_counts c;
+    char buf[256];
+
+    dbp_pool_counts_get(check_pool(L, 1), &c);
+    dbp_pool_status_text(&c, buf, sizeof buf);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static int pool_class(lua_State *L)
+{
+    check_pool(L, 1);
+    lua_pushliteral(L, "QueuePool");
+    return 1;
+}
+
+static int pool_dispose(lua_State *L)
+{
+    dbp_pool_dispose(check_pool(L, 1));
+    return 0;
+}
+
+/* stats() -> {size=, checkedin=, checkedout=, overflow=, total=, waiting=,
+ * checkouts=, waits=, ...}: one snapshot table. */
+static int pool_stats(lua_State *L)
+{
+    dbp_pool *p = check_pool(L, 1);
+    dbp_metrics *m = dbp_pool_metrics(p);
+    dbp_pool_counts c;
+
+    dbp_pool_counts_get(p, &c);
+    lua_createtable(L, 0, 6 + DBP_M_COUNT);
+#define SET_INT(name, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, name))
+    SET_INT("size", c.size);
+    SET_INT("checkedin", c.checkedin);
+    SET_INT("checkedout", c.checkedout);
+    SET_INT("overflow", c.overflow);
+    SET_INT("total", c.total);
+    SET_INT("waiting", c.waiting);
+    for (int i = 0; i < DBP_M_COUNT; i++)
+        SET_INT(dbp_counter_names[i], (lua_Integer)dbp_metrics_get(m, (dbp_counter)i));
+#undef SET_INT
+    return 1;
+}
+
+/* The DSN with its password replaced: safe for logs and tostring. */
+static int pool_dsn(lua_State *L)
+{
+    char buf[1024];
+
+    dbp_redact_dsn(dbp_pool_config(check_pool(L, 1))->dsn, buf, sizeof buf);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static int pool_name(lua_State *L)
+{
+    lua_pushstring(L, dbp_pool_config(check_pool(L, 1))->name);
+    return 1;
+}
+
+static int pool_tostring(lua_State *L)
+{
+    const dbp_config *cfg = dbp_pool_config(check_pool(L, 1));
+    char buf[1024];
+
+    dbp_redact_dsn(cfg->dsn, buf, sizeof buf);
+    lua_pushfstring(L, "dbpool.Pool(%s, %s)", cfg->name, buf);
+    return 1;
+}
+
+/* Two handles are equal when they reach the same registry pool. */
+static int pool_eq(lua_State *L)
+{
+    lua_pushboolean(L, check_pool(L, 1) == check_pool(L, 2));
+    return 1;
+}
+
+static const luaL_Reg pool_methods[] = {
+    {"connect", pool_connect},
+    {"size", pool_size},
+    {"checkedin", pool_checkedin},
+    {"checkedout", pool_checkedout},
+    {"overflow", pool_overflow},
+    {"status", pool_status},
+    {"class", pool_class},
+    {"dispose", pool_dispose},
+    {"stats", pool_stats},
+    {"dsn", pool_dsn},
+    {"name", pool_name},
+    {NULL, NULL},
+};
+
+void dbp_lua_open_pool(lua_State *L)
+{
+    luaL_newmetatable(L, DBP_POOL_MT);
+    luaL_newlib(L, pool_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, pool_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, pool_eq);
+    lua_setfield(L, -2, "__eq");
+    lua_pushliteral(L, DBP_POOL_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pushliteral(L, DBP_POOL_MT);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}

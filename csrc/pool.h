@@ -1,0 +1,84 @@
+/* pool.h: SQLAlchemy's QueuePool in C, shared by threads.
+ *
+ * Capacity is pool_size + max_overflow (max_overflow = -1 or pool_size = 0:
+ * unbounded).  At most pool_size connections are kept idle; an overflow
+ * connection returned while the idle set is full is closed.  A returned
+ * connection goes straight to the longest waiter.  Reaches libpq only
+ * through conn.h. */
+#ifndef DBP_POOL_H
+#define DBP_POOL_H
+
+#include <stdint.h>
+#include "common.h"
+#include "config.h"
+#include "conn.h"
+#include "error.h"
+#include "metrics.h"
+
+typedef struct dbp_pool dbp_pool;
+typedef struct dbp_slot dbp_slot;
+
+/* SQLAlchemy's counters plus the live state HikariCP reports. */
+typedef struct dbp_pool_counts {
+    int size;          /* pool_size */
+    int checkedin;     /* idle connections */
+    int checkedout;    /* total - checkedin: in use or being opened */
+    int overflow;      /* total - pool_size; negative below pool_size */
+    int total;         /* connections open or being opened */
+    int waiting;       /* checkouts queued for a slot */
+} dbp_pool_counts;
+
+/* Creates an empty pool with its own copy of cfg; opens no connection.
+ * Fails only for lack of memory. */
+DBP_MUSTCHECK dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out,
+                                      dbp_error *err);
+
+/* Closes the idle connections and frees the pool.  Every checkout must have
+ * been released first. */
+void dbp_pool_free(dbp_pool *p);
+
+/* Checks a connection out.  On DBP_OK *out is in use and owned by the caller
+ * until dbp_pool_release or dbp_pool_invalidate.  Serves an idle connection
+ * (FIFO, or LIFO with use_lifo), else opens one while under capacity, else
+ * queues behind earlier waiters until a connection is handed over or
+ * pool_timeout passes (monotonic deadline).  Blocks the calling thread:
+ * not for an event loop.  Fails with DBP_TIMEOUT (SQLAlchemy's message, live
+ * state in err->detail) or DBP_CONNECT, leaving every count as it was. */
+DBP_MUSTCHECK dbp_status dbp_pool_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err);
+
+/* The same, but never waits for a slot: returns DBP_AGAIN when it would have
+ * to queue (also when others are already queued: no barging).  For event
+ * loops, which then wait in their own way and try again. */
+DBP_MUSTCHECK dbp_status dbp_pool_try_checkout(dbp_pool *p, dbp_slot **out,
+                                               dbp_error *err);
+
+/* Returns a checked-out connection.  Resets it (reset_on_return) only when
+ * libpq reports an open transaction, then hands it to the first waiter, keeps
+ * it idle, or closes it (broken, invalidated, or overflow beyond pool_size).
+ * Never fails. */
+void dbp_pool_release(dbp_pool *p, dbp_slot *s);
+
+/* Closes a checked-out connection for good and frees its capacity. */
+void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s);
+
+/* Opens connections until min_idle are idle, without waiting for a slot.
+ * Returns the first connect failure. */
+DBP_MUSTCHECK dbp_status dbp_pool_prewarm(dbp_pool *p, dbp_error *err);
+
+/* Closes every idle connection; connections checked out now are closed
+ * when they come back.  The pool stays usable. */
+void dbp_pool_dispose(dbp_pool *p);
+
+void dbp_pool_counts_get(dbp_pool *p, dbp_pool_counts *out);
+const dbp_config *dbp_pool_config(const dbp_pool *p);
+dbp_metrics *dbp_pool_metrics(dbp_pool *p);
+
+/* Formats dbp_pool_counts as SQLAlchemy's status() string. */
+void dbp_pool_status_text(const dbp_pool_counts *c, char *out, size_t size);
+
+/* The slot's connection, for the holder of the checkout. */
+dbp_conn *dbp_slot_conn(dbp_slot *s);
+/* Counts a statement against max_queries. */
+void dbp_slot_note_query(dbp_slot *s);
+
+#endif

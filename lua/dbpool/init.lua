@@ -1,0 +1,146 @@
+-- dbpool: PostgreSQL connection pools for Lua 5.4 and LuaJIT.
+--
+-- Pools, connections and every counter live in the C core (dbpool.core);
+-- this module shapes options and adds the conveniences (with, transaction,
+-- query) in Lua.  It holds no pool state: an Engine is a name, a handle on
+-- the process-wide pool of that name, and the options it was made with.
+local core = require "dbpool.core"
+
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
+
+local dbpool = {
+  null = core.null,        -- SQL NULL: the NULL light userdata (== cjson.null, ngx.null)
+  Error = core.Error,      -- metatable of runtime errors
+}
+
+-- Where pool events and warnings go; a settable function (message, level).
+function dbpool.log(message, level)
+  io.stderr:write("dbpool [", level or "info", "] ", message, "\n")
+end
+
+local function new_error(kind, message)
+  return setmetatable({ kind = kind, message = message }, core.Error)
+end
+
+-- ===== Engine ===============================================================
+
+local Engine = {}
+Engine.__index = Engine
+
+local engines = {}         -- this Lua state's Engine objects, by name
+
+local function wrap(name, pool, options)
+  local engine = setmetatable({ name = name, pool = pool, options = options }, Engine)
+  engines[name] = engine
+  return engine
+end
+
+-- dbpool.engine(options) -> Engine.  Raises on a bad option (naming it, what
+-- it must be, and what it got) or when the name is already registered in
+-- this process with other options.  Opens no connection unless min_idle.
+function dbpool.engine(options)
+  if type(options) ~= "table" then
+    error("dbpool.engine expects a table of options, got " .. type(options), 2)
+  end
+  if options.policy ~= nil then
+    error("dbpool: option 'policy' is not supported yet (policy checks are a separate issue)", 2)
+  end
+  local ok, pool, created, warmup_err = pcall(core.open, options)
+  if not ok then error(pool, 2) end
+  if warmup_err then
+    dbpool.log(("engine %s: min_idle pre-warming failed: %s"):format(options.name,
+      tostring(warmup_err)), "warn")
+  end
+  local known = engines[options.name]
+  if known and known.pool == pool and not created then return known end
+  return wrap(options.name, pool, options)
+end
+
+-- dbpool.get(name) -> the Engine of that name, also when another Lua state
+-- or thread of this process created it; nil when there is none.
+function dbpool.get(name)
+  local engine = engines[name]
+  if engine then return engine end
+  local pool = core.find(name)
+  return pool and wrap(name, pool, nil) or nil
+end
+
+-- dbpool.engines() -> { name = Engine } for the engines this state knows.
+function dbpool.engines()
+  local copy = {}
+  for name, engine in pairs(engines) do copy[name] = engine end
+  return copy
+end
+
+-- engine:connect() -> Conn | nil, err.  Blocks up to pool_timeout.
+function Engine:connect()
+  return self.pool:connect()
+end
+
+local function finish(conn, ok, ...)
+  conn:close()
+  if not ok then error((...), 0) end
+  return ...
+end
+
+-- engine:with(fn, ...) -> fn's results.  Checks out, calls fn(conn, ...),
+-- and always returns the connection, also when fn raises (the error is
+-- raised again).  nil, err when no connection could be had.
+function Engine:with(fn, ...)
+  local conn, err = self.pool:connect()
+  if not conn then return nil, err end
+  return finish(conn, pcall(fn, conn, ...))
+end
+
+-- engine:read(fn, ...): work that may run on a replica.  Replica routing is
+-- not built yet: it runs on the primary, which is where DESIGN.md says a
+-- read falls back to when no replica is healthy.
+Engine.read = Engine.with
+
+-- engine:transaction(fn, ...) -> fn's results.  BEGIN, fn(conn, ...),
+-- COMMIT.  ROLLBACK instead when fn raises (raised again), when fn returns
+-- nil, err (returned), or when a statement inside failed and left the
+-- transaction aborted (nil, err of kind "query": COMMIT would silently roll
+-- back).
+function Engine:transaction(fn, ...)
+  local conn, err = self.pool:connect()
+  if not conn then return nil, err end
+  local began, begin_err = conn:exec("BEGIN")
+  if not began then
+    conn:close()
+    return nil, begin_err
+  end
+  local r = pack(pcall(fn, conn, ...))
+  if not r[1] or (r[2] == nil and r.n >= 3) or conn:transaction_status() == "inerror" then
+    conn:exec("ROLLBACK")
+    conn:close()
+    if not r[1] then error(r[2], 0) end
+    if r[2] == nil and r.n >= 3 then return nil, r[3] end
+    return nil, new_error("query", "transaction aborted by an earlier error; rolled back")
+  end
+  local done, commit_err = conn:exec("COMMIT")
+  conn:close()
+  if not done then return nil, commit_err end
+  return unpack(r, 2, r.n)
+end
+
+-- engine:query(sql, ...) -> rows | nil, err: checkout, one query, return.
+function Engine:query(sql, ...)
+  local conn, err = self.pool:connect()
+  if not conn then return nil, err end
+  local ok, rows, query_err = pcall(conn.query, conn, sql, ...)
+  conn:close()
+  if not ok then error(rows, 2) end
+  return rows, query_err
+end
+
+function Engine:stats() return self.pool:stats() end
+function Engine:dispose() return self.pool:dispose() end
+
+function Engine:__tostring()
+  return ("dbpool.Engine(%s, %s)"):format(self.name, self.pool:dsn())
+end
+
+dbpool.Engine = Engine
+return dbpool
