@@ -49,6 +49,12 @@ static void scrub_password(char *msg, size_t size, const char *dsn)
     PQconninfoFree(opts);
 }
 
+static void drop_notice(void *arg, const char *message)
+{
+    DBP_UNUSED(arg);
+    DBP_UNUSED(message);
+}
+
 /* "-c statement_timeout=30000 -c lock_timeout=..." for the startup packet. */
 static void build_options(const dbp_config *cfg, char *buf, size_t size)
 {
@@ -104,6 +110,9 @@ dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
         PQfinish(pg);
         return DBP_CONNECT;
     }
+    /* libpq prints NOTICEs to stderr by default; a library must not write
+     * to the app's stderr, so they are dropped. */
+    PQsetNoticeProcessor(pg, drop_notice, NULL);
     c = calloc(1, sizeof *c);
     if (c == NULL) {
         PQfinish(pg);

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs each suite, shows its output, and counts TAP lines ("ok N", "not ok N")
+# across all of them.  A suite that exits non-zero without a failing line, or
+# that runs no test at all, counts as one failure.  Needs the environment of
+# scripts/with-pg.sh.  Exits non-zero on any failure.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+passed=0
+failed=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+suite() {
+  local name=$1; shift
+  echo "=== $name"
+  "$@" >"$out" 2>&1
+  local rc=$?
+  cat "$out"
+  local p f
+  p=$(grep -cE '^ok [0-9]+' "$out")
+  f=$(grep -cE '^not ok [0-9]+' "$out")
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    echo "# $name ran no test (exit $rc)"; f=1
+  elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "# $name exited $rc without a failing test line"; f=1
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+# C tests of the core, plain and under sanitizers.
+for variant in plain asan tsan; do
+  for t in build/ctest/$variant/test_*; do
+    [ -x "$t" ] || continue
+    suite "C $variant $(basename "$t")" "$t"
+  done
+done
+
+# busted specs on both Lua ABIs.
+busted_on() {
+  local lua=$1 build=$2
+  LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;$root/spec/?.lua;;" \
+  LUA_CPATH="$root/build/$build/?.so;;" \
+    "$lua" /usr/bin/busted -o TAP "${@:3}"
+}
+suite "busted lua5.4" busted_on lua5.4 5.4 spec
+suite "busted luajit" busted_on luajit jit spec
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

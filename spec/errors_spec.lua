@@ -1,0 +1,133 @@
+-- Errors: misuse raises, runtime failures return nil, err; a failure leaves
+-- the connection and every count consistent; no password is ever shown.
+local dbpool = require "dbpool"
+local helper = require "helper"
+
+local SECRET = "app-secret-pw"    -- the app role's password (scripts/pg-start.sh)
+
+describe("runtime errors", function()
+  local e
+  before_each(function() e = helper.engine { pool_size = 1, max_overflow = 0 } end)
+
+  it("carry the server's sqlstate, severity, message, detail and hint", function()
+    local c = assert(e:connect())
+    local rows, err = c:query([[DO $$ BEGIN RAISE EXCEPTION 'boom %', 1
+      USING DETAIL = 'the detail', HINT = 'the hint', ERRCODE = 'P0001'; END $$]])
+    assert.is_nil(rows)
+    assert.are.equal("query", err.kind)
+    assert.are.equal("P0001", err.sqlstate)
+    assert.are.equal("ERROR", err.severity)
+    assert.are.equal("boom 1", err.message)
+    assert.are.equal("the detail", err.detail)
+    assert.are.equal("the hint", err.hint)
+    assert.are.equal("boom 1", tostring(err))
+    assert.are.equal(dbpool.Error, getmetatable(err))
+    c:close()
+  end)
+
+  it("leave the connection usable and the counts consistent", function()
+    local c = assert(e:connect())
+    local pid = c:backend_pid()
+    local rows, err = c:query("SELECT * FROM missing_table")
+    assert.is_nil(rows)
+    assert.are.equal("42P01", err.sqlstate)
+    assert.are.equal(1, assert(c:query("SELECT 1 AS one"))[1].one)
+    c:close()
+    local stats = e:stats()
+    assert.are.same({ 0, 1, 2, 1 }, { stats.checkedout, stats.checkedin, stats.queries, stats.query_errors })
+    c = assert(e:connect())
+    assert.are.equal(pid, c:backend_pid())      -- kept: a query error is not a broken link
+    c:close()
+  end)
+
+  it("discard a connection whose backend was terminated", function()
+    local c = assert(e:connect())
+    local pid = c:backend_pid()
+    assert(helper.admin():query("SELECT pg_terminate_backend($1)", pid))
+    local rows, err = c:query("SELECT 1")
+    assert.is_nil(rows)
+    assert.are.equal("query", err.kind)
+    c:close()
+    assert.are.equal(0, e.pool:checkedin())     -- not pooled
+    assert.are.equal(0, e.pool:checkedout())
+    c = assert(e:connect())
+    assert.are_not.equal(pid, c:backend_pid())
+    assert(c:query("SELECT 1"))
+    c:close()
+    assert.are.equal(1, e:stats().invalidations)
+  end)
+
+  it("report a failed connect with kind 'connect' and leak no slot", function()
+    local down = helper.engine { dsn = "postgresql://app@127.0.0.1:1/db", connect_timeout = 2 }
+    local conn, err = down:connect()
+    assert.is_nil(conn)
+    assert.are.equal("connect", err.kind)
+    assert.matches("could not connect", err.message)
+    assert.are.same({ 0, 0 }, { down.pool:checkedout(), down.pool:checkedin() })
+    assert.are.equal(1, down:stats().connect_failures)
+  end)
+
+  it("raise for misuse: wrong argument types", function()
+    local c = assert(e:connect())
+    assert.has_error(function() c:query({}) end)
+    assert.has_error(function() c.query(nil, "SELECT 1") end)
+    assert.has_error(function() c:escape_literal(nil) end)
+    c:close()
+  end)
+end)
+
+describe("secrets", function()
+  local dsn = helper.app_dsn
+  local at = assert(dsn:find(SECRET, 1, true), "DBPOOL_APP_DSN holds the app password")
+  local wrong = dsn:sub(1, at - 1) .. "Wr0ngSecret77" .. dsn:sub(at + #SECRET)
+
+  local function assert_no_secret(text)
+    text = tostring(text)
+    assert.is_nil(text:find(SECRET, 1, true), "password in: " .. text)
+    assert.is_nil(text:find("Wr0ngSecret77", 1, true), "password in: " .. text)
+  end
+
+  it("never appear in tostring, status, stats or dsn()", function()
+    local e = helper.engine { dsn = dsn }
+    local c = assert(e:connect())
+    assert_no_secret(tostring(e))
+    assert_no_secret(tostring(e.pool))
+    assert_no_secret(tostring(c))
+    assert_no_secret(e.pool:status())
+    assert_no_secret(e.pool:dsn())
+    assert.matches(":%*%*%*@", e.pool:dsn())
+    for k, v in pairs(e:stats()) do assert_no_secret(k .. "=" .. tostring(v)) end
+    c:close()
+  end)
+
+  it("never appear in a failed login's error", function()
+    local e = helper.engine { dsn = wrong }
+    local conn, err = e:connect()
+    assert.is_nil(conn)
+    assert.are.equal("connect", err.kind)
+    assert.matches("password authentication failed", err.message)
+    assert_no_secret(err.message)
+    assert_no_secret(tostring(err))
+  end)
+
+  it("never appear in an option error", function()
+    local ok, err = pcall(dbpool.engine, { name = helper.name(), dsn = wrong, pool_size = "x" })
+    assert.is_false(ok)
+    assert_no_secret(err)
+    ok, err = pcall(dbpool.engine, { name = helper.name(), dsn = wrong, replicas = { wrong, 7 } })
+    assert.is_false(ok)
+    assert_no_secret(err)
+  end)
+
+  it("are redacted in every DSN form", function()
+    local core = require "dbpool.core"
+    assert.are.equal("postgresql://app:***@h:5432/db?sslmode=require",
+      core.redact("postgresql://app:" .. SECRET .. "@h:5432/db?sslmode=require"))
+    assert.are.equal("postgresql://app@h/db?password=***&application_name=x",
+      core.redact("postgresql://app@h/db?password=" .. SECRET .. "&application_name=x"))
+    assert.are.equal("host=h password=*** user=app",
+      core.redact("host=h password=" .. SECRET .. " user=app"))
+    assert.are.equal("host=h password = *** user=app",
+      core.redact("host=h password = 'a b\\'c' user=app"))
+  end)
+end)

@@ -1,0 +1,64 @@
+-- Shared by the specs: the throwaway server's DSNs (scripts/with-pg.sh) and
+-- unique engine names, since engines live for the whole process.
+local dbpool = require "dbpool"
+
+local helper = {}
+
+helper.dsn = assert(os.getenv("DBPOOL_TEST_DSN"),
+  "DBPOOL_TEST_DSN is not set: run the specs through `make test` (scripts/with-pg.sh)")
+helper.app_dsn = os.getenv("DBPOOL_APP_DSN")
+helper.port = tonumber(os.getenv("DBPOOL_PG_PORT"))
+
+local counter = 0
+-- A fresh registry name (and application_name, to find its backends).
+function helper.name(prefix)
+  counter = counter + 1
+  return ("%s_%d_%d"):format(prefix or "t", counter, math.random(1, 1e6))
+end
+
+-- An engine with small, fast defaults; opts override.
+function helper.engine(opts)
+  opts = opts or {}
+  local o = { dsn = helper.dsn, pool_size = 2, max_overflow = 1, pool_timeout = 2 }
+  for k, v in pairs(opts) do o[k] = v end
+  o.name = o.name or helper.name("e")
+  if o.application_name == nil then o.application_name = o.name end
+  return dbpool.engine(o)
+end
+
+local admin
+-- The server's own view, through a separate engine.
+function helper.admin()
+  admin = admin or dbpool.engine { name = "spec_admin", dsn = helper.dsn, pool_size = 2,
+                                  max_overflow = 2, application_name = "spec_admin" }
+  return admin
+end
+
+-- Backends the server sees for an application_name.
+function helper.backends(app)
+  local rows = assert(helper.admin():query(
+    "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1", app))
+  return tonumber(rows[1].n)
+end
+
+-- Backends of app once the count settles at want (a closed connection's
+-- backend leaves pg_stat_activity a moment after the client hangs up).
+function helper.settled_backends(app, want)
+  local sys = require "system"
+  local deadline = sys.monotime() + 3
+  local n = helper.backends(app)
+  while n ~= want and sys.monotime() < deadline do
+    sys.sleep(0.02)
+    n = helper.backends(app)
+  end
+  return n
+end
+
+-- The last statement a backend ran, as pg_stat_activity shows it.
+function helper.last_query(pid)
+  local rows = assert(helper.admin():query(
+    "SELECT query FROM pg_stat_activity WHERE pid = $1", pid))
+  return rows[1] and rows[1].query
+end
+
+return helper
