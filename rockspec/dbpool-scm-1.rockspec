@@ -1,0 +1,54 @@
+-- dbpool: PostgreSQL connection pool for Lua 5.4 and LuaJIT, C core over libpq.
+-- Build from a checkout:   luarocks make rockspec/dbpool-scm-1.rockspec
+-- Debian/Ubuntu keep libpq-fe.h in /usr/include/postgresql; tell luarocks so:
+--   luarocks make rockspec/dbpool-scm-1.rockspec PQ_INCDIR=/usr/include/postgresql
+rockspec_format = "3.0"
+package = "dbpool"
+version = "scm-1"
+
+source = {
+  url = "git+file://.",   -- scm rockspec: built from a checkout with `luarocks make`
+}
+
+description = {
+  summary = "PostgreSQL connection pool (QueuePool semantics) with a C core over libpq",
+  detailed = [[
+Named engines with SQLAlchemy QueuePool semantics (pool_size, max_overflow,
+pool_timeout, pool_recycle, reset on return), shared by every Lua state and
+thread of a process. One C source tree builds for Lua 5.4 and LuaJIT 2.1.
+]],
+  license = "MIT",
+  labels = { "database", "postgresql", "pool" },
+}
+
+dependencies = {
+  "lua >= 5.1",
+}
+
+external_dependencies = {
+  PQ = {
+    header = "libpq-fe.h",
+    library = "pq",
+  },
+}
+
+build = {
+  type = "builtin",
+  modules = {
+    ["dbpool.core"] = {
+      sources = {
+        -- core (no Lua headers)
+        "csrc/error.c", "csrc/config.c", "csrc/conn.c", "csrc/pool.c",
+        "csrc/metrics.c", "csrc/registry.c",
+        -- Lua binding
+        "csrc/lua_core.c", "csrc/lua_config.c", "csrc/lua_pool.c",
+        "csrc/lua_conn.c", "csrc/lua_result.c", "csrc/lua_error.c",
+      },
+      defines = { "_GNU_SOURCE" },
+      incdirs = { "csrc", "$(PQ_INCDIR)" },
+      libdirs = { "$(PQ_LIBDIR)" },
+      libraries = { "pq", "pthread", "m" },
+    },
+    ["dbpool"] = "lua/dbpool/init.lua",
+  },
+}
