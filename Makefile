@@ -16,7 +16,7 @@ JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
 CORE  = error config conn pool metrics registry
-LUAB  = lua_core lua_config lua_pool lua_conn lua_result lua_error
+LUAB  = lua_core lua_config lua_pool lua_conn lua_result lua_error lua_policy
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)
@@ -56,12 +56,13 @@ SAN_tsan = -fsanitize=thread
 SAN_plain =
 CTEST_BINS = $(foreach v,plain asan tsan,$(CTESTS:%=build/ctest/$(v)/%))
 
+# $$-prerequisites need .SECONDEXPANSION declared before the rule.
+.SECONDEXPANSION:
 build/ctest/%: spec/c/$$(notdir $$*).c $(CORE_SRC) spec/c/testlib.h $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN_$(patsubst %/,%,$(dir $*))) \
 	    -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 
-.SECONDEXPANSION:
 ctests: $(CTEST_BINS)
 
 deps:

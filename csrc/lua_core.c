@@ -40,7 +40,19 @@ static int core_find(lua_State *L)
     return 1;
 }
 
+/* core.suggest(name[, prefix]) -> the nearest known option name, or nil. */
+static int core_suggest(lua_State *L)
+{
+    const char *near = dbp_option_suggest(luaL_checkstring(L, 1), luaL_optstring(L, 2, NULL));
+
+    if (near == NULL)
+        return 0;
+    lua_pushstring(L, near);
+    return 1;
+}
+
 static const luaL_Reg core_functions[] = {
+    {"suggest", core_suggest},
     {"find", core_find},
     {"open", dbp_lua_pool_open},
     {"redact", core_redact},
@@ -54,6 +66,7 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
     dbp_lua_open_pool(L);
     dbp_lua_open_conn(L);
     luaL_newlib(L, core_functions);
+    dbp_lua_open_policy(L);
     /* SQL NULL is the NULL light userdata: the same value as cjson.null and
      * ngx.null, so rows encode to JSON null unchanged. */
     lua_pushlightuserdata(L, NULL);

@@ -27,10 +27,15 @@ void dbp_lua_read_config(lua_State *L, int idx, dbp_config *c);
 void dbp_lua_open_pool(lua_State *L);
 int dbp_lua_pool_open(lua_State *L);
 void dbp_lua_push_pool(lua_State *L, dbp_pool *p);
+/* The pool of a dbpool.Pool handle at idx, or NULL for anything else. */
+dbp_pool *dbp_lua_test_pool(lua_State *L, int idx);
 
 /* lua_conn.c: pushes a dbpool.Conn owning the checkout of s. */
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s);
 void dbp_lua_open_conn(lua_State *L);
+
+/* lua_policy.c: adds core.check to the table on top of the stack. */
+void dbp_lua_open_policy(lua_State *L);
 
 /* lua_result.c: pushes rows (array of tables, .columns, .affected). */
 void dbp_lua_push_rows(lua_State *L, struct pg_result *res);

@@ -11,6 +11,12 @@ typedef struct pool_box {
     dbp_pool *pool;
 } pool_box;
 
+dbp_pool *dbp_lua_test_pool(lua_State *L, int idx)
+{
+    pool_box *box = luaL_testudata(L, idx, DBP_POOL_MT);
+    return box ? box->pool : NULL;
+}
+
 static dbp_pool *check_pool(lua_State *L, int idx)
 {
     return ((pool_box *)luaL_checkudata(L, idx, DBP_POOL_MT))->pool;
@@ -118,6 +124,7 @@ static int pool_stats(lua_State *L)
     lua_createtable(L, 0, 6 + DBP_M_COUNT);
 #define SET_INT(name, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, name))
     SET_INT("size", c.size);
+    SET_INT("max_overflow", dbp_pool_config(p)->max_overflow);
     SET_INT("checkedin", c.checkedin);
     SET_INT("checkedout", c.checkedout);
     SET_INT("overflow", c.overflow);

@@ -47,6 +47,8 @@ busted_on() {
 }
 suite "busted lua5.4" busted_on lua5.4 5.4 spec
 suite "busted luajit" busted_on luajit jit spec
+# An app's own configuration specs, as a dbpool user writes them.
+suite "examples/spec lua5.4" busted_on lua5.4 5.4 examples/spec
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -5,6 +5,7 @@
 -- query) in Lua.  It holds no pool state: an Engine is a name, a handle on
 -- the process-wide pool of that name, and the options it was made with.
 local core = require "dbpool.core"
+local policy = require "dbpool.policy"
 
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local unpack = table.unpack or unpack
@@ -43,8 +44,9 @@ function dbpool.engine(options)
   if type(options) ~= "table" then
     error("dbpool.engine expects a table of options, got " .. type(options), 2)
   end
-  if options.policy ~= nil then
-    error("dbpool: option 'policy' is not supported yet (policy checks are a separate issue)", 2)
+  if options.policy ~= nil then                      -- refuse to build, listing every violation
+    local ok, refusal = pcall(policy.refusal, options, options.policy)
+    if not ok or refusal then error(refusal, 2) end
   end
   local ok, pool, created, warmup_err = pcall(core.open, options)
   if not ok then error(pool, 2) end
@@ -140,6 +142,36 @@ function Engine:dispose() return self.pool:dispose() end
 
 function Engine:__tostring()
   return ("dbpool.Engine(%s, %s)"):format(self.name, self.pool:dsn())
+end
+
+-- ===== Policies, markets, budgets ==========================================
+
+dbpool.policies = policy.policies
+
+-- Calls fn and raises its error at the caller of the dbpool function.
+local function blame_caller(ok, ...)
+  if not ok then error((...), 3) end
+  return ...
+end
+
+-- dbpool.check(options_or_engines, policy) -> ok, violations
+function dbpool.check(x, p)
+  return blame_caller(pcall(policy.check, x, p))
+end
+
+-- dbpool.configure{ env, defaults, environments, markets } -> { name = Engine }, env
+function dbpool.configure(spec)
+  return blame_caller(pcall(require "dbpool.configure", dbpool, spec))
+end
+
+-- dbpool.budget{...} -> result | nil, err (see lua/dbpool/budget.lua)
+function dbpool.budget(spec)
+  return blame_caller(pcall(require("dbpool.budget").budget, dbpool, spec))
+end
+
+-- dbpool.suggest_pool_size{ cpus=, mem_gb=, spindles= } -> two estimates with reasons
+function dbpool.suggest_pool_size(spec)
+  return blame_caller(pcall(require("dbpool.budget").suggest_pool_size, spec))
 end
 
 dbpool.Engine = Engine

@@ -1,0 +1,184 @@
+/* lua_policy.c: core.check(subjects, rules) -> { sentence, ... }.
+ * subjects: a list of option tables or dbpool.Pool handles; rules: a list of
+ * rule tables (lua/dbpool/policy.lua documents their shape).  Evaluation is
+ * config.c's dbp_policy_check; this file only translates. */
+#include <math.h>
+#include <string.h>
+
+#include "lua_dbpool.h"
+
+#define CONFIGS_MT "dbpool.ConfigList"
+
+/* Configs read from option tables, freed by __gc: a raise while reading the
+ * next one loses nothing. */
+typedef struct config_list {
+    int n;
+    dbp_config cfgs[];
+} config_list;
+
+static int config_list_gc(lua_State *L)
+{
+    config_list *cl = luaL_checkudata(L, 1, CONFIGS_MT);
+    for (int i = 0; i < cl->n; i++)
+        dbp_config_free(&cl->cfgs[i]);
+    cl->n = 0;
+    return 0;
+}
+
+static const dbp_option *rule_option(lua_State *L, int rule, const char *field, int i)
+{
+    const dbp_option *o;
+
+    lua_getfield(L, rule, field);
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "dbpool: policy rule %d: '%s' must be an option name, got %s", i, field,
+                   luaL_typename(L, -1));
+    o = dbp_option_find(lua_tostring(L, -1));
+    if (o == NULL || o->type == DBP_OPT_LIST || o->type == DBP_OPT_TABLE ||
+        o->type == DBP_OPT_LUA || o->type == DBP_OPT_STRING)
+        luaL_error(L, "dbpool: policy rule %d: '%s' is not an option a rule can bound", i,
+                   lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return o;
+}
+
+static double opt_number(lua_State *L, int t, const char *field, double dflt, int i)
+{
+    double v;
+
+    lua_getfield(L, t, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return dflt;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "dbpool: policy rule %d: '%s' must be a number, got %s", i, field,
+                   luaL_typename(L, -1));
+    v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* {option=, equals=} takes a boolean, a number, or an enum's string. */
+static double equals_value(lua_State *L, const dbp_option *o, int i)
+{
+    dbp_config scratch;
+    dbp_error err;
+    double v = NAN;
+
+    if (lua_type(L, -1) == LUA_TBOOLEAN)
+        return lua_toboolean(L, -1) ? 1 : 0;
+    if (lua_type(L, -1) == LUA_TNUMBER)
+        return lua_tonumber(L, -1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        dbp_config_init(&scratch);
+        if (dbp_config_set_string(&scratch, o, lua_tostring(L, -1), &err) == DBP_OK)
+            v = dbp_option_value(&scratch, o);
+        dbp_config_free(&scratch);
+        if (!isnan(v))
+            return v;
+    }
+    return luaL_error(L, "dbpool: policy rule %d: 'equals' is not a value of '%s'", i, o->name);
+}
+
+static void read_rule(lua_State *L, int rule, dbp_rule *r, int i)
+{
+    luaL_checkstack(L, 4, NULL);
+    memset(r, 0, sizeof *r);
+    r->a = -HUGE_VAL;
+    r->b = HUGE_VAL;
+    lua_getfield(L, rule, "capacity");
+    lua_getfield(L, rule, "total_capacity");
+    if (!lua_isnil(L, -2) || !lua_isnil(L, -1)) {       /* capacity, total_capacity */
+        int t = lua_istable(L, -2) ? -2 : -1;
+        if (!lua_istable(L, t))
+            luaL_error(L, "dbpool: policy rule %d: capacity bounds must be a table {min=, max=}", i);
+        r->kind = t == -2 ? DBP_RULE_CAPACITY : DBP_RULE_TOTAL_CAPACITY;
+        t = lua_absindex(L, t);
+        r->a = opt_number(L, t, "min", -HUGE_VAL, i);
+        r->b = opt_number(L, t, "max", HUGE_VAL, i);
+        lua_pop(L, 2);
+        return;
+    }
+    lua_pop(L, 2);
+    r->option = rule_option(L, rule, "option", i);
+    lua_getfield(L, rule, "equals");
+    if (!lua_isnil(L, -1)) {
+        r->kind = DBP_RULE_EQUALS;
+        r->a = equals_value(L, r->option, i);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, rule, "times");
+    if (!lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        r->kind = DBP_RULE_RATIO;
+        r->other = rule_option(L, rule, "times", i);
+        r->factor = opt_number(L, rule, "at_least", NAN, i);
+        if (isnan(r->factor))
+            luaL_error(L, "dbpool: policy rule %d: a ratio needs 'at_least' (a factor)", i);
+        return;
+    }
+    lua_pop(L, 1);
+    r->a = opt_number(L, rule, "min", -HUGE_VAL, i);
+    r->b = opt_number(L, rule, "max", HUGE_VAL, i);
+    if (isinf(r->a) && isinf(r->b))
+        luaL_error(L, "dbpool: policy rule %d: give min, max, equals, or at_least with times", i);
+    r->kind = DBP_RULE_RANGE;
+}
+
+static void collect(void *ud, const char *sentence)
+{
+    lua_State *L = ud;
+    lua_pushstring(L, sentence);
+    lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);    /* violations[#+1] = sentence */
+}
+
+static int core_check(lua_State *L)
+{
+    int nsub, nrules;
+    dbp_rule *rules;
+    const dbp_config **ptrs;
+    config_list *owned;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    nsub = (int)lua_rawlen(L, 1);
+    nrules = (int)lua_rawlen(L, 2);
+    rules = lua_newuserdata(L, (size_t)(nrules + 1) * sizeof *rules);          /* 3 */
+    ptrs = lua_newuserdata(L, (size_t)(nsub + 1) * sizeof *ptrs);              /* 4 */
+    owned = lua_newuserdata(L, sizeof *owned + (size_t)(nsub + 1) * sizeof(dbp_config)); /* 5 */
+    owned->n = 0;
+    luaL_setmetatable(L, CONFIGS_MT);
+    for (int i = 0; i < nrules; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        luaL_argcheck(L, lua_istable(L, -1), 2, "each rule must be a table");
+        read_rule(L, lua_gettop(L), &rules[i], i + 1);
+        lua_pop(L, 1);
+    }
+    for (int i = 0; i < nsub; i++) {
+        lua_rawgeti(L, 1, i + 1);
+        dbp_pool *pool = dbp_lua_test_pool(L, -1);
+        if (pool != NULL) {
+            ptrs[i] = dbp_pool_config(pool);
+        } else {
+            dbp_lua_read_config(L, -1, &owned->cfgs[owned->n]);   /* raises on bad options */
+            ptrs[i] = &owned->cfgs[owned->n++];
+        }
+        lua_pop(L, 1);
+    }
+    lua_newtable(L);                                                         /* violations */
+    dbp_policy_check(ptrs, nsub, rules, nrules, collect, L);
+    return 1;
+}
+
+void dbp_lua_open_policy(lua_State *L)
+{
+    luaL_newmetatable(L, CONFIGS_MT);
+    lua_pushcfunction(L, config_list_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, core_check);
+    lua_setfield(L, -2, "check");                /* into the core table on top */
+}

@@ -1,0 +1,39 @@
+-- luassert assertions for an app's own busted specs:
+--   require "dbpool.assertions"
+--   assert.is_production_ready(engine_or_options_or_engines)
+--   assert.satisfies_policy(x, policy)        -- a policy name or table
+--   assert.is_not_production_ready(x)         -- and every other negation
+-- A failure lists every violation.
+local assert = require "luassert"
+local say = require "say"
+local policy = require "dbpool.policy"
+
+local function describe_subject(x)
+  if type(x) == "table" and x.name then return "'" .. tostring(x.name) .. "'" end
+  return "the configuration"
+end
+
+local function register(name, fixed_policy)
+  local positive = "assertion." .. name .. ".positive"
+  local negative = "assertion." .. name .. ".negative"
+  say:set(positive, "Expected %s to satisfy policy %s, but:\n%s")
+  say:set(negative, "Expected %s to violate policy %s, but it satisfies it.%s")
+  assert:register("assertion", name, function(_, arguments)
+    local x = arguments[1]
+    local p = fixed_policy or arguments[2]
+    local _, policy_name = policy.resolve(p)
+    local ok, violations = policy.check(x, p)
+    -- Replace the arguments with what the message shows, unformatted.
+    arguments[1] = describe_subject(x)
+    arguments[2] = "'" .. policy_name .. "'"
+    arguments[3] = ok and "" or ("  - " .. table.concat(violations, "\n  - "))
+    arguments.n = 3
+    arguments.nofmt = { true, true, true }
+    return ok
+  end, positive, negative)
+end
+
+register("production_ready", "production")
+register("satisfies_policy")
+
+return assert

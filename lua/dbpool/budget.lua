@@ -1,0 +1,125 @@
+-- Connection budget and pool sizing advice.
+local M = {}
+
+local function capacity(options)
+  local size = options.pool_size or 5
+  local overflow = options.max_overflow or 10
+  if size == 0 or overflow < 0 then return math.huge end
+  return size + overflow
+end
+
+local function engine_options(e)
+  if type(e) == "table" and e.pool ~= nil then
+    local s = e.pool:stats()
+    return { pool_size = s.size, max_overflow = s.max_overflow, name = e.name }
+  end
+  return e
+end
+
+
+-- Reads the limits from a live server through an engine: max_connections,
+-- superuser_reserved_connections, and this role's and database's own limits.
+local function read_live(engine)
+  local rows, err = engine:query([[
+    SELECT current_setting('max_connections')::int AS max_connections,
+           current_setting('superuser_reserved_connections')::int AS superuser_reserved,
+           (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user) AS role_limit,
+           (SELECT datconnlimit FROM pg_database WHERE datname = current_database()) AS database_limit]])
+  if not rows then return nil, err end
+  return rows[1]
+end
+
+-- dbpool.budget{ instances=, engines=, reserve=, max_connections=,
+--   superuser_reserved_connections=, live= } -> result | nil, err
+--
+-- needed = instances x (sum of every engine's pool_size + max_overflow) + reserve
+-- available = max_connections - superuser_reserved_connections, further capped
+-- by the role's and the database's connection limits when read live.
+-- engines defaults to every engine this Lua state knows; live may be an
+-- engine to read the server's limits from (or true: the first engine).
+function M.budget(dbpool, spec)
+  spec = spec or {}
+  local instances = spec.instances or 1
+  local reserve = spec.reserve or 0
+  if type(instances) ~= "number" or instances < 1 then
+    error("dbpool.budget: 'instances' must be a number >= 1, got " .. tostring(instances), 0)
+  end
+  local engines = spec.engines or dbpool.engines()
+  local per_instance, names = 0, {}
+  for key, e in pairs(engines) do
+    local o = engine_options(e)
+    per_instance = per_instance + capacity(o)
+    names[#names + 1] = tostring(o.name or key)
+  end
+  table.sort(names)
+
+  local result = {
+    instances = instances, per_instance = per_instance, reserve = reserve,
+    needed = instances * per_instance + reserve, engines = names,
+    max_connections = spec.max_connections,
+    superuser_reserved_connections = spec.superuser_reserved_connections or 3,
+  }
+  local live = spec.live
+  if live == true then live = engines[next(engines)] end
+  if live then
+    local limits, err = read_live(live)
+    if not limits then return nil, err end
+    result.max_connections = limits.max_connections
+    result.superuser_reserved_connections = limits.superuser_reserved
+    if limits.role_limit >= 0 then result.role_limit = limits.role_limit end
+    if limits.database_limit >= 0 then result.database_limit = limits.database_limit end
+  end
+  if type(result.max_connections) ~= "number" then
+    error("dbpool.budget: give max_connections, or live = an engine to read it from", 0)
+  end
+  local available = result.max_connections - result.superuser_reserved_connections
+  local limited_by = "max_connections - superuser_reserved_connections"
+  if result.role_limit and result.role_limit < available then
+    available, limited_by = result.role_limit, "the role's connection limit"
+  end
+  if result.database_limit and result.database_limit < available then
+    available, limited_by = result.database_limit, "the database's connection limit"
+  end
+  result.available = available
+  result.fits = result.needed <= available
+  if per_instance == math.huge then
+    result.sentence = ("Does not fit: an engine has unbounded capacity (pool_size 0 or max_overflow -1), so %d instance(s) could open more than the %d connections available (%s).")
+      :format(instances, available, limited_by)
+  else
+    result.sentence = ("%s: %d instance(s) x %d connections (%s) + %d reserve = %d, against %d available (%s).")
+      :format(result.fits and "Fits" or "Does not fit", instances, per_instance,
+              table.concat(names, ", "), reserve, result.needed, available, limited_by)
+  end
+  return result
+end
+
+-- dbpool.suggest_pool_size{ cpus=, mem_gb=, spindles= } -> two estimates,
+-- each with its reasoning in a sentence.
+function M.suggest_pool_size(spec)
+  spec = spec or {}
+  local cpus, mem = spec.cpus, spec.mem_gb
+  if type(cpus) ~= "number" or cpus < 1 then
+    error("dbpool.suggest_pool_size: 'cpus' must be a number >= 1, got " .. tostring(cpus), 0)
+  end
+  if type(mem) ~= "number" or mem <= 0 then
+    error("dbpool.suggest_pool_size: 'mem_gb' must be a number > 0, got " .. tostring(mem), 0)
+  end
+  local spindles = spec.spindles or 0
+  local raw = math.min(cpus * 3, mem * 2)
+  local adaptive = math.floor(math.max(5, math.min(50, raw)))
+  local classic = math.floor(cpus * 2 + spindles)
+  return {
+    adaptive = {
+      pool_size = adaptive,
+      reason = ("min(cpus x 3 = %g, mem_gb x 2 = %g) = %g, bounded to 5..50: %d. CPU keeps each connection busy, memory bounds what the server can give every backend.")
+        :format(cpus * 3, mem * 2, raw, adaptive),
+    },
+    classic = {
+      pool_size = classic,
+      reason = ("cores x 2 + spindles = %g x 2 + %g = %d: the PostgreSQL wiki's starting point, enough to keep every core busy while others wait on I/O.")
+        :format(cpus, spindles, classic),
+    },
+  }
+end
+
+return M
