@@ -42,7 +42,7 @@ build = {
         "csrc/metrics.c", "csrc/registry.c",
         -- Lua binding
         "csrc/lua_core.c", "csrc/lua_config.c", "csrc/lua_pool.c",
-        "csrc/lua_conn.c", "csrc/lua_result.c", "csrc/lua_error.c",
+        "csrc/lua_conn.c", "csrc/lua_result.c", "csrc/lua_error.c", "csrc/lua_policy.c",
       },
       defines = { "_GNU_SOURCE" },
       incdirs = { "csrc", "$(PQ_INCDIR)" },
@@ -50,5 +50,9 @@ build = {
       libraries = { "pq", "pthread", "m" },
     },
     ["dbpool"] = "lua/dbpool/init.lua",
+    ["dbpool.policy"] = "lua/dbpool/policy.lua",
+    ["dbpool.configure"] = "lua/dbpool/configure.lua",
+    ["dbpool.budget"] = "lua/dbpool/budget.lua",
+    ["dbpool.assertions"] = "lua/dbpool/assertions.lua",
   },
 }

@@ -316,3 +316,12 @@ describe("connect-time settings", function()
     assert.are.equal(0, e.pool:checkedout())
   end)
 end)
+
+describe("the unix socket", function()
+  it("serves an engine as well as the loopback port", function()
+    local dsn = assert(os.getenv("DBPOOL_TEST_SOCKET_DSN"))
+    local e = helper.engine { dsn = dsn }
+    local rows = assert(e:query("SELECT inet_server_addr() IS NULL AS local_socket"))
+    assert.is_true(rows[1].local_socket)
+  end)
+end)
