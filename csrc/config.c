@@ -449,12 +449,13 @@ static void redact_keyvalue(const char *dsn, char *out, size_t size)
         size_t key_len = (size_t)(p - key);
         while (isspace((unsigned char)*p))
             p++;
-        if (*p != '=') {                       /* malformed: copy the rest, minus values */
+        if (*p != '=') {
+            /* Malformed ("password s3cret"): nothing after it can be told
+             * apart from a value, so copy the key and hide the rest. */
             append(out, size, &used, start, (size_t)(p - start));
-            if (*p == '\0')
-                break;
-            p++;
-            continue;
+            if (*p != '\0')
+                append(out, size, &used, "***", 3);
+            break;
         }
         p++;
         while (isspace((unsigned char)*p))

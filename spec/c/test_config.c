@@ -385,6 +385,10 @@ static void test_redact(void)
     redacts("host=h password = s3cret dbname=x", "host=h password = *** dbname=x", "s3cret");
     redacts("postgresql://app@h/db", "postgresql://app@h/db", "***");
     redacts("host=h user=app", "host=h user=app", "***");
+    /* Malformed key=value text (libpq rejects it, but it may still be shown):
+     * nothing after the first pair without '=' is trusted. */
+    redacts("host=h password s3cret", "host=h password ***", "3cret");
+    redacts("host=h password='s3cret", "host=h password=***", "s3cret");
 
     memset(tiny, 'X', sizeof tiny);
     dbp_redact_dsn("postgresql://app:s3cret@h/db", tiny, sizeof tiny);
