@@ -211,7 +211,10 @@ dbp_status dbp_config_set_number(dbp_config *c, const dbp_option *o, double v,
 {
     char got[64];
 
-    snprintf(got, sizeof got, "%.17g", v);
+    /* The shortest text that reads back as v: "-0.1", not "-0.10000000000000001". */
+    snprintf(got, sizeof got, "%.15g", v);
+    if (strtod(got, NULL) != v)
+        snprintf(got, sizeof got, "%.17g", v);
     if (o->type != DBP_OPT_INT && o->type != DBP_OPT_NUMBER)
         return invalid(err, o, got);
     if (isnan(v) || isinf(v))
