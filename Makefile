@@ -41,13 +41,17 @@ build/jit/obj/%.o: csrc/%.c
 	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(JIT_INC) -c $< -o $@
 
 # Modules do not link liblua: the host program provides the Lua API.
+# -z nodelete: the registry's pools belong to the process, not to the Lua
+# state that loaded the module; lua_close must not unload code and globals
+# that other states (or open connections) still depend on.
+SOFLAGS = -shared -Wl,-z,nodelete
 build/5.4/dbpool/core.so: $(CORE_OBJ) $(LUA54_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $^ $(LIBS)
+	$(CC) $(SOFLAGS) -o $@ $^ $(LIBS)
 
 build/jit/dbpool/core.so: $(CORE_OBJ) $(JIT_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $^ $(LIBS)
+	$(CC) $(SOFLAGS) -o $@ $^ $(LIBS)
 
 # ---- C tests of the core (no Lua), plain and under sanitizers -------------
 CTESTS = $(basename $(notdir $(wildcard spec/c/test_*.c)))
