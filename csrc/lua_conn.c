@@ -165,11 +165,8 @@ static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params
 
     dbp_slot_note_query(box->slot);
     dbp_metrics_inc(m, DBP_M_QUERIES);
-    if (nparams > 0 || !simple)
-        st = dbp_conn_exec(c, sql, nparams, prm->values, prm->lengths, prm->formats,
-                           simple, &res, &err);
-    else
-        st = dbp_conn_exec(c, sql, 0, NULL, NULL, NULL, simple, &res, &err);
+    st = dbp_conn_exec(c, sql, nparams, prm ? prm->values : NULL, prm ? prm->lengths : NULL,
+                       prm ? prm->formats : NULL, simple, &res, &err);
     if (st != DBP_OK) {
         dbp_metrics_inc(m, DBP_M_QUERY_ERRORS);
         return dbp_lua_fail(L, &err);
