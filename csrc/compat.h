@@ -12,6 +12,46 @@
 
 #define lua_rawlen(L, i) lua_objlen((L), (i))
 
+/* PUC Lua 5.1 (a LuaRocks build without LuaJIT) lacks what LuaJIT 2.1 added
+ * from 5.2; LuaJIT's lauxlib.h defines luaL_newlib, PUC 5.1's does not. */
+#ifndef luaL_newlib
+static inline void dbp_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+{
+    (void)nup;   /* never used with upvalues here */
+    for (; l->name != NULL; l++) {
+        lua_pushcfunction(L, l->func);
+        lua_setfield(L, -2, l->name);
+    }
+}
+#define luaL_setfuncs(L, l, n) dbp_compat_setfuncs((L), (l), (n))
+#define luaL_newlib(L, l) (lua_newtable(L), luaL_setfuncs((L), (l), 0))
+
+static inline void *dbp_compat_testudata(lua_State *L, int ud, const char *tname)
+{
+    void *p = lua_touserdata(L, ud);
+    int same;
+
+    if (p == NULL || !lua_getmetatable(L, ud))
+        return NULL;
+    luaL_getmetatable(L, tname);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? p : NULL;
+}
+#define luaL_testudata(L, ud, t) dbp_compat_testudata((L), (ud), (t))
+
+static inline void dbp_compat_setmetatable(lua_State *L, const char *tname)
+{
+    luaL_getmetatable(L, tname);
+    lua_setmetatable(L, -2);
+}
+#define luaL_setmetatable(L, t) dbp_compat_setmetatable((L), (t))
+#endif
+
+#ifndef LUA_OK
+#define LUA_OK 0
+#endif
+
 static inline int lua_absindex(lua_State *L, int idx)
 {
     return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
