@@ -141,6 +141,20 @@ describe("dbpool.configure", function()
   end)
 end)
 
+describe("dbpool.configure with a policy per market", function()
+  it("checks each market against its own policy", function()
+    local a, b = helper.name("KG"), helper.name("US")
+    local ok, err = pcall(dbpool.configure, { env = "x", environments = { x = {} }, markets = {
+      [a] = { dsn = helper.dsn, pool_timeout = 9, policy = "test" },
+      [b] = { dsn = helper.dsn, pool_size = 1, policy = { { option = "pool_size", min = 2 } } },
+    } })
+    assert.is_false(ok)
+    assert.matches(a .. ": pool_timeout is 9, must be at most 5", err, 1, true)
+    assert.matches(b .. ": pool_size is 1, must be at least 2", err, 1, true)
+    assert.is_nil(err:find(b .. ": pool_timeout", 1, true))
+  end)
+end)
+
 describe("dbpool.budget", function()
   it("compares instances x capacity + reserve with the server's limits", function()
     local e = helper.engine { pool_size = 4, max_overflow = 6 }

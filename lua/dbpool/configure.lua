@@ -9,9 +9,9 @@
 --
 -- Options merge in this order, later winning: defaults < environments[env]
 -- < markets[name].  The market's key is the engine name unless the market
--- sets `name`.  A policy set anywhere in the merge is checked against all
--- markets at once (so total-capacity rules see every engine) before any
--- engine is built.
+-- sets `name`.  Each policy in the merged options is checked against all the
+-- markets that carry it at once (so total-capacity rules see every such
+-- engine) before any engine is built.
 local core = require "dbpool.core"
 local policy = require "dbpool.policy"
 
@@ -70,16 +70,29 @@ return function(dbpool, spec)
   check_keys(spec.defaults, "defaults")
   check_keys(environments[env], "environments." .. env)
 
-  local merged, rules = {}, nil
+  local merged = {}
+  local by_policy, policies = {}, {}       -- markets grouped by the policy they carry
   for _, market in ipairs(sorted_keys(spec.markets)) do
     check_keys(spec.markets[market], "markets." .. market)
     local options = merge(spec.defaults, environments[env], spec.markets[market])
     options.name = options.name or market
     merged[market] = options
-    rules = rules or options.policy
+    local p = options.policy
+    if p ~= nil then
+      if not by_policy[p] then
+        by_policy[p] = {}
+        policies[#policies + 1] = p
+      end
+      by_policy[p][market] = options
+    end
   end
-  local refusal = rules ~= nil and policy.refusal(merged, rules)
-  if refusal then error(refusal, 0) end
+  -- Each policy sees every market that carries it at once (so total-capacity
+  -- rules add them up); all refusals are reported together.
+  local refusals = {}
+  for _, p in ipairs(policies) do
+    refusals[#refusals + 1] = policy.refusal(by_policy[p], p)
+  end
+  if #refusals > 0 then error(table.concat(refusals, "\n"), 0) end
 
   local engines = {}
   for _, market in ipairs(sorted_keys(merged)) do
