@@ -22,7 +22,7 @@ bool dbp_sqlstate_is_disconnect(const char *s)
 
 /* libpq's messages could echo a malformed DSN; no byte of the password may
  * reach an error.  Replace every occurrence of it with "***". */
-static void scrub_password(char *msg, size_t size, const char *dsn)
+static void scrub_password(char *msg, const char *dsn)
 {
     PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
     const char *pw = NULL;
@@ -45,7 +45,6 @@ static void scrub_password(char *msg, size_t size, const char *dsn)
             }
         }
     }
-    DBP_UNUSED(size);
     PQconninfoFree(opts);
 }
 
@@ -106,7 +105,7 @@ dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
         dbp_error_set(err, DBP_CONNECT, "could not connect: ");
         size_t used = strlen(err->message);
         dbp_copy_text(err->message + used, sizeof err->message - used, PQerrorMessage(pg));
-        scrub_password(err->message, sizeof err->message, dsn);
+        scrub_password(err->message, dsn);
         PQfinish(pg);
         return DBP_CONNECT;
     }

@@ -14,9 +14,12 @@ static void describe(lua_State *L, int idx, const dbp_option *o, char *out, size
     switch (lua_type(L, idx)) {
     case LUA_TSTRING:
         if (o->type == DBP_OPT_RESET || o->type == DBP_OPT_ROLE || o->type == DBP_OPT_INT ||
-            o->type == DBP_OPT_NUMBER || o->type == DBP_OPT_BOOL)
-            snprintf(out, size, "string \"%.60s\"", lua_tostring(L, idx));
-        else
+            o->type == DBP_OPT_NUMBER || o->type == DBP_OPT_BOOL) {
+            /* A DSN pasted into the wrong option must not show its password. */
+            char shown[64];
+            dbp_redact_dsn(lua_tostring(L, idx), shown, sizeof shown);
+            snprintf(out, size, "string \"%s\"", shown);
+        } else
             snprintf(out, size, "a string");
         break;
     case LUA_TNUMBER:
