@@ -1,15 +1,21 @@
 /* conn.c: the pool's only door to libpq. */
 #include "conn.h"
 
+#include <ctype.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct dbp_conn {
     PGconn *pg;
-    bool broken;
+    bool broken;        /* discard this connection */
+    bool lost;          /* the server or the link went away: a pool-wide event */
+    bool primary;       /* role = "primary": a read-only server counts as dead */
 };
 
 bool dbp_sqlstate_is_disconnect(const char *s)
@@ -48,10 +54,19 @@ static void scrub_password(char *msg, const char *dsn)
     PQconninfoFree(opts);
 }
 
-static void drop_notice(void *arg, const char *message)
+/* libpq prints NOTICEs to stderr by default; a library must not write to
+ * the app's stderr, so they are dropped.  A FATAL or PANIC arriving here is
+ * the server saying goodbye to an idle connection (pg_terminate_backend,
+ * shutdown): libpq hands an ErrorResponse outside a query to the notice
+ * receiver, and the connection is still CONNECTION_OK until the EOF behind
+ * it is read. */
+static void on_notice(void *arg, const PGresult *r)
 {
-    DBP_UNUSED(arg);
-    DBP_UNUSED(message);
+    dbp_conn *c = arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        c->broken = c->lost = true;
 }
 
 /* "-c statement_timeout=30000 -c lock_timeout=..." for the startup packet. */
@@ -78,13 +93,19 @@ static void build_options(const dbp_config *cfg, char *buf, size_t size)
 dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
                          dbp_error *err)
 {
-    const char *keys[6], *vals[6];
+    const char *keys[8], *vals[8];
     char timeout[32], options[256];
     int n = 0;
     dbp_conn *c;
     PGconn *pg;
 
-    /* dbname first: with expand_dbname the later keywords override the DSN. */
+    /* role = "primary": libpq itself refuses a read-only server (hot standby
+     * or default_transaction_read_only) and, with several hosts in the DSN,
+     * moves on to the next one.  Placed before dbname so that a
+     * target_session_attrs in the DSN wins. */
+    if (cfg->role == DBP_ROLE_PRIMARY)
+        keys[n] = "target_session_attrs", vals[n++] = "read-write";
+    /* dbname next: with expand_dbname the later keywords override the DSN. */
     keys[n] = "dbname", vals[n++] = dsn;
     if (cfg->connect_timeout > 0) {
         /* libpq takes whole seconds (and treats 1 as 2): round up. */
@@ -109,15 +130,18 @@ dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
         PQfinish(pg);
         return DBP_CONNECT;
     }
-    /* libpq prints NOTICEs to stderr by default; a library must not write
-     * to the app's stderr, so they are dropped. */
-    PQsetNoticeProcessor(pg, drop_notice, NULL);
     c = calloc(1, sizeof *c);
     if (c == NULL) {
         PQfinish(pg);
         return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
     }
     c->pg = pg;
+    c->primary = cfg->role == DBP_ROLE_PRIMARY;
+    PQsetNoticeReceiver(pg, on_notice, c);
+    /* Verbose messages carry the SQLSTATE in the text; a lost connection's
+     * result has no fields, only that text (see parse_lost_message).  Errors
+     * with fields are read field by field, so nothing else changes. */
+    PQsetErrorVerbosity(pg, PQERRORS_VERBOSE);
     *out = c;
     return DBP_OK;
 }
@@ -128,6 +152,61 @@ void dbp_conn_close(dbp_conn *c)
         return;
     PQfinish(c->pg);
     free(c);
+}
+
+void dbp_conn_forget(dbp_conn *c)
+{
+    int fd, devnull;
+
+    if (c == NULL)
+        return;
+    /* The socket is shared with the process that opened it.  Point our
+     * copy of the descriptor at /dev/null so that whatever PQfinish writes
+     * (Terminate, a TLS close_notify) goes nowhere; then PQfinish frees
+     * libpq's memory and closes our descriptor only. */
+    fd = PQsocket(c->pg);
+    devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd >= 0 && devnull >= 0)
+        dup2(devnull, fd);
+    if (devnull >= 0)
+        close(devnull);
+    PQfinish(c->pg);
+    free(c);
+}
+
+/* A connection lost mid-query yields a result without fields; its text,
+ * verbose, reads "FATAL:  57P01: terminating connection due to administrator
+ * command\nLOCATION: ...\nserver closed the connection unexpectedly...".
+ * Recover severity, SQLSTATE and message from it; libpq's own last line
+ * becomes the detail. */
+static void parse_lost_message(const char *text, dbp_error *err)
+{
+    const char *sep = strstr(text, ":  ");
+    const char *code = sep ? sep + 3 : NULL;
+    const char *eol, *last;
+
+    if (code == NULL || (size_t)(sep - text) >= sizeof err->severity)
+        return;
+    for (int i = 0; i < 5; i++)
+        if (!isdigit((unsigned char)code[i]) && !isupper((unsigned char)code[i]))
+            return;
+    if (code[5] != ':' || code[6] != ' ')
+        return;
+    memcpy(err->severity, text, (size_t)(sep - text));
+    err->severity[sep - text] = '\0';
+    memcpy(err->sqlstate, code, 5);
+    err->sqlstate[5] = '\0';
+    eol = strchr(code + 7, '\n');
+    dbp_copy_text(err->message, sizeof err->message, code + 7);
+    if (eol != NULL && (size_t)(eol - (code + 7)) < sizeof err->message)
+        err->message[eol - (code + 7)] = '\0';
+    /* libpq's own words ("server closed the connection unexpectedly") */
+    for (last = eol; last != NULL && strncmp(last + 1, "LOCATION:", 9) == 0;)
+        last = strchr(last + 1, '\n');
+    if (last != NULL)
+        dbp_copy_text(err->detail, sizeof err->detail, last + 1);
+    if ((eol = strchr(err->detail, '\n')) != NULL)
+        *(char *)eol = '\0';
 }
 
 static dbp_status fail_from_result(dbp_conn *c, PGresult *r, dbp_error *err)
@@ -147,8 +226,17 @@ static dbp_status fail_from_result(dbp_conn *c, PGresult *r, dbp_error *err)
                       PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL));
         dbp_copy_text(err->hint, sizeof err->hint, PQresultErrorField(r, PG_DIAG_MESSAGE_HINT));
     }
-    if (PQstatus(c->pg) != CONNECTION_OK || dbp_sqlstate_is_disconnect(err->sqlstate))
-        c->broken = true;
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        if (err->sqlstate[0] == '\0')
+            parse_lost_message(PQerrorMessage(c->pg), err);
+        c->broken = c->lost = true;
+    }
+    if (dbp_sqlstate_is_disconnect(err->sqlstate))
+        c->broken = c->lost = true;
+    /* role = "primary" and the server refused a write as read-only: it was
+     * demoted (failover) or fenced; every connection to it is suspect. */
+    if (c->primary && strcmp(err->sqlstate, "25006") == 0)
+        c->broken = c->lost = true;
     if (err->message[0] == '\0')
         dbp_copy_text(err->message, sizeof err->message, "connection lost");
     return DBP_QUERY;
@@ -213,6 +301,79 @@ dbp_status dbp_conn_reset(dbp_conn *c, dbp_reset how, dbp_error *err)
 bool dbp_conn_broken(const dbp_conn *c)
 {
     return c->broken || PQstatus(c->pg) != CONNECTION_OK;
+}
+
+bool dbp_conn_lost(const dbp_conn *c)
+{
+    return c->lost || PQstatus(c->pg) != CONNECTION_OK;
+}
+
+/* ---- liveness --------------------------------------------------------- */
+
+/* Reads whatever the server sent to an idle connection.  False when the
+ * link is gone or the server said goodbye. */
+static bool drain_idle_input(dbp_conn *c)
+{
+    PGnotify *n;
+
+    if (!PQconsumeInput(c->pg))
+        return false;
+    PQisBusy(c->pg);                       /* parses: a goodbye reaches on_notice */
+    while ((n = PQnotifies(c->pg)) != NULL)    /* LISTEN left behind by a user */
+        PQfreemem(n);
+    return !c->broken && PQstatus(c->pg) == CONNECTION_OK;
+}
+
+bool dbp_conn_alive_passive(dbp_conn *c)
+{
+    int fd = PQsocket(c->pg);
+
+    if (c->broken || fd < 0 || PQstatus(c->pg) != CONNECTION_OK)
+        goto dead;
+    /* Twice at most: the goodbye message first, then the EOF behind it. */
+    for (int round = 0; round < 2; round++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0)         /* nothing to read (or EINTR): alive */
+            return true;
+        if (!drain_idle_input(c))
+            goto dead;
+    }
+    return true;
+dead:
+    c->broken = c->lost = true;
+    return false;
+}
+
+dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err)
+{
+    struct pg_result *r = NULL;
+    const char *standby = PQparameterStatus(c->pg, "in_hot_standby");
+    dbp_status st;
+    bool read_only;
+
+    if (!c->primary) {
+        /* The empty query: one round trip, no parsing, no transaction. */
+        st = dbp_conn_exec(c, "", 0, NULL, NULL, NULL, true, &r, err);
+        if (st == DBP_OK)
+            PQclear(r);
+        return st;
+    }
+    /* A primary must also still accept writes.  The reported parameters
+     * (in_hot_standby, default_transaction_read_only) lag a configuration
+     * reload by one statement, so ask the session directly: the same single
+     * round trip as the empty query. */
+    st = dbp_conn_exec(c, "SHOW transaction_read_only", 0, NULL, NULL, NULL, true, &r, err);
+    if (st != DBP_OK)
+        return st;
+    read_only = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "on") == 0;
+    PQclear(r);
+    if (read_only || (standby != NULL && strcmp(standby, "on") == 0)) {
+        c->broken = c->lost = true;
+        dbp_error_set(err, DBP_QUERY, "server is read-only but the engine's role is primary");
+        dbp_copy_text(err->sqlstate, sizeof err->sqlstate, "25006");
+        return DBP_QUERY;
+    }
+    return DBP_OK;
 }
 
 void dbp_conn_mark_broken(dbp_conn *c)

@@ -29,6 +29,20 @@ DBP_MUSTCHECK dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn,
 /* Closes politely (libpq sends Terminate) and frees.  NULL is a no-op. */
 void dbp_conn_close(dbp_conn *c);
 
+/* Frees a connection inherited across fork() without sending a byte on its
+ * socket, which the parent still uses.  NULL is a no-op. */
+void dbp_conn_forget(dbp_conn *c);
+
+/* Checkout-time liveness, no round trip: an idle connection whose socket is
+ * readable has been sent a goodbye (FATAL) or EOF.  Reads it; false, and
+ * the connection marked lost, when the server is gone. */
+bool dbp_conn_alive_passive(dbp_conn *c);
+
+/* One round trip: the empty query, or for role = "primary" SHOW
+ * transaction_read_only, failing with SQLSTATE 25006 (and marking the
+ * connection lost) when the server no longer accepts writes. */
+DBP_MUSTCHECK dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err);
+
 /* Runs one statement with text parameters ($1..$n, NULL = SQL NULL) through
  * PQexecParams (formats[i] = 1: raw bytes), or, when simple is true, the whole string through PQexec
  * (several statements allowed, no parameters).  On success *res is the last
@@ -50,6 +64,10 @@ DBP_MUSTCHECK dbp_status dbp_conn_reset(dbp_conn *c, dbp_reset how, dbp_error *e
 
 /* True once a failure showed that the link or session is unusable. */
 bool dbp_conn_broken(const dbp_conn *c);
+/* True when the failure was the server's, not this session's: a disconnect
+ * (class 08, 57P01-03, a dead socket) or, for a primary, a read-only server.
+ * The pool then replaces every connection born before it. */
+bool dbp_conn_lost(const dbp_conn *c);
 void dbp_conn_mark_broken(dbp_conn *c);
 
 int dbp_conn_backend_pid(const dbp_conn *c);
