@@ -15,8 +15,8 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config conn pool metrics registry
-LUAB  = lua_core lua_config lua_pool lua_conn lua_result lua_error lua_policy
+CORE  = error config conn breaker fork pool metrics registry
+LUAB  = lua_core lua_config lua_pool lua_conn lua_leak lua_result lua_error lua_policy
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)

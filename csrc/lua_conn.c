@@ -12,6 +12,8 @@
 typedef struct conn_box {
     dbp_pool *pool;
     dbp_slot *slot;     /* NULL once returned or invalidated */
+    bool traced;        /* leak_threshold: the pool holds its traceback */
+    dbp_site site;      /* where it was checked out, for a leak report */
 } conn_box;
 
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
@@ -19,7 +21,11 @@ void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
     conn_box *box = lua_newuserdata(L, sizeof *box);
     box->pool = p;
     box->slot = s;
+    box->traced = dbp_pool_config(p)->leak_threshold > 0;
+    dbp_lua_checkout_site(L, &box->site);
     luaL_setmetatable(L, DBP_CONN_MT);
+    if (box->traced)
+        dbp_lua_track_checkout(L, p, s);
 }
 
 static conn_box *check_box(lua_State *L)
@@ -47,17 +53,26 @@ static void release(conn_box *box)
 
 static int conn_close(lua_State *L)
 {
-    release(check_box(L));
+    conn_box *box = check_box(L);
+    if (box->traced && box->slot != NULL)
+        dbp_lua_report_return(L, box->pool, box->slot);
+    release(box);
     return 0;
 }
 
-/* A connection nobody closed: give it back and count the leak. */
+/* A connection nobody closed: give it back, count the leak and say where
+ * it was checked out. */
 static int conn_gc(lua_State *L)
 {
     conn_box *box = check_box(L);
     if (box->slot != NULL) {
         dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_LEAKS);
         release(box);
+        lua_pushfstring(L,
+                        "engine %s: connection checked out at %s:%d was never closed; "
+                        "returned by the garbage collector",
+                        dbp_pool_config(box->pool)->name, box->site.src, box->site.line);
+        dbp_lua_log(L, "warn", lua_tostring(L, -1));
     }
     return 0;
 }
@@ -163,12 +178,19 @@ static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params
     dbp_error err;
     dbp_status st;
 
+    if (dbp_slot_inherited(box->slot)) {
+        dbp_error_set(&err, DBP_CLOSED,
+                      "dbpool.Conn was checked out before fork(); its socket belongs to the "
+                      "parent process: check out a connection in this one");
+        return dbp_lua_fail(L, &err);
+    }
     dbp_slot_note_query(box->slot);
     dbp_metrics_inc(m, DBP_M_QUERIES);
     st = dbp_conn_exec(c, sql, nparams, prm ? prm->values : NULL, prm ? prm->lengths : NULL,
                        prm ? prm->formats : NULL, simple, &res, &err);
     if (st != DBP_OK) {
         dbp_metrics_inc(m, DBP_M_QUERY_ERRORS);
+        dbp_pool_note_failure(box->pool, box->slot);
         return dbp_lua_fail(L, &err);
     }
     dbp_lua_push_rows(L, res);

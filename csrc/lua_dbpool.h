@@ -34,6 +34,17 @@ dbp_pool *dbp_lua_test_pool(lua_State *L, int idx);
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s);
 void dbp_lua_open_conn(lua_State *L);
 
+/* lua_leak.c: dbpool.log from C (stderr when dbpool is not loaded); the
+ * checkout's call site; leak_threshold tracebacks and their reports. */
+void dbp_lua_log(lua_State *L, const char *level, const char *message);
+typedef struct dbp_site {
+    char src[LUA_IDSIZE];    /* lua_Debug.short_src */
+    int line;
+} dbp_site;
+void dbp_lua_checkout_site(lua_State *L, dbp_site *site);
+void dbp_lua_track_checkout(lua_State *L, dbp_pool *p, dbp_slot *s);
+void dbp_lua_report_return(lua_State *L, dbp_pool *p, dbp_slot *s);
+
 /* lua_policy.c: adds core.check to the table on top of the stack. */
 void dbp_lua_open_policy(lua_State *L);
 

@@ -50,7 +50,7 @@ int dbp_lua_pool_open(lua_State *L)
         return luaL_error(L, "dbpool: %s", err.message);
     dbp_lua_push_pool(L, p);
     lua_pushboolean(L, created);
-    if (created && dbp_pool_prewarm(p, &err) != DBP_OK) {
+    if (created && dbp_pool_refill(p, &err) != DBP_OK) {
         dbp_lua_fail(L, &err);                      /* nil, err */
         lua_remove(L, -2);
         return 3;
@@ -130,6 +130,8 @@ static int pool_stats(lua_State *L)
     SET_INT("overflow", c.overflow);
     SET_INT("total", c.total);
     SET_INT("waiting", c.waiting);
+    lua_pushstring(L, dbp_pool_breaker_state(p));
+    lua_setfield(L, -2, "breaker");
     for (int i = 0; i < DBP_M_COUNT; i++)
         SET_INT(dbp_counter_names[i], (lua_Integer)dbp_metrics_get(m, (dbp_counter)i));
 #undef SET_INT

@@ -2,8 +2,8 @@
 #include "metrics.h"
 
 const char *const dbp_counter_names[DBP_M_COUNT] = {
-    "checkouts",     "waits",         "timeouts", "connects", "connect_failures",
-    "invalidations", "recycles",      "leaks",    "queries",  "query_errors",
+    "checkouts",     "waits",    "timeouts", "connects", "connect_failures", "pre_ping_failures",
+    "invalidations", "recycles", "leaks",    "queries",  "query_errors",
 };
 
 void dbp_metrics_init(dbp_metrics *m)

@@ -13,7 +13,8 @@ typedef enum dbp_counter {
     DBP_M_TIMEOUTS,
     DBP_M_CONNECTS,
     DBP_M_CONNECT_FAILURES,
-    DBP_M_INVALIDATIONS,   /* connections discarded as broken or invalidated */
+    DBP_M_PREPING_FAILURES, /* pre-ping found the connection dead */
+    DBP_M_INVALIDATIONS,   /* discarded: broken, invalidated, or born before a disconnect */
     DBP_M_RECYCLES,        /* replaced for age or query count */
     DBP_M_LEAKS,           /* returned by the garbage collector */
     DBP_M_QUERIES,

@@ -1,5 +1,10 @@
 /* pool.c: QueuePool.  One mutex per pool; no I/O while it is held: decide
- * under the lock, connect/reset/close outside it (puddle's rule). */
+ * under the lock, connect/reset/ping/close outside it (puddle's rule).
+ *
+ * Recovery lives here too: pre-ping and pool-wide invalidation at checkout,
+ * connect retries and the circuit breaker (breaker.h), refilling min_idle,
+ * forgetting connections inherited across fork() (fork.h), and the
+ * bookkeeping for leak warnings (the Lua binding supplies the tracebacks). */
 #include "pool.h"
 
 #include <errno.h>
@@ -7,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "breaker.h"
+#include "fork.h"
 
 /* Where a slot lives.  A slot is always counted in p->total. */
 typedef enum slot_state {
@@ -18,11 +26,16 @@ typedef enum slot_state {
 struct dbp_slot {
     dbp_conn *conn;
     slot_state state;
+    unsigned gen;           /* fork generation the connection was opened in */
     int64_t born_ns;        /* when the connection finished opening */
     int64_t expires_ns;     /* recycle deadline (jitter fixed at birth); INT64_MAX = never */
     int64_t last_used_ns;   /* last return: for pre-ping bypass */
     int queries;            /* statements run, for max_queries */
-    dbp_slot *prev, *next;  /* idle list links while SLOT_IDLE */
+    dbp_slot *prev, *next;  /* idle list links while SLOT_IDLE; tracked list while traced */
+    /* Leak tracking (leak_threshold > 0), set by dbp_pool_track. */
+    char *trace;            /* owned; non-NULL = on p->tracked */
+    int64_t checkout_ns;
+    bool leak_reported;
 };
 
 /* One queued checkout.  lives on the waiting thread's stack. */
@@ -42,7 +55,12 @@ struct dbp_pool {
     waiter *wait_head, *wait_tail;
     int n_waiting;
     int64_t invalidate_ns;  /* connections born before this are discarded */
-    unsigned rng;           /* recycle jitter */
+    unsigned rng;           /* recycle and back-off jitter */
+    unsigned gen;           /* fork generation this pool's state belongs to */
+    dbp_breaker breaker;
+    bool refill_pending;    /* capacity was lost: top idle back up to min_idle */
+    dbp_slot *tracked;      /* checkouts traced for leak warnings */
+    int64_t next_leak_scan_ns;
 
     /* Immutable after dbp_pool_new. */
     dbp_config cfg;
@@ -123,14 +141,87 @@ static void wake_for_capacity_locked(dbp_pool *p)
     }
 }
 
+typedef enum staleness {
+    FRESH,
+    STALE_INVALIDATED,      /* born before a disconnect, dispose or restart */
+    STALE_RECYCLE           /* pool_recycle age or max_queries reached */
+} staleness;
+
 /* Should this connection be replaced rather than handed out? */
-static int slot_stale_locked(const dbp_pool *p, const dbp_slot *s, int64_t now)
+static staleness slot_stale_locked(const dbp_pool *p, const dbp_slot *s, int64_t now)
 {
     if (s->born_ns < p->invalidate_ns)
-        return 1;
+        return STALE_INVALIDATED;
     if (now > s->expires_ns)
-        return 1;
-    return p->cfg.max_queries > 0 && s->queries >= p->cfg.max_queries;
+        return STALE_RECYCLE;
+    if (p->cfg.max_queries > 0 && s->queries >= p->cfg.max_queries)
+        return STALE_RECYCLE;
+    return FRESH;
+}
+
+static double uniform_locked(dbp_pool *p)
+{
+    return (double)rand_r(&p->rng) / ((double)RAND_MAX + 1.0);
+}
+
+/* A disconnect seen anywhere: every connection born before now is replaced
+ * at its next checkout (SQLAlchemy's _invalidate_time). */
+static void note_lost_locked(dbp_pool *p, int64_t now)
+{
+    if (now > p->invalidate_ns)
+        p->invalidate_ns = now;
+    p->refill_pending = true;
+}
+
+static void untrack_locked(dbp_pool *p, dbp_slot *s)
+{
+    if (s->trace == NULL)
+        return;
+    if (s->prev) s->prev->next = s->next; else p->tracked = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+/* This process is a fork()ed child of the one the pool's state belongs to.
+ * Every connection open now belongs to the parent: the idle ones are
+ * returned for the caller to forget (no byte sent on them), checked-out ones
+ * are forgotten when released (their gen differs).  Threads other than the
+ * forking one do not exist here, so their waiters and reservations go. */
+static dbp_slot *after_fork_locked(dbp_pool *p)
+{
+    dbp_slot *orphans = p->idle_head;
+
+    p->idle_head = p->idle_tail = NULL;
+    p->n_idle = 0;
+    p->total = 0;
+    p->wait_head = p->wait_tail = NULL;
+    p->n_waiting = 0;
+    p->tracked = NULL;       /* their traces are freed with the slots on release */
+    p->breaker.probing = false;
+    p->refill_pending = true;
+    p->gen = dbp_fork_generation();
+    return orphans;
+}
+
+/* Frees slots inherited across fork() without touching their sockets. */
+static void forget_list(dbp_slot *list)
+{
+    while (list != NULL) {
+        dbp_slot *next = list->next;
+        dbp_conn_forget(list->conn);
+        free(list->trace);
+        free(list);
+        list = next;
+    }
+}
+
+/* Locks p->mu, first noticing a fork.  *orphans gets what to forget. */
+static void lock_pool(dbp_pool *p, dbp_slot **orphans)
+{
+    pthread_mutex_lock(&p->mu);
+    *orphans = NULL;
+    if (p->gen != dbp_fork_generation())
+        *orphans = after_fork_locked(p);
 }
 
 static int64_t lifetime_end_locked(dbp_pool *p, int64_t born)
@@ -138,10 +229,8 @@ static int64_t lifetime_end_locked(dbp_pool *p, int64_t born)
     double life = p->cfg.pool_recycle;
     if (life < 0)
         return INT64_MAX;
-    if (p->cfg.recycle_jitter > 0) {
-        double u = (double)rand_r(&p->rng) / ((double)RAND_MAX + 1.0);
-        life -= life * p->cfg.recycle_jitter * u;   /* shorter, never longer */
-    }
+    if (p->cfg.recycle_jitter > 0)
+        life -= life * p->cfg.recycle_jitter * uniform_locked(p);   /* shorter, never longer */
     return born + dbp_sec_to_ns(life);
 }
 
@@ -167,8 +256,12 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
     }
     pthread_mutex_init(&p->mu, NULL);
     dbp_metrics_init(&p->metrics);
-    p->rng = (unsigned)dbp_now_ns();
+    dbp_breaker_init(&p->breaker, cfg->breaker_failures, cfg->breaker_cooldown);
+    p->rng = (unsigned)dbp_now_ns() ^ (unsigned)(uintptr_t)p;
     p->invalidate_ns = 0;
+    p->gen = dbp_fork_generation();
+    p->next_leak_scan_ns = INT64_MAX;
+    dbp_fork_register(&p->mu);
     *out = p;
     return DBP_OK;
 }
@@ -176,14 +269,15 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
 static void close_slot(dbp_slot *s)
 {
     dbp_conn_close(s->conn);
+    free(s->trace);
     free(s);
 }
 
 void dbp_pool_dispose(dbp_pool *p)
 {
-    dbp_slot *list;
+    dbp_slot *list, *orphans;
 
-    pthread_mutex_lock(&p->mu);
+    lock_pool(p, &orphans);
     list = p->idle_head;
     p->total -= p->n_idle;
     p->idle_head = p->idle_tail = NULL;
@@ -191,6 +285,7 @@ void dbp_pool_dispose(dbp_pool *p)
     p->invalidate_ns = dbp_now_ns();   /* checked-out ones close on return */
     wake_for_capacity_locked(p);
     pthread_mutex_unlock(&p->mu);
+    forget_list(orphans);
     while (list != NULL) {
         dbp_slot *next = list->next;
         close_slot(list);
@@ -203,6 +298,7 @@ void dbp_pool_free(dbp_pool *p)
     if (p == NULL)
         return;
     dbp_pool_dispose(p);
+    dbp_fork_unregister(&p->mu);
     pthread_mutex_destroy(&p->mu);
     dbp_config_free(&p->cfg);
     free(p);
@@ -267,40 +363,142 @@ static dbp_status wait_locked(dbp_pool *p, int64_t deadline, dbp_slot **slot,
     return DBP_OK;
 }
 
-/* Opens a connection into s (a reserved unit of capacity).  On failure the
- * capacity is given back and s freed. */
-static dbp_status open_into(dbp_pool *p, dbp_slot *s, dbp_error *err)
+/* Gives back one unit of capacity reserved for a connect that did not
+ * happen or failed. */
+static void unreserve(dbp_pool *p)
 {
-    dbp_status st = dbp_conn_open(&p->cfg, p->cfg.dsn, &s->conn, err);
+    pthread_mutex_lock(&p->mu);
+    p->total--;
+    wake_for_capacity_locked(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static dbp_status circuit_open_error_locked(dbp_pool *p, int64_t now, dbp_error *err)
+{
+    const dbp_breaker *b = &p->breaker;
+
+    dbp_error_set(err, DBP_CIRCUIT_OPEN,
+                  "circuit breaker open after %d failed connects in a row; next attempt in "
+                  "%.2f s; last error: %s",
+                  b->failures, dbp_breaker_retry_in(b, now), b->last_error);
+    dbp_copy_text(err->detail, sizeof err->detail, b->last_error);
+    return DBP_CIRCUIT_OPEN;
+}
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / DBP_NS_PER_SEC),
+                          .tv_nsec = (long)(ns % DBP_NS_PER_SEC)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Opens a connection into s for a unit of capacity already reserved in
+ * p->total.  Asks the breaker first; retries with back-off (at most
+ * retry.attempts tries, none whose back-off would end after deadline) unless
+ * this is the breaker's single probe or `once` is set.  On failure the
+ * capacity is given back and s freed. */
+static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool once,
+                            dbp_error *err)
+{
     int64_t now = dbp_now_ns();
+    dbp_admit admit;
+    dbp_status st = DBP_CONNECT;
+    int attempts;
 
     pthread_mutex_lock(&p->mu);
-    if (st != DBP_OK) {
+    admit = dbp_breaker_admit(&p->breaker, now);
+    if (admit == DBP_REFUSE) {
+        st = circuit_open_error_locked(p, now, err);
         p->total--;
         wake_for_capacity_locked(p);
         pthread_mutex_unlock(&p->mu);
         free(s);
-        dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
         return st;
     }
-    s->born_ns = now;
-    s->last_used_ns = now;
-    s->expires_ns = lifetime_end_locked(p, now);
-    s->queries = 0;
-    s->state = SLOT_IN_USE;
     pthread_mutex_unlock(&p->mu);
-    dbp_metrics_inc(&p->metrics, DBP_M_CONNECTS);
-    return DBP_OK;
+
+    attempts = (admit == DBP_ADMIT_PROBE || once) ? 1 : p->cfg.retry_attempts;
+    for (int attempt = 1; attempt <= attempts; attempt++) {
+        bool opened;
+        int64_t delay;
+
+        st = dbp_conn_open(&p->cfg, p->cfg.dsn, &s->conn, err);
+        now = dbp_now_ns();
+        pthread_mutex_lock(&p->mu);
+        if (st == DBP_OK) {
+            dbp_breaker_success(&p->breaker);
+            s->gen = p->gen;
+            s->born_ns = now;
+            s->last_used_ns = now;
+            s->expires_ns = lifetime_end_locked(p, now);
+            s->queries = 0;
+            s->state = SLOT_IN_USE;
+            pthread_mutex_unlock(&p->mu);
+            dbp_metrics_inc(&p->metrics, DBP_M_CONNECTS);
+            return DBP_OK;
+        }
+        if (st != DBP_CONNECT) {              /* out of memory: not the server's fault */
+            if (admit == DBP_ADMIT_PROBE)
+                dbp_breaker_cancel_probe(&p->breaker);
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        opened = dbp_breaker_failure(&p->breaker, now, err->message);
+        delay = dbp_backoff_ns(attempt, p->cfg.retry_base, p->cfg.retry_max, uniform_locked(p));
+        pthread_mutex_unlock(&p->mu);
+        dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
+        if (opened || attempt == attempts || now + delay > deadline)
+            break;
+        sleep_ns(delay);
+    }
+    unreserve(p);
+    free(s);
+    return st;
+}
+
+/* Is this connection fit to hand out?  Stale ones (invalidated, too old,
+ * too many queries) are replaced without a look; with pool_pre_ping the
+ * socket is checked (no round trip) and, outside the pre_ping_bypass window
+ * since its last use, pinged (one round trip). */
+static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale)
+{
+    int64_t now;
+    bool alive;
+    dbp_error err;
+
+    if (stale != FRESH) {
+        dbp_metrics_inc(&p->metrics,
+                        stale == STALE_RECYCLE ? DBP_M_RECYCLES : DBP_M_INVALIDATIONS);
+        return false;
+    }
+    if (!p->cfg.pool_pre_ping)
+        return true;
+    now = dbp_now_ns();
+    alive = dbp_conn_alive_passive(s->conn);
+    if (alive && now - s->last_used_ns >= dbp_sec_to_ns(p->cfg.pre_ping_bypass))
+        alive = dbp_conn_ping(s->conn, &err) == DBP_OK;
+    if (alive)
+        return true;
+    dbp_metrics_inc(&p->metrics, DBP_M_PREPING_FAILURES);
+    dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
+    if (dbp_conn_lost(s->conn)) {
+        pthread_mutex_lock(&p->mu);
+        note_lost_locked(p, dbp_now_ns());
+        pthread_mutex_unlock(&p->mu);
+    }
+    return false;
 }
 
 static dbp_status checkout(dbp_pool *p, int block, dbp_slot **out, dbp_error *err)
 {
-    int64_t now = dbp_now_ns();
-    dbp_slot *s = NULL;
-    int create = 0, stale = 0;
+    int64_t now = dbp_now_ns(), deadline = now + dbp_sec_to_ns(p->cfg.pool_timeout);
+    dbp_slot *s = NULL, *orphans;
+    int create = 0;
+    staleness stale = FRESH;
     dbp_status st = DBP_OK;
 
-    pthread_mutex_lock(&p->mu);
+    lock_pool(p, &orphans);
     if (p->wait_head == NULL) {          /* nobody queued ahead of us */
         s = idle_pop_locked(p);
         if (s == NULL && has_capacity_locked(p)) {
@@ -311,32 +509,30 @@ static dbp_status checkout(dbp_pool *p, int block, dbp_slot **out, dbp_error *er
     if (s == NULL && !create) {
         if (!block) {
             pthread_mutex_unlock(&p->mu);
+            forget_list(orphans);
             return dbp_error_set(err, DBP_AGAIN, "no connection available without waiting");
         }
-        st = wait_locked(p, now + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create, err);
+        st = wait_locked(p, deadline, &s, &create, err);
     }
     if (s != NULL)
         stale = slot_stale_locked(p, s, dbp_now_ns());
     pthread_mutex_unlock(&p->mu);
+    forget_list(orphans);
     if (st != DBP_OK)
         return st;
 
-    if (stale) {                          /* replace it in place: capacity unchanged */
-        dbp_conn_close(s->conn);
+    if (s != NULL && !fit_for_checkout(p, s, stale)) {
+        dbp_conn_close(s->conn);          /* replace in place: capacity unchanged */
         s->conn = NULL;
-        dbp_metrics_inc(&p->metrics, DBP_M_RECYCLES);
         create = 1;
     }
     if (create) {
         if (s == NULL && (s = calloc(1, sizeof *s)) == NULL) {
-            pthread_mutex_lock(&p->mu);
-            p->total--;
-            wake_for_capacity_locked(p);
-            pthread_mutex_unlock(&p->mu);
+            unreserve(p);
             return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
         }
         s->state = SLOT_OPENING;
-        if ((st = open_into(p, s, err)) != DBP_OK)
+        if ((st = open_into(p, s, deadline, false, err)) != DBP_OK)
             return st;
     }
     dbp_metrics_inc(&p->metrics, DBP_M_CHECKOUTS);
@@ -355,16 +551,6 @@ dbp_status dbp_pool_try_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 }
 
 /* ---- return ----------------------------------------------------------- */
-
-/* Gives up a slot's capacity and closes its connection outside the lock. */
-static void discard(dbp_pool *p, dbp_slot *s)
-{
-    pthread_mutex_lock(&p->mu);
-    p->total--;
-    wake_for_capacity_locked(p);
-    pthread_mutex_unlock(&p->mu);
-    close_slot(s);
-}
 
 /* reset_on_return, only when a transaction is open: an idle return costs no
  * round trip.  Returns nonzero when the connection must be discarded. */
@@ -387,38 +573,258 @@ static int reset_for_return(dbp_pool *p, dbp_slot *s)
     return 1;
 }
 
+/* Puts a healthy in-use slot back: to the first waiter, else idle.  Returns
+ * false when it must be closed instead (idle set full). */
+static bool place_locked(dbp_pool *p, dbp_slot *s)
+{
+    waiter *w = p->wait_head;
+
+    if (w != NULL) {                      /* hand-off: no barging */
+        waiter_remove_locked(p, w);
+        w->slot = s;
+        pthread_cond_signal(&w->cond);
+        return true;
+    }
+    if (idle_full_locked(p))
+        return false;
+    slot_set_state_locked(p, s, SLOT_IDLE);
+    return true;
+}
+
+/* At a return: the failure is already counted (connect_failures, breaker)
+ * and the caller of release has no use for it. */
+static void refill_best_effort(dbp_pool *p)
+{
+    dbp_error err;
+
+    if (dbp_pool_refill(p, &err) != DBP_OK)
+        return;
+}
+
+/* Stale idle connections count as missing, so the pending flag alone
+ * decides; dbp_pool_refill sorts them out. */
+static bool wants_refill_locked(const dbp_pool *p)
+{
+    return p->refill_pending && p->cfg.min_idle > 0;
+}
+
 void dbp_pool_release(dbp_pool *p, dbp_slot *s)
 {
     int broken = reset_for_return(p, s);
     int64_t now = dbp_now_ns();
+    dbp_slot *orphans;
+    bool refill;
 
-    pthread_mutex_lock(&p->mu);
-    s->last_used_ns = now;
-    if (!broken && s->born_ns >= p->invalidate_ns) {
-        waiter *w = p->wait_head;
-        if (w != NULL) {                  /* hand-off: no barging */
-            waiter_remove_locked(p, w);
-            w->slot = s;
-            pthread_cond_signal(&w->cond);
-            pthread_mutex_unlock(&p->mu);
-            return;
-        }
-        if (!idle_full_locked(p)) {
-            slot_set_state_locked(p, s, SLOT_IDLE);
-            pthread_mutex_unlock(&p->mu);
-            return;
-        }
+    lock_pool(p, &orphans);
+    if (s->gen != p->gen) {               /* opened by the parent process */
+        pthread_mutex_unlock(&p->mu);
+        forget_list(orphans);
+        s->next = NULL;
+        forget_list(s);
+        return;
     }
+    untrack_locked(p, s);
+    s->last_used_ns = now;
+    if (broken && dbp_conn_lost(s->conn))
+        note_lost_locked(p, now);
+    if (!broken && s->born_ns >= p->invalidate_ns && place_locked(p, s)) {
+        refill = wants_refill_locked(p);
+        pthread_mutex_unlock(&p->mu);
+        forget_list(orphans);
+        if (refill)
+            refill_best_effort(p);
+        return;
+    }
+    p->total--;
+    if (broken || s->born_ns < p->invalidate_ns)
+        p->refill_pending = true;
+    wake_for_capacity_locked(p);
+    refill = wants_refill_locked(p);
     pthread_mutex_unlock(&p->mu);
+    forget_list(orphans);
     if (broken)
         dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
-    discard(p, s);
+    close_slot(s);
+    if (refill)
+        refill_best_effort(p);
 }
 
 void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s)
 {
+    dbp_slot *orphans;
+
+    lock_pool(p, &orphans);
+    if (s->gen != p->gen) {
+        pthread_mutex_unlock(&p->mu);
+        forget_list(orphans);
+        s->next = NULL;
+        forget_list(s);
+        return;
+    }
+    untrack_locked(p, s);
+    if (dbp_conn_lost(s->conn))
+        note_lost_locked(p, dbp_now_ns());
+    p->total--;
+    p->refill_pending = true;
+    wake_for_capacity_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    forget_list(orphans);
     dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
-    discard(p, s);
+    close_slot(s);
+}
+
+void dbp_pool_note_failure(dbp_pool *p, dbp_slot *s)
+{
+    if (!dbp_conn_lost(s->conn))
+        return;
+    pthread_mutex_lock(&p->mu);
+    note_lost_locked(p, dbp_now_ns());
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- min_idle --------------------------------------------------------- */
+
+/* Opening for min_idle never grows the pool into overflow, never competes
+ * with a queued checkout, and never waits: one attempt per connection, and
+ * the first failure ends the round (the breaker counts it). */
+static bool refill_more_locked(const dbp_pool *p)
+{
+    int keep = p->cfg.pool_size > 0 ? p->cfg.pool_size : p->cfg.min_idle;
+    return p->n_idle < p->cfg.min_idle && p->wait_head == NULL && p->total < keep &&
+           has_capacity_locked(p);
+}
+
+dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
+{
+    dbp_slot *orphans, *stale = NULL, *s, *next;
+    int64_t now = dbp_now_ns();
+    int n_invalidated = 0, n_recycled = 0;
+    dbp_status st = DBP_OK;
+
+    if (p->cfg.min_idle <= 0)
+        return DBP_OK;
+    /* Replace idle connections that a checkout would refuse anyway. */
+    lock_pool(p, &orphans);
+    p->refill_pending = false;
+    for (s = p->idle_head; s != NULL; s = next) {
+        staleness why = slot_stale_locked(p, s, now);
+        next = s->next;
+        if (why == FRESH)
+            continue;
+        slot_set_state_locked(p, s, SLOT_IN_USE);
+        p->total--;
+        s->next = stale;
+        stale = s;
+        if (why == STALE_RECYCLE) n_recycled++; else n_invalidated++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    forget_list(orphans);
+    for (; stale != NULL; stale = next) {
+        next = stale->next;
+        close_slot(stale);
+    }
+    for (int i = 0; i < n_recycled; i++)
+        dbp_metrics_inc(&p->metrics, DBP_M_RECYCLES);
+    for (int i = 0; i < n_invalidated; i++)
+        dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
+
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        if (!refill_more_locked(p)) {
+            wake_for_capacity_locked(p);
+            pthread_mutex_unlock(&p->mu);
+            return st;
+        }
+        p->total++;
+        pthread_mutex_unlock(&p->mu);
+        if ((s = calloc(1, sizeof *s)) == NULL) {
+            unreserve(p);
+            return dbp_error_set(err, DBP_NOMEM, "out of memory pre-warming");
+        }
+        s->state = SLOT_OPENING;
+        /* A failure is not retried at every return (a down server would
+         * make each one wait for a connect); the next discard asks again. */
+        if ((st = open_into(p, s, now, true, err)) != DBP_OK)
+            return st;
+        pthread_mutex_lock(&p->mu);
+        if (place_locked(p, s)) {
+            pthread_mutex_unlock(&p->mu);
+            continue;
+        }
+        p->total--;
+        pthread_mutex_unlock(&p->mu);
+        close_slot(s);
+        return st;
+    }
+}
+
+/* ---- leak tracking ---------------------------------------------------- */
+
+void dbp_pool_track(dbp_pool *p, dbp_slot *s, char *trace)
+{
+    int64_t now = dbp_now_ns();
+
+    pthread_mutex_lock(&p->mu);
+    untrack_locked(p, s);
+    free(s->trace);
+    s->trace = trace;
+    s->checkout_ns = now;
+    s->leak_reported = false;
+    if (trace != NULL) {
+        int64_t due = now + dbp_sec_to_ns(p->cfg.leak_threshold);
+        s->prev = NULL;
+        s->next = p->tracked;
+        if (p->tracked) p->tracked->prev = s;
+        p->tracked = s;
+        if (due < p->next_leak_scan_ns)
+            p->next_leak_scan_ns = due;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+int dbp_pool_overdue(dbp_pool *p, dbp_leak *out, int max)
+{
+    int64_t now = dbp_now_ns(), threshold = dbp_sec_to_ns(p->cfg.leak_threshold);
+    int64_t next = INT64_MAX;
+    int n = 0;
+
+    pthread_mutex_lock(&p->mu);
+    if (now < p->next_leak_scan_ns) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    for (dbp_slot *s = p->tracked; s != NULL; s = s->next) {
+        if (s->leak_reported)
+            continue;
+        if (now - s->checkout_ns < threshold || n == max) {
+            if (s->checkout_ns + threshold < next)
+                next = s->checkout_ns + threshold;
+            continue;
+        }
+        s->leak_reported = true;
+        out[n].held = (double)(now - s->checkout_ns) / (double)DBP_NS_PER_SEC;
+        out[n].trace = strdup(s->trace);
+        n += out[n].trace != NULL;
+    }
+    p->next_leak_scan_ns = next;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+char *dbp_slot_take_overdue(dbp_pool *p, dbp_slot *s, double *held)
+{
+    int64_t now = dbp_now_ns();
+    char *trace = NULL;
+
+    pthread_mutex_lock(&p->mu);
+    if (s->trace != NULL && !s->leak_reported &&
+        now - s->checkout_ns >= dbp_sec_to_ns(p->cfg.leak_threshold)) {
+        s->leak_reported = true;
+        *held = (double)(now - s->checkout_ns) / (double)DBP_NS_PER_SEC;
+        trace = strdup(s->trace);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return trace;
 }
 
 /* ---- inspection ------------------------------------------------------- */
@@ -437,6 +843,22 @@ void dbp_pool_status_text(const dbp_pool_counts *c, char *out, size_t size)
              "Pool size: %d  Connections in pool: %d Current Overflow: %d "
              "Current Checked out connections: %d",
              c->size, c->checkedin, c->overflow, c->checkedout);
+}
+
+const char *dbp_pool_breaker_state(dbp_pool *p)
+{
+    const char *state;
+    int64_t now = dbp_now_ns();
+
+    pthread_mutex_lock(&p->mu);
+    if (!dbp_breaker_is_open(&p->breaker))
+        state = "closed";
+    else if (now < p->breaker.open_until_ns)
+        state = "open";
+    else
+        state = "half-open";
+    pthread_mutex_unlock(&p->mu);
+    return state;
 }
 
 const dbp_config *dbp_pool_config(const dbp_pool *p)
@@ -459,26 +881,7 @@ void dbp_slot_note_query(dbp_slot *s)
     s->queries++;
 }
 
-/* ---- pre-warming ------------------------------------------------------ */
-
-dbp_status dbp_pool_prewarm(dbp_pool *p, dbp_error *err)
+bool dbp_slot_inherited(const dbp_slot *s)
 {
-    int want = p->cfg.min_idle, got = 0;
-    dbp_status st = DBP_OK;
-    dbp_slot **held;
-
-    if (want <= 0)
-        return DBP_OK;
-    held = calloc((size_t)want, sizeof *held);
-    if (held == NULL)
-        return dbp_error_set(err, DBP_NOMEM, "out of memory pre-warming");
-    /* Hold min_idle checkouts at once so that each one is a distinct
-     * connection, then return them all: they land in the idle set.  Never
-     * waits: a busy pool is warm enough. */
-    while (got < want && (st = dbp_pool_try_checkout(p, &held[got], err)) == DBP_OK)
-        got++;
-    for (int i = 0; i < got; i++)
-        dbp_pool_release(p, held[i]);
-    free(held);
-    return st == DBP_AGAIN ? DBP_OK : st;
+    return s->gen != dbp_fork_generation();
 }

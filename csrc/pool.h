@@ -8,6 +8,7 @@
 #ifndef DBP_POOL_H
 #define DBP_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "common.h"
 #include "config.h"
@@ -61,9 +62,17 @@ void dbp_pool_release(dbp_pool *p, dbp_slot *s);
 /* Closes a checked-out connection for good and frees its capacity. */
 void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s);
 
-/* Opens connections until min_idle are idle, without waiting for a slot.
- * Returns the first connect failure. */
-DBP_MUSTCHECK dbp_status dbp_pool_prewarm(dbp_pool *p, dbp_error *err);
+/* Replaces stale idle connections and opens new ones until min_idle are
+ * idle, never growing past pool_size, never ahead of a queued checkout, one
+ * connect attempt each.  Called at engine creation (pre-warming) and by
+ * dbp_pool_release after a connection was lost or replaced.  Returns the
+ * first failure (DBP_CONNECT, DBP_CIRCUIT_OPEN); the pool stays usable. */
+DBP_MUSTCHECK dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err);
+
+/* A statement on s failed: when the failure was a disconnect (or a primary
+ * turned read-only), records the pool-wide invalidation time at once, so
+ * that other checkouts stop getting connections born before it. */
+void dbp_pool_note_failure(dbp_pool *p, dbp_slot *s);
 
 /* Closes every idle connection; connections checked out now are closed
  * when they come back.  The pool stays usable. */
@@ -73,6 +82,29 @@ void dbp_pool_counts_get(dbp_pool *p, dbp_pool_counts *out);
 const dbp_config *dbp_pool_config(const dbp_pool *p);
 dbp_metrics *dbp_pool_metrics(dbp_pool *p);
 
+/* "closed", "open" or "half-open" (a probe connect may go). */
+const char *dbp_pool_breaker_state(dbp_pool *p);
+
+/* ---- leak tracking (leak_threshold > 0) ---- */
+
+typedef struct dbp_leak {
+    char *trace;     /* malloc'd copy for the caller to free */
+    double held;     /* seconds held so far */
+} dbp_leak;
+
+/* Records the checkout's traceback (ownership passes to the pool; freed
+ * when the slot is returned) and starts its leak_threshold clock. */
+void dbp_pool_track(dbp_pool *p, dbp_slot *s, char *trace);
+
+/* Checkouts held past leak_threshold and not reported before: marks them
+ * reported (each is reported once) and fills up to max records.  Cheap when
+ * nothing can be due yet: no scan before the earliest deadline. */
+int dbp_pool_overdue(dbp_pool *p, dbp_leak *out, int max);
+
+/* At return: a copy of s's traceback when it was held past leak_threshold
+ * and not reported yet (then marks it reported), else NULL. */
+char *dbp_slot_take_overdue(dbp_pool *p, dbp_slot *s, double *held);
+
 /* Formats dbp_pool_counts as SQLAlchemy's status() string. */
 void dbp_pool_status_text(const dbp_pool_counts *c, char *out, size_t size);
 
@@ -80,5 +112,8 @@ void dbp_pool_status_text(const dbp_pool_counts *c, char *out, size_t size);
 dbp_conn *dbp_slot_conn(dbp_slot *s);
 /* Counts a statement against max_queries. */
 void dbp_slot_note_query(dbp_slot *s);
+/* True in a fork()ed child for a connection the parent checked out: its
+ * socket is the parent's, so it must not be used here. */
+bool dbp_slot_inherited(const dbp_slot *s);
 
 #endif

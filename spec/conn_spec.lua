@@ -22,12 +22,19 @@ describe("a checked-out connection", function()
     assert.has_error(function() c:backend_pid() end, "dbpool.Conn is closed")
   end)
 
-  it("is returned by the garbage collector and counted as a leak", function()
-    do local _ = assert(e:connect()) end
-    collectgarbage(); collectgarbage()
+  it("is returned by the garbage collector, counted as a leak and logged with its checkout site", function()
+    local log = helper.capture_log(function()
+      do local _ = assert(e:connect()) end     -- the line the log must name
+      collectgarbage(); collectgarbage()
+    end)
     assert.are.equal(0, e.pool:checkedout())
     assert.are.equal(1, e.pool:checkedin())
     assert.are.equal(1, e:stats().leaks)
+    assert.are.equal(1, #log)
+    assert.are.equal("warn", log[1].level)
+    local line = debug.getinfo(1, "l").currentline - 8
+    assert.matches("connection checked out at spec/conn_spec.lua:" .. line
+      .. " was never closed; returned by the garbage collector", log[1].message, 1, true)
   end)
 
   if not is_luajit then
@@ -303,7 +310,7 @@ describe("connect-time settings", function()
   it("connect_timeout bounds a connect to a server that does not answer", function()
     local data = assert(os.getenv("DBPOOL_PG_DATA"))
     local pid = assert(io.open(data .. "/postmaster.pid")):read("*l")
-    local e = helper.engine { connect_timeout = 2, pool_timeout = 10 }
+    local e = helper.engine { connect_timeout = 2, pool_timeout = 10, retry = { attempts = 1 } }
     assert(os.execute("kill -STOP " .. pid))
     local t0 = require("system").monotime()
     local ok, conn, err = pcall(e.connect, e)

@@ -29,8 +29,10 @@ end
 local admin
 -- The server's own view, through a separate engine.
 function helper.admin()
+  -- pre-ping: recovery specs stop and restart the server under it.
   admin = admin or dbpool.engine { name = "spec_admin", dsn = helper.dsn, pool_size = 2,
-                                  max_overflow = 2, application_name = "spec_admin" }
+                                  max_overflow = 2, application_name = "spec_admin",
+                                  pool_pre_ping = true }
   return admin
 end
 
@@ -59,6 +61,41 @@ function helper.last_query(pid)
   local rows = assert(helper.admin():query(
     "SELECT query FROM pg_stat_activity WHERE pid = $1", pid))
   return rows[1] and rows[1].query
+end
+
+-- Calls fn with dbpool.log replaced; returns the { message, level } pairs
+-- it received.
+function helper.capture_log(fn)
+  local seen, saved = {}, dbpool.log
+  dbpool.log = function(message, level) seen[#seen + 1] = { message = message, level = level } end
+  local ok, err = pcall(fn)
+  dbpool.log = saved
+  if not ok then error(err, 0) end
+  return seen
+end
+
+-- Runs scripts/pg-ctl.sh (stop, start, restart) on the throwaway server.
+function helper.pg_ctl(action)
+  local root = assert(os.getenv("DBPOOL_ROOT") or ".")
+  assert(os.execute(root .. "/scripts/pg-ctl.sh " .. action), "pg-ctl.sh " .. action .. " failed")
+end
+
+-- Terminates the given backends and waits until the server no longer lists
+-- them, so that a spec sees them gone for certain.
+function helper.terminate(pids)
+  local sys = require "system"
+  for _, pid in ipairs(pids) do
+    assert(helper.admin():query("SELECT pg_terminate_backend($1)", pid))
+  end
+  local deadline = sys.monotime() + 5
+  repeat
+    local rows = assert(helper.admin():query(
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])",
+      "{" .. table.concat(pids, ",") .. "}"))
+    if tonumber(rows[1].n) == 0 then return end
+    sys.sleep(0.01)
+  until sys.monotime() > deadline
+  error("backends still alive: " .. table.concat(pids, ","))
 end
 
 return helper

@@ -5,7 +5,9 @@
  * return, LIFO/FIFO, unbounded pools, the timeout error, try_checkout without
  * barging, invalidate and dispose, connect failures (no leaked slot, no
  * password), reset on return, server-side kills, and under threads: the
- * capacity bound, FIFO service of waiters and per-waiter deadlines.
+ * capacity bound, FIFO service of waiters and per-waiter deadlines.  Last, a
+ * real fork(): the child forgets inherited connections without a byte on
+ * their sockets, and the parent's keep working.
  *
  * Each test gives its pool a unique application_name, so that a separate
  * monitor connection can count the pool's backends in pg_stat_activity. */
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -37,9 +40,19 @@ static const dbp_option *opt(const char *name)
     return o;
 }
 
-/* A finished config named and application_name'd "dbpct_<pid>_<tag>". */
-static void cfg_make(dbp_config *c, const char *tag, const char *dsn, int size, int overflow,
-                     double timeout)
+/* Sets one numeric option of an unfinished config. */
+static void cfg_set(dbp_config *c, const char *name, double value)
+{
+    dbp_error err;
+
+    if (dbp_config_set_number(c, opt(name), value, &err) != DBP_OK)
+        bail_out("%s: %s", name, err.message);
+}
+
+/* A config named and application_name'd "dbpct_<pid>_<tag>", left
+ * unfinished so that a test can set more before dbp_config_finish. */
+static void cfg_begin(dbp_config *c, const char *tag, const char *dsn, int size, int overflow,
+                      double timeout)
 {
     char app[64];
     dbp_error err;
@@ -52,9 +65,23 @@ static void cfg_make(dbp_config *c, const char *tag, const char *dsn, int size, 
         dbp_config_set_number(c, opt("pool_size"), size, &err) != DBP_OK ||
         dbp_config_set_number(c, opt("max_overflow"), overflow, &err) != DBP_OK ||
         dbp_config_set_number(c, opt("pool_timeout"), timeout, &err) != DBP_OK ||
-        dbp_config_set_number(c, opt("connect_timeout"), 5, &err) != DBP_OK ||
-        dbp_config_finish(c, &err) != DBP_OK)
+        dbp_config_set_number(c, opt("connect_timeout"), 5, &err) != DBP_OK)
         bail_out("config for %s: %s", tag, err.message);
+}
+
+static void cfg_end(dbp_config *c)
+{
+    dbp_error err;
+
+    if (dbp_config_finish(c, &err) != DBP_OK)
+        bail_out("config for %s: %s", c->name, err.message);
+}
+
+static void cfg_make(dbp_config *c, const char *tag, const char *dsn, int size, int overflow,
+                     double timeout)
+{
+    cfg_begin(c, tag, dsn, size, overflow, timeout);
+    cfg_end(c);
 }
 
 /* A pool from cfg; cfg is freed (the pool keeps its own copy). */
@@ -547,7 +574,13 @@ static void test_connect_failure(void)
         dbp_status st;
         const char *form = k == 0 ? "URI" : "key=value";
 
-        cfg_make(&cfg, "connfail", dsns[k], 1, 0, 0.1);
+        /* One attempt per checkout and no breaker: each checkout must reach
+         * the (closed) port again.  Retries and the breaker have their own
+         * tests (test_breaker.c, spec/recovery_spec.lua). */
+        cfg_begin(&cfg, "connfail", dsns[k], 1, 0, 0.1);
+        cfg_set(&cfg, "retry.attempts", 1);
+        cfg_set(&cfg, "breaker.failures", 0);
+        cfg_end(&cfg);
         p = pool_from(&cfg);
         st = dbp_pool_checkout(p, &s, &err);
         is_int(st, DBP_CONNECT, "%s: a closed port gives DBP_CONNECT", form);
@@ -811,6 +844,63 @@ static void test_deadlines(void)
     dbp_pool_free(p);
 }
 
+/* In the child: checks that print nothing (TAP lines belong to the parent);
+ * the exit status says which one failed. */
+static int child_after_fork(dbp_pool *p, dbp_slot *held, int idle_pid, int held_pid)
+{
+    dbp_slot *s = NULL;
+    dbp_error err;
+    int pid;
+
+    if (!dbp_slot_inherited(held))
+        return 10;
+    dbp_pool_release(p, held);                 /* forgotten, not pooled */
+    if (counts(p).total != 0)
+        return 11;
+    if (dbp_pool_checkout(p, &s, &err) != DBP_OK)
+        return 12;
+    pid = pid_of(s);
+    if (pid == idle_pid || pid == held_pid)
+        return 13;                             /* got the parent's backend */
+    if (run(dbp_slot_conn(s), "SELECT 1", &err) != DBP_OK)
+        return 14;
+    dbp_pool_release(p, s);
+    if (counts(p).total != 1 || counts(p).checkedin != 1)
+        return 15;
+    dbp_pool_free(p);                          /* closes the child's own politely */
+    return 0;
+}
+
+static void test_fork(void)
+{
+    dbp_pool *p = pool_make("fork", 2, 0, 2);
+    dbp_slot *idle = take(p), *held = take(p);
+    int idle_pid = pid_of(idle), held_pid = pid_of(held), status = -1;
+    dbp_error err;
+    pid_t child;
+
+    dbp_pool_release(p, idle);
+    fflush(stdout);
+    child = fork();
+    if (child == 0)
+        _exit(child_after_fork(p, held, idle_pid, held_pid));
+    ok(child > 0 && waitpid(child, &status, 0) == child, "fork and wait");
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "child: inherited checkout forgotten, own connection opened (exit status %d)",
+       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    ok(!dbp_slot_inherited(held), "in the parent the checkout is its own");
+    is_int(run(dbp_slot_conn(held), "SELECT 1", &err), DBP_OK,
+           "the parent's checked-out connection still works");
+    dbp_pool_release(p, held);
+    held = take(p);
+    is_int(pid_of(held), idle_pid, "the parent's idle connection is still the same backend");
+    is_int(run(dbp_slot_conn(held), "SELECT 1", &err), DBP_OK, "... and still works");
+    dbp_pool_release(p, held);
+    is_int(counts(p).total, 2, "the parent still counts 2 connections");
+    is_int(wait_backends(app_of(p), 2), 2, "the server sees the parent's 2 (the child's left)");
+    dbp_pool_free(p);
+}
+
 int main(void)
 {
     dbp_config mon_cfg;
@@ -837,6 +927,7 @@ int main(void)
     test_threads_hammer();
     test_fifo_waiters();
     test_deadlines();
+    test_fork();
 
     dbp_conn_close(g_monitor);
     diag("test_pool ran in %.2f s", tl_now() - t0);

@@ -1,0 +1,68 @@
+/* fork.c: fork generation and the mutexes held across fork() (see fork.h). */
+#include "fork.h"
+
+#include <stdlib.h>
+
+_Atomic unsigned dbp_fork_gen;
+
+typedef struct held {
+    pthread_mutex_t *mu;
+    struct held *next;
+} held;
+
+static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
+static held *list;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void prepare(void)
+{
+    pthread_mutex_lock(&list_mu);
+    for (held *h = list; h != NULL; h = h->next)
+        pthread_mutex_lock(h->mu);
+}
+
+static void unlock_all(void)
+{
+    for (held *h = list; h != NULL; h = h->next)
+        pthread_mutex_unlock(h->mu);
+    pthread_mutex_unlock(&list_mu);
+}
+
+static void in_child(void)
+{
+    atomic_fetch_add_explicit(&dbp_fork_gen, 1, memory_order_relaxed);
+    unlock_all();
+}
+
+static void install(void)
+{
+    pthread_atfork(prepare, unlock_all, in_child);
+}
+
+void dbp_fork_register(pthread_mutex_t *mu)
+{
+    held *h = malloc(sizeof *h);
+
+    pthread_once(&once, install);
+    pthread_mutex_lock(&list_mu);
+    if (h != NULL) {              /* out of memory: only the fork guard is lost */
+        h->mu = mu;
+        h->next = list;
+        list = h;
+    }
+    pthread_mutex_unlock(&list_mu);
+}
+
+void dbp_fork_unregister(pthread_mutex_t *mu)
+{
+    pthread_mutex_lock(&list_mu);
+    for (held **pp = &list; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->mu == mu) {
+            held *h = *pp;
+            *pp = h->next;
+            free(h);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&list_mu);
+}

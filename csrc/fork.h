@@ -1,0 +1,27 @@
+/* fork.h: noticing that this process is a fork()ed child.
+ *
+ * A child inherits every pool with its connections, whose sockets the parent
+ * keeps using.  A pthread_atfork child handler bumps a generation number; a
+ * pool compares it with the generation it last saw (one relaxed load) and,
+ * when it differs, forgets what it inherited.  Registered mutexes are held
+ * across fork() so that the child never inherits one locked by a thread that
+ * does not exist there. */
+#ifndef DBP_FORK_H
+#define DBP_FORK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+extern _Atomic unsigned dbp_fork_gen;
+
+static inline unsigned dbp_fork_generation(void)
+{
+    return atomic_load_explicit(&dbp_fork_gen, memory_order_relaxed);
+}
+
+/* Locks mu in the fork prepare handler and unlocks it in both processes
+ * afterwards.  Unregister before destroying mu. */
+void dbp_fork_register(pthread_mutex_t *mu);
+void dbp_fork_unregister(pthread_mutex_t *mu);
+
+#endif
