@@ -25,7 +25,7 @@ JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
 
 MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
 
-.PHONY: all deps test demo clean exports
+.PHONY: all deps test demo bench clean exports
 all: $(MODULES)
 
 build/core/%.o: csrc/%.c
@@ -84,6 +84,12 @@ test: deps
 
 demo: deps
 	@bash scripts/demo.sh
+
+# Benchmarks (bench/), each on its own throwaway server; run with nothing
+# else on the machine.  Results are recorded by hand in bench/results/.
+bench: deps
+	@scripts/install-deps.sh strace
+	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
 
 clean:
 	rm -rf build

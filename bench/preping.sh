@@ -28,7 +28,7 @@ median_us() {   # MODE N: median of 5 runs, microseconds per cycle
     sort -g | awk -v n="$2" 'NR == 3 { printf "%.2f", $1 / n * 1e6 }'
 }
 
-echo "# pre-ping round trips per checkout ($lua, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL on loopback)"
+echo "## pre-ping round trips per checkout ($lua, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL on loopback)"
 echo
 echo "| mode | round trips per checkout | poll() per checkout | µs per checkout+checkin (median of 5) |"
 echo "|---|---|---|---|"
