@@ -10,12 +10,20 @@ typedef struct held {
     struct held *next;
 } held;
 
+/* Lock order, here and everywhere: outer (the registry's), list_mu, then
+ * the registered mutexes.  dbp_registry_open holds outer while a new pool
+ * registers (list_mu); nothing takes outer or list_mu with a pool's held. */
+static pthread_mutex_t *_Atomic outer;
 static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
 static held *list;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void prepare(void)
 {
+    pthread_mutex_t *o = outer;
+
+    if (o != NULL)
+        pthread_mutex_lock(o);
     pthread_mutex_lock(&list_mu);
     for (held *h = list; h != NULL; h = h->next)
         pthread_mutex_lock(h->mu);
@@ -23,9 +31,13 @@ static void prepare(void)
 
 static void unlock_all(void)
 {
+    pthread_mutex_t *o = outer;
+
     for (held *h = list; h != NULL; h = h->next)
         pthread_mutex_unlock(h->mu);
     pthread_mutex_unlock(&list_mu);
+    if (o != NULL)
+        pthread_mutex_unlock(o);
 }
 
 static void in_child(void)
@@ -37,6 +49,12 @@ static void in_child(void)
 static void install(void)
 {
     pthread_atfork(prepare, unlock_all, in_child);
+}
+
+void dbp_fork_register_outer(pthread_mutex_t *mu)
+{
+    pthread_once(&once, install);
+    outer = mu;
 }
 
 void dbp_fork_register(pthread_mutex_t *mu)

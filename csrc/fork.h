@@ -24,4 +24,9 @@ static inline unsigned dbp_fork_generation(void)
 void dbp_fork_register(pthread_mutex_t *mu);
 void dbp_fork_unregister(pthread_mutex_t *mu);
 
+/* The one mutex taken before every registered one (the registry's, held
+ * while it creates pools, which register themselves).  Set once, before
+ * that mutex is first used to create a pool. */
+void dbp_fork_register_outer(pthread_mutex_t *mu);
+
 #endif

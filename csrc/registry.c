@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
+
 typedef struct entry {
     dbp_pool *pool;
     struct entry *next;
@@ -14,6 +16,13 @@ typedef struct entry {
 /* registry_mu guards registry_head and every entry. */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static entry *registry_head;
+
+/* Held across fork() like every pool's mutex, and taken first (it is held
+ * while new pools register).  At load time, before any thread can use it. */
+__attribute__((constructor)) static void guard_registry_across_fork(void)
+{
+    dbp_fork_register_outer(&registry_mu);
+}
 
 static entry *find_locked(const char *name)
 {
