@@ -16,7 +16,7 @@ JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
 CORE  = error config conn breaker fork pool metrics registry
-LUAB  = lua_core lua_config lua_pool lua_conn lua_leak lua_result lua_error lua_policy
+LUAB  = lua_core lua_config lua_pool lua_conn lua_leak lua_echo lua_result lua_error lua_policy
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)
@@ -25,7 +25,7 @@ JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
 
 MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
 
-.PHONY: all deps test demo bench clean exports
+.PHONY: all deps test demo bench bench-bin clean exports
 all: $(MODULES)
 
 build/core/%.o: csrc/%.c
@@ -87,9 +87,20 @@ demo: deps
 
 # Benchmarks (bench/), each on its own throwaway server; run with nothing
 # else on the machine.  Results are recorded by hand in bench/results/.
-bench: deps
+bench: deps bench-bin
 	@scripts/install-deps.sh strace
 	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
+	@scripts/with-pg.sh bench/metrics.sh
+
+# C benchmark programs: the cycle with metrics, and with them compiled out.
+BENCH_BIN = build/bench/cycle build/bench/cycle_nometrics
+bench-bin: $(BENCH_BIN)
+build/bench/cycle: bench/cycle.c $(CORE_SRC) $(wildcard csrc/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
+build/bench/cycle_nometrics: bench/cycle.c $(CORE_SRC) $(wildcard csrc/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -DDBP_NO_METRICS -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 
 clean:
 	rm -rf build

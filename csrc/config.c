@@ -64,6 +64,7 @@ const dbp_option dbp_options[] = {
      "a number of seconds >= 0 (0 = off)"},
     {"echo", DBP_OPT_BOOL, OFF(echo), NOBOUND, "a boolean"},
     {"echo_pool", DBP_OPT_BOOL, OFF(echo_pool), NOBOUND, "a boolean"},
+    {"echo_params", DBP_OPT_BOOL, OFF(echo_params), NOBOUND, "a boolean"},
     {"policy", DBP_OPT_LUA, 0, NOBOUND, "a policy name or table"},
     {NULL, DBP_OPT_LUA, 0, NOBOUND, NULL},
 };

@@ -51,6 +51,7 @@ typedef struct dbp_config {
     double leak_threshold;    /* seconds; 0 = off */
     bool echo;
     bool echo_pool;
+    bool echo_params;         /* echo shows parameter values too */
 } dbp_config;
 
 typedef enum dbp_opt_type {

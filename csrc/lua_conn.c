@@ -43,12 +43,17 @@ static conn_box *check_open(lua_State *L)
 
 /* ===== Returning ======================================================= */
 
-static void release(conn_box *box)
+static void release(lua_State *L, conn_box *box)
 {
     dbp_slot *s = box->slot;
+    unsigned events;
+
     box->slot = NULL;                   /* first: a second call is a no-op */
-    if (s != NULL)
-        dbp_pool_release(box->pool, s);
+    if (s == NULL)
+        return;
+    events = dbp_pool_release(box->pool, s);
+    if (dbp_pool_config(box->pool)->echo_pool)
+        dbp_lua_echo_checkin(L, box->pool, events, false);
 }
 
 static int conn_close(lua_State *L)
@@ -56,7 +61,7 @@ static int conn_close(lua_State *L)
     conn_box *box = check_box(L);
     if (box->traced && box->slot != NULL)
         dbp_lua_report_return(L, box->pool, box->slot);
-    release(box);
+    release(L, box);
     return 0;
 }
 
@@ -67,7 +72,7 @@ static int conn_gc(lua_State *L)
     conn_box *box = check_box(L);
     if (box->slot != NULL) {
         dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_LEAKS);
-        release(box);
+        release(L, box);
         lua_pushfstring(L,
                         "engine %s: connection checked out at %s:%d was never closed; "
                         "returned by the garbage collector",
@@ -82,8 +87,11 @@ static int conn_invalidate(lua_State *L)
     conn_box *box = check_box(L);
     dbp_slot *s = box->slot;
     box->slot = NULL;
-    if (s != NULL)
-        dbp_pool_invalidate(box->pool, s);
+    if (s == NULL)
+        return 0;
+    dbp_pool_invalidate(box->pool, s);
+    if (dbp_pool_config(box->pool)->echo_pool)
+        dbp_lua_echo_checkin(L, box->pool, DBP_EV_CLOSE, true);
     return 0;
 }
 
@@ -169,6 +177,17 @@ static void collect_params(lua_State *L, int first, int n, params *prm)
 
 /* ===== Queries ========================================================= */
 
+/* A Conn checked out before fork() must not touch the parent's socket. */
+static int fail_inherited(lua_State *L)
+{
+    dbp_error err;
+
+    dbp_error_set(&err, DBP_CLOSED,
+                  "dbpool.Conn was checked out before fork(); its socket belongs to the "
+                  "parent process: check out a connection in this one");
+    return dbp_lua_fail(L, &err);
+}
+
 static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params *prm,
                int simple)
 {
@@ -178,12 +197,11 @@ static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params
     dbp_error err;
     dbp_status st;
 
-    if (dbp_slot_inherited(box->slot)) {
-        dbp_error_set(&err, DBP_CLOSED,
-                      "dbpool.Conn was checked out before fork(); its socket belongs to the "
-                      "parent process: check out a connection in this one");
-        return dbp_lua_fail(L, &err);
-    }
+    if (dbp_slot_inherited(box->slot))
+        return fail_inherited(L);
+    if (dbp_pool_config(box->pool)->echo)
+        dbp_lua_echo_statement(L, box->pool, sql, nparams, prm ? prm->values : NULL,
+                               prm ? prm->formats : NULL);
     dbp_slot_note_query(box->slot);
     dbp_metrics_inc(m, DBP_M_QUERIES);
     st = dbp_conn_exec(c, sql, nparams, prm ? prm->values : NULL, prm ? prm->lengths : NULL,
@@ -226,6 +244,26 @@ static int conn_exec(lua_State *L)
     conn_box *box = check_open(L);
     const char *sql = luaL_checkstring(L, 2);
     return run(L, box, sql, 0, NULL, 1);
+}
+
+/* conn:ping() -> true | nil, err: the pre-ping check on demand (socket,
+ * then one round trip).  A dead server counts as a disconnect for the pool. */
+static int conn_ping(lua_State *L)
+{
+    conn_box *box = check_open(L);
+    dbp_conn *c = dbp_slot_conn(box->slot);
+    dbp_error err;
+
+    if (dbp_slot_inherited(box->slot))
+        return fail_inherited(L);
+    if (!dbp_conn_alive_passive(c))
+        dbp_error_set(&err, DBP_QUERY, "the server closed the connection");
+    else if (dbp_conn_ping(c, &err) == DBP_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    dbp_pool_note_failure(box->pool, box->slot);
+    return dbp_lua_fail(L, &err);
 }
 
 /* ===== Session facts =================================================== */
@@ -299,6 +337,7 @@ static int conn_tostring(lua_State *L)
 static const luaL_Reg conn_methods[] = {
     {"query", conn_query},
     {"exec", conn_exec},
+    {"ping", conn_ping},
     {"close", conn_close},
     {"invalidate", conn_invalidate},
     {"backend_pid", conn_backend_pid},

@@ -40,6 +40,36 @@ static int core_find(lua_State *L)
     return 1;
 }
 
+/* core.pools() -> every registry pool of the process, oldest first: what
+ * dbpool.metrics() renders, whichever Lua state created them. */
+static int core_pools(lua_State *L)
+{
+    dbp_pool *stack[64], **list = stack;
+    int n = dbp_registry_list(stack, 64);
+
+    if (n > 64) {            /* GC-owned scratch: nothing leaks if we raise */
+        list = lua_newuserdata(L, (size_t)n * sizeof *list);
+        n = dbp_registry_list(list, n);
+    }
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        dbp_lua_push_pool(L, list[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* core.hist_bounds() -> the histogram buckets' upper bounds in seconds. */
+static int core_hist_bounds(lua_State *L)
+{
+    lua_createtable(L, DBP_HIST_BOUNDS, 0);
+    for (int i = 0; i < DBP_HIST_BOUNDS; i++) {
+        lua_pushnumber(L, dbp_hist_bound(i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 /* core.suggest(name[, prefix]) -> the nearest known option name, or nil. */
 static int core_suggest(lua_State *L)
 {
@@ -57,6 +87,8 @@ static const luaL_Reg core_functions[] = {
     {"open", dbp_lua_pool_open},
     {"redact", core_redact},
     {"options", core_options},
+    {"pools", core_pools},
+    {"hist_bounds", core_hist_bounds},
     {NULL, NULL},
 };
 

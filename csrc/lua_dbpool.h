@@ -45,6 +45,13 @@ void dbp_lua_checkout_site(lua_State *L, dbp_site *site);
 void dbp_lua_track_checkout(lua_State *L, dbp_pool *p, dbp_slot *s);
 void dbp_lua_report_return(lua_State *L, dbp_pool *p, dbp_slot *s);
 
+/* lua_echo.c: echo (statements) and echo_pool (pool events). */
+void dbp_lua_echo_statement(lua_State *L, dbp_pool *p, const char *sql, int nparams,
+                            const char *const *values, const int *formats);
+void dbp_lua_echo_checkout(lua_State *L, dbp_pool *p, dbp_status st, unsigned events,
+                           const dbp_error *err);
+void dbp_lua_echo_checkin(lua_State *L, dbp_pool *p, unsigned events, bool invalidated);
+
 /* lua_policy.c: adds core.check to the table on top of the stack. */
 void dbp_lua_open_policy(lua_State *L);
 

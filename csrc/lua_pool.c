@@ -60,16 +60,33 @@ int dbp_lua_pool_open(lua_State *L)
 
 /* ===== Checkout ======================================================== */
 
-static int pool_connect(lua_State *L)
+static int checkout(lua_State *L, bool block)
 {
     dbp_pool *p = check_pool(L, 1);
     dbp_slot *s;
     dbp_error err;
+    unsigned events = 0;
+    dbp_status st = dbp_pool_checkout_ev(p, block, &s, &events, &err);
 
-    if (dbp_pool_checkout(p, &s, &err) != DBP_OK)
+    if (dbp_pool_config(p)->echo_pool)
+        dbp_lua_echo_checkout(L, p, st, events, &err);
+    if (st != DBP_OK)
         return dbp_lua_fail(L, &err);
     dbp_lua_push_conn(L, p, s);
     return 1;
+}
+
+/* pool:connect() -> Conn | nil, err: waits up to pool_timeout. */
+static int pool_connect(lua_State *L)
+{
+    return checkout(L, true);
+}
+
+/* pool:try_connect() -> Conn | nil, err: never waits for a slot; err.kind
+ * "again" when it would have to. */
+static int pool_try_connect(lua_State *L)
+{
+    return checkout(L, false);
 }
 
 /* ===== SQLAlchemy's counters =========================================== */
@@ -112,8 +129,36 @@ static int pool_dispose(lua_State *L)
     return 0;
 }
 
+/* {count=, sum=, mean=, p50=, p95=, p99=, buckets = {n1, ..., n_inf}}:
+ * durations in seconds, bucket counts not cumulative (core.hist_bounds()
+ * gives the upper bounds; the last bucket is +Inf). */
+static void push_hist(lua_State *L, const dbp_hist_snapshot *h)
+{
+    static const struct { const char *name; double q; } qs[] = {
+        {"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}};
+    double sum = (double)h->sum_ns / 1e9;
+
+    lua_createtable(L, 0, 7);
+    lua_pushinteger(L, (lua_Integer)h->count);
+    lua_setfield(L, -2, "count");
+    lua_pushnumber(L, sum);
+    lua_setfield(L, -2, "sum");
+    lua_pushnumber(L, h->count ? sum / (double)h->count : 0);
+    lua_setfield(L, -2, "mean");
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        lua_pushnumber(L, dbp_hist_quantile(h, qs[i].q));
+        lua_setfield(L, -2, qs[i].name);
+    }
+    lua_createtable(L, DBP_HIST_BUCKETS, 0);
+    for (int b = 0; b < DBP_HIST_BUCKETS; b++) {
+        lua_pushinteger(L, (lua_Integer)h->buckets[b]);
+        lua_rawseti(L, -2, b + 1);
+    }
+    lua_setfield(L, -2, "buckets");
+}
+
 /* stats() -> {size=, checkedin=, checkedout=, overflow=, total=, waiting=,
- * checkouts=, waits=, ...}: one snapshot table. */
+ * checkouts=, waits=, ..., wait=, hold=, connect=}: one snapshot table. */
 static int pool_stats(lua_State *L)
 {
     dbp_pool *p = check_pool(L, 1);
@@ -130,11 +175,39 @@ static int pool_stats(lua_State *L)
     SET_INT("overflow", c.overflow);
     SET_INT("total", c.total);
     SET_INT("waiting", c.waiting);
+    /* The same gauges by the names of DESIGN.md's metrics list. */
+    SET_INT("idle", c.checkedin);
+    SET_INT("in_use", c.checkedout);
+    SET_INT("waiters", c.waiting);
+    SET_INT("peak_in_use", dbp_pool_peak_in_use(p));
+    lua_pushnumber(L, dbp_pool_age(p));
+    lua_setfield(L, -2, "age");
     lua_pushstring(L, dbp_pool_breaker_state(p));
     lua_setfield(L, -2, "breaker");
+    SET_INT("checkouts", (lua_Integer)dbp_metrics_checkouts(m));
     for (int i = 0; i < DBP_M_COUNT; i++)
         SET_INT(dbp_counter_names[i], (lua_Integer)dbp_metrics_get(m, (dbp_counter)i));
 #undef SET_INT
+    for (int k = 0; k < DBP_H_COUNT; k++) {
+        dbp_hist_snapshot h;
+        dbp_hist_read(m, (dbp_hist_kind)k, &h);
+        push_hist(L, &h);
+        lua_setfield(L, -2, dbp_hist_names[k]);
+    }
+    return 1;
+}
+
+/* pool:wait_window() -> the wait histogram (as in stats) since the previous
+ * call, with .timeouts: what health checks judge, the recent past. */
+static int pool_wait_window(lua_State *L)
+{
+    dbp_hist_snapshot h;
+    uint64_t timeouts;
+
+    dbp_pool_wait_window(check_pool(L, 1), &h, &timeouts);
+    push_hist(L, &h);
+    lua_pushinteger(L, (lua_Integer)timeouts);
+    lua_setfield(L, -2, "timeouts");
     return 1;
 }
 
@@ -173,6 +246,8 @@ static int pool_eq(lua_State *L)
 
 static const luaL_Reg pool_methods[] = {
     {"connect", pool_connect},
+    {"try_connect", pool_try_connect},
+    {"wait_window", pool_wait_window},
     {"size", pool_size},
     {"checkedin", pool_checkedin},
     {"checkedout", pool_checkedout},

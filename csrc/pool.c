@@ -32,9 +32,9 @@ struct dbp_slot {
     int64_t last_used_ns;   /* last return: for pre-ping bypass */
     int queries;            /* statements run, for max_queries */
     dbp_slot *prev, *next;  /* idle list links while SLOT_IDLE; tracked list while traced */
+    int64_t checkout_ns;    /* when the current checkout got it: hold time */
     /* Leak tracking (leak_threshold > 0), set by dbp_pool_track. */
     char *trace;            /* owned; non-NULL = on p->tracked */
-    int64_t checkout_ns;
     bool leak_reported;
 };
 
@@ -61,6 +61,10 @@ struct dbp_pool {
     bool refill_pending;    /* capacity was lost: top idle back up to min_idle */
     dbp_slot *tracked;      /* checkouts traced for leak warnings */
     int64_t next_leak_scan_ns;
+    int peak_in_use;        /* most connections checked out at once */
+    int64_t created_ns;
+    dbp_hist_snapshot health_mark;   /* wait histogram at the last health window */
+    uint64_t health_timeouts;        /* timeouts then */
 
     /* Immutable after dbp_pool_new. */
     dbp_config cfg;
@@ -261,6 +265,7 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
     p->invalidate_ns = 0;
     p->gen = dbp_fork_generation();
     p->next_leak_scan_ns = INT64_MAX;
+    p->created_ns = dbp_now_ns();
     dbp_fork_register(&p->mu);
     *out = p;
     return DBP_OK;
@@ -344,7 +349,7 @@ static dbp_status wait_locked(dbp_pool *p, int64_t deadline, dbp_slot **slot,
     if (p->wait_tail) p->wait_tail->next = &w; else p->wait_head = &w;
     p->wait_tail = &w;
     p->n_waiting++;
-    dbp_metrics_inc(&p->metrics, DBP_M_WAITS);
+    dbp_metrics_inc_locked(&p->metrics, DBP_M_WAITS);
 
     abs_deadline(&ts, deadline);
     while (w.slot == NULL && !w.may_create) {
@@ -355,7 +360,7 @@ static dbp_status wait_locked(dbp_pool *p, int64_t deadline, dbp_slot **slot,
     pthread_cond_destroy(&w.cond);
     if (w.slot == NULL && !w.may_create) {
         waiter_remove_locked(p, &w);   /* still queued: nobody served us */
-        dbp_metrics_inc(&p->metrics, DBP_M_TIMEOUTS);
+        dbp_metrics_inc_locked(&p->metrics, DBP_M_TIMEOUTS);
         return timeout_error_locked(p, err);
     }
     *slot = w.slot;
@@ -399,7 +404,7 @@ static void sleep_ns(int64_t ns)
  * this is the breaker's single probe or `once` is set.  On failure the
  * capacity is given back and s freed. */
 static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool once,
-                            dbp_error *err)
+                            unsigned *ev, dbp_error *err)
 {
     int64_t now = dbp_now_ns();
     dbp_admit admit;
@@ -413,6 +418,7 @@ static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool onc
         p->total--;
         wake_for_capacity_locked(p);
         pthread_mutex_unlock(&p->mu);
+        dbp_metrics_inc(&p->metrics, DBP_M_CIRCUIT_OPEN);
         free(s);
         return st;
     }
@@ -421,13 +427,17 @@ static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool onc
     attempts = (admit == DBP_ADMIT_PROBE || once) ? 1 : p->cfg.retry_attempts;
     for (int attempt = 1; attempt <= attempts; attempt++) {
         bool opened;
-        int64_t delay;
+        int64_t delay, started = now;
 
         st = dbp_conn_open(&p->cfg, p->cfg.dsn, &s->conn, err);
         now = dbp_now_ns();
         pthread_mutex_lock(&p->mu);
         if (st == DBP_OK) {
+            if (dbp_breaker_is_open(&p->breaker))
+                *ev |= DBP_EV_BREAKER_CLOSE;
             dbp_breaker_success(&p->breaker);
+            dbp_hist_add_locked(&p->metrics, DBP_H_CONNECT, now - started);
+            *ev |= DBP_EV_CONNECT;
             s->gen = p->gen;
             s->born_ns = now;
             s->last_used_ns = now;
@@ -445,6 +455,8 @@ static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool onc
             break;
         }
         opened = dbp_breaker_failure(&p->breaker, now, err->message);
+        if (opened)
+            *ev |= DBP_EV_BREAKER_OPEN;
         delay = dbp_backoff_ns(attempt, p->cfg.retry_base, p->cfg.retry_max, uniform_locked(p));
         pthread_mutex_unlock(&p->mu);
         dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
@@ -461,15 +473,16 @@ static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool onc
  * too many queries) are replaced without a look; with pool_pre_ping the
  * socket is checked (no round trip) and, outside the pre_ping_bypass window
  * since its last use, pinged (one round trip). */
-static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale)
+static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, unsigned *ev)
 {
     int64_t now;
     bool alive;
     dbp_error err;
 
     if (stale != FRESH) {
-        dbp_metrics_inc(&p->metrics,
-                        stale == STALE_RECYCLE ? DBP_M_RECYCLES : DBP_M_INVALIDATIONS);
+        bool recycle = stale == STALE_RECYCLE;
+        dbp_metrics_inc(&p->metrics, recycle ? DBP_M_RECYCLES : DBP_M_INVALIDATIONS);
+        *ev |= recycle ? DBP_EV_RECYCLE : DBP_EV_INVALIDATE;
         return false;
     }
     if (!p->cfg.pool_pre_ping)
@@ -482,6 +495,7 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale)
         return true;
     dbp_metrics_inc(&p->metrics, DBP_M_PREPING_FAILURES);
     dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
+    *ev |= DBP_EV_INVALIDATE;
     if (dbp_conn_lost(s->conn)) {
         pthread_mutex_lock(&p->mu);
         note_lost_locked(p, dbp_now_ns());
@@ -490,9 +504,25 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale)
     return false;
 }
 
-static dbp_status checkout(dbp_pool *p, int block, dbp_slot **out, dbp_error *err)
+/* The checkout is complete: count it (the wait histogram's count is the
+ * checkout count).  Caller holds p->mu. */
+static void note_checkout_locked(dbp_pool *p, dbp_slot *s, int64_t start, int64_t now)
 {
-    int64_t now = dbp_now_ns(), deadline = now + dbp_sec_to_ns(p->cfg.pool_timeout);
+    int in_use = p->total - p->n_idle;
+
+    if (now == start)
+        dbp_hist_add_zero_locked(&p->metrics, DBP_H_WAIT);
+    else
+        dbp_hist_add_locked(&p->metrics, DBP_H_WAIT, now - start);
+    if (in_use > p->peak_in_use)
+        p->peak_in_use = in_use;
+    s->checkout_ns = now;
+}
+
+static dbp_status checkout(dbp_pool *p, bool block, dbp_slot **out, unsigned *ev,
+                           dbp_error *err)
+{
+    int64_t start = dbp_now_ns();
     dbp_slot *s = NULL, *orphans;
     int create = 0;
     staleness stale = FRESH;
@@ -506,22 +536,32 @@ static dbp_status checkout(dbp_pool *p, int block, dbp_slot **out, dbp_error *er
             create = 1;
         }
     }
-    if (s == NULL && !create) {
+    if (s != NULL) {
+        stale = slot_stale_locked(p, s, start);
+        if (stale == FRESH && !p->cfg.pool_pre_ping && orphans == NULL) {
+            /* The fast path: an idle connection, nothing to check. */
+            note_checkout_locked(p, s, start, start);
+            pthread_mutex_unlock(&p->mu);
+            *out = s;
+            return DBP_OK;
+        }
+    } else if (!create) {
         if (!block) {
             pthread_mutex_unlock(&p->mu);
             forget_list(orphans);
             return dbp_error_set(err, DBP_AGAIN, "no connection available without waiting");
         }
-        st = wait_locked(p, deadline, &s, &create, err);
+        *ev |= DBP_EV_WAIT;
+        st = wait_locked(p, start + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create, err);
+        if (s != NULL)
+            stale = slot_stale_locked(p, s, dbp_now_ns());
     }
-    if (s != NULL)
-        stale = slot_stale_locked(p, s, dbp_now_ns());
     pthread_mutex_unlock(&p->mu);
     forget_list(orphans);
     if (st != DBP_OK)
         return st;
 
-    if (s != NULL && !fit_for_checkout(p, s, stale)) {
+    if (s != NULL && !fit_for_checkout(p, s, stale, ev)) {
         dbp_conn_close(s->conn);          /* replace in place: capacity unchanged */
         s->conn = NULL;
         create = 1;
@@ -532,22 +572,36 @@ static dbp_status checkout(dbp_pool *p, int block, dbp_slot **out, dbp_error *er
             return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
         }
         s->state = SLOT_OPENING;
-        if ((st = open_into(p, s, deadline, false, err)) != DBP_OK)
+        st = open_into(p, s, start + dbp_sec_to_ns(p->cfg.pool_timeout), false, ev, err);
+        if (st != DBP_OK)
             return st;
     }
-    dbp_metrics_inc(&p->metrics, DBP_M_CHECKOUTS);
+    pthread_mutex_lock(&p->mu);
+    note_checkout_locked(p, s, start, dbp_now_ns());
+    pthread_mutex_unlock(&p->mu);
     *out = s;
     return DBP_OK;
 }
 
+dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, dbp_slot **out, unsigned *events,
+                                dbp_error *err)
+{
+    unsigned ev = 0;
+    dbp_status st = checkout(p, block, out, &ev, err);
+
+    if (events != NULL)
+        *events = ev;
+    return st;
+}
+
 dbp_status dbp_pool_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 {
-    return checkout(p, 1, out, err);
+    return dbp_pool_checkout_ev(p, true, out, NULL, err);
 }
 
 dbp_status dbp_pool_try_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 {
-    return checkout(p, 0, out, err);
+    return dbp_pool_checkout_ev(p, false, out, NULL, err);
 }
 
 /* ---- return ----------------------------------------------------------- */
@@ -608,7 +662,7 @@ static bool wants_refill_locked(const dbp_pool *p)
     return p->refill_pending && p->cfg.min_idle > 0;
 }
 
-void dbp_pool_release(dbp_pool *p, dbp_slot *s)
+unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s)
 {
     int broken = reset_for_return(p, s);
     int64_t now = dbp_now_ns();
@@ -621,9 +675,10 @@ void dbp_pool_release(dbp_pool *p, dbp_slot *s)
         forget_list(orphans);
         s->next = NULL;
         forget_list(s);
-        return;
+        return DBP_EV_CLOSE;
     }
     untrack_locked(p, s);
+    dbp_hist_add_locked(&p->metrics, DBP_H_HOLD, now - s->checkout_ns);
     s->last_used_ns = now;
     if (broken && dbp_conn_lost(s->conn))
         note_lost_locked(p, now);
@@ -633,7 +688,7 @@ void dbp_pool_release(dbp_pool *p, dbp_slot *s)
         forget_list(orphans);
         if (refill)
             refill_best_effort(p);
-        return;
+        return 0;
     }
     p->total--;
     if (broken || s->born_ns < p->invalidate_ns)
@@ -647,6 +702,7 @@ void dbp_pool_release(dbp_pool *p, dbp_slot *s)
     close_slot(s);
     if (refill)
         refill_best_effort(p);
+    return DBP_EV_CLOSE | (broken ? DBP_EV_INVALIDATE : 0);
 }
 
 void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s)
@@ -699,6 +755,7 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
     dbp_slot *orphans, *stale = NULL, *s, *next;
     int64_t now = dbp_now_ns();
     int n_invalidated = 0, n_recycled = 0;
+    unsigned ev = 0;
     dbp_status st = DBP_OK;
 
     if (p->cfg.min_idle <= 0)
@@ -744,7 +801,7 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
         s->state = SLOT_OPENING;
         /* A failure is not retried at every return (a down server would
          * make each one wait for a connect); the next discard asks again. */
-        if ((st = open_into(p, s, now, true, err)) != DBP_OK)
+        if ((st = open_into(p, s, now, true, &ev, err)) != DBP_OK)
             return st;
         pthread_mutex_lock(&p->mu);
         if (place_locked(p, s)) {
@@ -762,16 +819,13 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
 
 void dbp_pool_track(dbp_pool *p, dbp_slot *s, char *trace)
 {
-    int64_t now = dbp_now_ns();
-
     pthread_mutex_lock(&p->mu);
     untrack_locked(p, s);
     free(s->trace);
     s->trace = trace;
-    s->checkout_ns = now;
     s->leak_reported = false;
     if (trace != NULL) {
-        int64_t due = now + dbp_sec_to_ns(p->cfg.leak_threshold);
+        int64_t due = s->checkout_ns + dbp_sec_to_ns(p->cfg.leak_threshold);
         s->prev = NULL;
         s->next = p->tracked;
         if (p->tracked) p->tracked->prev = s;
@@ -859,6 +913,36 @@ const char *dbp_pool_breaker_state(dbp_pool *p)
         state = "half-open";
     pthread_mutex_unlock(&p->mu);
     return state;
+}
+
+int dbp_pool_peak_in_use(dbp_pool *p)
+{
+    int peak;
+
+    pthread_mutex_lock(&p->mu);
+    peak = p->peak_in_use;
+    pthread_mutex_unlock(&p->mu);
+    return peak;
+}
+
+double dbp_pool_age(const dbp_pool *p)
+{
+    return (double)(dbp_now_ns() - p->created_ns) / (double)DBP_NS_PER_SEC;
+}
+
+void dbp_pool_wait_window(dbp_pool *p, dbp_hist_snapshot *out, uint64_t *timeouts)
+{
+    dbp_hist_snapshot now;
+    uint64_t t;
+
+    pthread_mutex_lock(&p->mu);
+    dbp_hist_read(&p->metrics, DBP_H_WAIT, &now);
+    t = dbp_metrics_get(&p->metrics, DBP_M_TIMEOUTS);
+    dbp_hist_diff(&now, &p->health_mark, out);
+    *timeouts = t - p->health_timeouts;
+    p->health_mark = now;
+    p->health_timeouts = t;
+    pthread_mutex_unlock(&p->mu);
 }
 
 const dbp_config *dbp_pool_config(const dbp_pool *p)

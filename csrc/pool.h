@@ -53,11 +53,28 @@ DBP_MUSTCHECK dbp_status dbp_pool_checkout(dbp_pool *p, dbp_slot **out, dbp_erro
 DBP_MUSTCHECK dbp_status dbp_pool_try_checkout(dbp_pool *p, dbp_slot **out,
                                                dbp_error *err);
 
+/* What a checkout or a return did, for echo_pool logging. */
+enum {
+    DBP_EV_CONNECT = 1u << 0,        /* opened a new connection */
+    DBP_EV_RECYCLE = 1u << 1,        /* replaced one for pool_recycle or max_queries */
+    DBP_EV_INVALIDATE = 1u << 2,     /* replaced or discarded a dead or invalidated one */
+    DBP_EV_WAIT = 1u << 3,           /* queued for a slot */
+    DBP_EV_BREAKER_OPEN = 1u << 4,
+    DBP_EV_BREAKER_CLOSE = 1u << 5,
+    DBP_EV_CLOSE = 1u << 6           /* the return closed the connection */
+};
+
+/* dbp_pool_checkout (block) or dbp_pool_try_checkout (!block), also telling
+ * what happened on the way in *events (DBP_EV_*; NULL: not wanted), on
+ * success and on failure alike. */
+DBP_MUSTCHECK dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, dbp_slot **out,
+                                              unsigned *events, dbp_error *err);
+
 /* Returns a checked-out connection.  Resets it (reset_on_return) only when
  * libpq reports an open transaction, then hands it to the first waiter, keeps
  * it idle, or closes it (broken, invalidated, or overflow beyond pool_size).
- * Never fails. */
-void dbp_pool_release(dbp_pool *p, dbp_slot *s);
+ * Never fails; returns DBP_EV_* flags (0: pooled again). */
+unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s);
 
 /* Closes a checked-out connection for good and frees its capacity. */
 void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s);
@@ -81,6 +98,16 @@ void dbp_pool_dispose(dbp_pool *p);
 void dbp_pool_counts_get(dbp_pool *p, dbp_pool_counts *out);
 const dbp_config *dbp_pool_config(const dbp_pool *p);
 dbp_metrics *dbp_pool_metrics(dbp_pool *p);
+
+/* Most connections checked out at once, and seconds since the pool was
+ * created: the inputs of sizing advice besides the histograms. */
+int dbp_pool_peak_in_use(dbp_pool *p);
+double dbp_pool_age(const dbp_pool *p);
+
+/* The wait histogram and the number of timeouts since the previous call
+ * (or since creation), for a health check that judges the recent past, not
+ * the whole life. */
+void dbp_pool_wait_window(dbp_pool *p, dbp_hist_snapshot *out, uint64_t *timeouts);
 
 /* "closed", "open" or "half-open" (a probe connect may go). */
 const char *dbp_pool_breaker_state(dbp_pool *p);

@@ -80,3 +80,19 @@ dbp_status dbp_registry_open(const dbp_config *cfg, dbp_pool **out, int *created
     pthread_mutex_unlock(&registry_mu);
     return st;
 }
+
+int dbp_registry_list(dbp_pool **out, int max)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&registry_mu);
+    for (entry *e = registry_head; e != NULL; e = e->next)
+        n++;
+    /* The list is newest first; hand it out oldest first. */
+    int i = n;
+    for (entry *e = registry_head; e != NULL; e = e->next)
+        if (--i < max)
+            out[i] = e->pool;
+    pthread_mutex_unlock(&registry_mu);
+    return n;
+}

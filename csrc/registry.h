@@ -20,4 +20,8 @@ DBP_MUSTCHECK dbp_status dbp_registry_open(const dbp_config *cfg, dbp_pool **out
 /* The pool registered under name, or NULL. */
 dbp_pool *dbp_registry_find(const char *name);
 
+/* Fills out with up to max registered pools, oldest first; returns how many
+ * there are in all (may exceed max). */
+int dbp_registry_list(dbp_pool **out, int max);
+
 #endif

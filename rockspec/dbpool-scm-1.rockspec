@@ -38,11 +38,12 @@ build = {
     ["dbpool.core"] = {
       sources = {
         -- core (no Lua headers)
-        "csrc/error.c", "csrc/config.c", "csrc/conn.c", "csrc/pool.c",
-        "csrc/metrics.c", "csrc/registry.c",
+        "csrc/error.c", "csrc/config.c", "csrc/conn.c", "csrc/breaker.c", "csrc/fork.c",
+        "csrc/pool.c", "csrc/metrics.c", "csrc/registry.c",
         -- Lua binding
-        "csrc/lua_core.c", "csrc/lua_config.c", "csrc/lua_pool.c",
-        "csrc/lua_conn.c", "csrc/lua_result.c", "csrc/lua_error.c", "csrc/lua_policy.c",
+        "csrc/lua_core.c", "csrc/lua_config.c", "csrc/lua_pool.c", "csrc/lua_conn.c",
+        "csrc/lua_leak.c", "csrc/lua_echo.c", "csrc/lua_result.c", "csrc/lua_error.c",
+        "csrc/lua_policy.c",
       },
       defines = { "_GNU_SOURCE" },
       incdirs = { "csrc", "$(PQ_INCDIR)" },
@@ -54,5 +55,8 @@ build = {
     ["dbpool.configure"] = "lua/dbpool/configure.lua",
     ["dbpool.budget"] = "lua/dbpool/budget.lua",
     ["dbpool.assertions"] = "lua/dbpool/assertions.lua",
+    ["dbpool.health"] = "lua/dbpool/health.lua",
+    ["dbpool.advise"] = "lua/dbpool/advise.lua",
+    ["dbpool.metrics"] = "lua/dbpool/metrics.lua",
   },
 }

@@ -5,7 +5,8 @@ set -euo pipefail
 
 if [ $# -eq 0 ]; then
   set -- gcc make pkg-config libpq-dev postgresql lua5.4 liblua5.4-dev \
-         luajit2 libluajit2-5.1-dev lua-busted lua-cjson lua-posix valgrind
+         luajit2 libluajit2-5.1-dev lua-busted lua-cjson lua-posix valgrind \
+         prometheus
 fi
 
 missing=()
@@ -21,6 +22,16 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "dbpool: missing Debian packages: ${missing[*]}" >&2
   echo "dbpool: install them with: sudo apt-get install --no-remove ${missing[*]}" >&2
   exit 1
+fi
+
+# Packages such as postgresql, pgbouncer and prometheus start a system
+# service on install; dbpool runs its own throwaway servers, so forbid
+# service starts while installing (Debian's policy-rc.d, exit 101), unless
+# the machine already has a policy of its own.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
 fi
 
 apt-get update -qq

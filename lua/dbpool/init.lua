@@ -15,9 +15,17 @@ local dbpool = {
   Error = core.Error,      -- metatable of runtime errors
 }
 
--- Where pool events and warnings go; a settable function (message, level).
+-- Where pool events, echoed statements and warnings go: a settable function
+-- (message, level), level one of "info", "warn", "error".  Under OpenResty
+-- it is ngx.log (nginx's error log); elsewhere stderr.
+local ngx_levels = rawget(_G, "ngx") and ngx.log and
+  { info = ngx.INFO, warn = ngx.WARN, error = ngx.ERR } or nil
 function dbpool.log(message, level)
-  io.stderr:write("dbpool [", level or "info", "] ", message, "\n")
+  if ngx_levels then
+    ngx.log(ngx_levels[level] or ngx.INFO, "dbpool: ", message)
+  else
+    io.stderr:write("dbpool [", level or "info", "] ", message, "\n")
+  end
 end
 
 local function new_error(kind, message)
@@ -137,7 +145,16 @@ function Engine:query(sql, ...)
   return rows, query_err
 end
 
+-- engine:stats() -> counters, gauges and the wait/hold/connect histograms
+-- ({count, sum, mean, p50, p95, p99, buckets}); see README.
 function Engine:stats() return self.pool:stats() end
+
+-- engine:health([thresholds]) -> { status = "healthy"|"degraded"|"down", reasons = {...} }
+function Engine:health(thresholds) return require("dbpool.health").check(self, thresholds) end
+
+-- engine:advise() -> recommended pool_size and max_overflow with the reasoning
+function Engine:advise() return require("dbpool.advise").advise(self) end
+
 function Engine:dispose() return self.pool:dispose() end
 
 function Engine:__tostring()
@@ -147,6 +164,10 @@ end
 -- ===== Policies, markets, budgets ==========================================
 
 dbpool.policies = policy.policies
+dbpool.health_defaults = require("dbpool.health").defaults
+
+-- dbpool.metrics() -> Prometheus text for every engine of the process
+dbpool.metrics = require "dbpool.metrics"
 
 -- Calls fn and raises its error at the caller of the dbpool function.
 local function blame_caller(ok, ...)

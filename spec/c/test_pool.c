@@ -301,7 +301,7 @@ static void test_counters(void)
     is_int(pid_of(s), pid, "the next checkout reuses the idle connection");
     dbp_pool_release(p, s);
     is_int(metric(p, DBP_M_CONNECTS), 1, "metrics: 1 connect");
-    is_int(metric(p, DBP_M_CHECKOUTS), 2, "metrics: 2 checkouts");
+    is_int(dbp_metrics_checkouts(dbp_pool_metrics(p)), 2, "metrics: 2 checkouts");
     is_int(metric(p, DBP_M_WAITS), 0, "metrics: no waits");
 
     char app[64];
@@ -598,7 +598,7 @@ static void test_connect_failure(void)
                "%s: so does try_checkout", form);
         unlike(err.message, "TopSecret99", "%s: ... still no password", form);
         is_int(metric(p, DBP_M_CONNECT_FAILURES), 3, "%s: metrics: 3 connect failures", form);
-        is_int(metric(p, DBP_M_CHECKOUTS), 0, "%s: metrics: 0 checkouts", form);
+        is_int(dbp_metrics_checkouts(dbp_pool_metrics(p)), 0, "%s: metrics: 0 checkouts", form);
         is_int(counts(p).total, 0, "%s: total still 0", form);
         dbp_pool_free(p);
     }
@@ -764,7 +764,7 @@ static void test_threads_hammer(void)
        HAMMER_CAP);
     is_int(c.checkedin, c.total, "hammer: afterwards every connection is idle");
     is_int(c.checkedin <= 3, 1, "hammer: no more than pool_size 3 kept idle");
-    is_int(metric(h.pool, DBP_M_CHECKOUTS), HAMMER_THREADS * HAMMER_ITERS,
+    is_int(dbp_metrics_checkouts(dbp_pool_metrics(h.pool)), HAMMER_THREADS * HAMMER_ITERS,
            "hammer: metrics count every checkout (%d)", HAMMER_THREADS * HAMMER_ITERS);
     is_int(metric(h.pool, DBP_M_TIMEOUTS), 0, "hammer: no timeouts");
     is_int(wait_backends(app_of(h.pool), c.total), c.total,

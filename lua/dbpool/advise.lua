@@ -1,0 +1,50 @@
+-- engine:advise() -> { pool_size =, max_overflow =, busy =, rate =, mean_hold =,
+--                      p99_wait =, timeouts =, reason = "..." }
+--
+-- Sizing from the engine's own numbers since it was created.  Little's law:
+-- busy connections on average = checkout rate x mean hold time.  pool_size
+-- is then sized by the square-root staffing rule, busy + 3 x sqrt(busy),
+-- which keeps the chance that a checkout has to wait small for random
+-- (Poisson-like) arrivals; max_overflow covers the peak actually seen above
+-- that, and at least half of pool_size for bursts not seen yet.
+local advise = {}
+
+local function ceil(x) return math.floor(x + 0.999999) end
+
+function advise.advise(engine)
+  local s = engine.pool:stats()
+  local hold, wait = s.hold, s.wait
+  if hold.count == 0 or s.age <= 0 then
+    return {
+      pool_size = s.size, max_overflow = s.max_overflow, busy = 0, rate = 0, mean_hold = 0,
+      p99_wait = wait.p99, timeouts = s.timeouts,
+      reason = "no connection has been checked out and returned yet: nothing to go on, "
+        .. "keep pool_size " .. s.size .. " and max_overflow " .. s.max_overflow,
+    }
+  end
+  local rate = s.checkouts / s.age
+  local busy = rate * hold.mean
+  local size = math.max(1, ceil(busy + 3 * math.sqrt(busy)))
+  local overflow = math.max(ceil(size / 2), s.peak_in_use - size)
+  local pressure
+  if s.timeouts > 0 then
+    pressure = ("%d checkouts timed out and p99 wait is %.4f s: the pool was too small at peaks")
+      :format(s.timeouts, wait.p99)
+  elseif wait.p99 > 0.01 then
+    pressure = ("p99 wait is %.4f s: checkouts queue at peaks"):format(wait.p99)
+  else
+    pressure = ("p99 wait is %.4f s: checkouts hardly wait"):format(wait.p99)
+  end
+  return {
+    pool_size = size, max_overflow = overflow, busy = busy, rate = rate,
+    mean_hold = hold.mean, p99_wait = wait.p99, timeouts = s.timeouts,
+    reason = ("%.2f checkouts/s x %.4f s mean hold = %.2f connections busy on average "
+      .. "(Little's law over %.1f s); pool_size %d = busy + 3 x sqrt(busy), so that a "
+      .. "checkout rarely waits; max_overflow %d covers the peak of %d in use seen, and at "
+      .. "least half of pool_size; %s (now: pool_size %d, max_overflow %d)")
+      :format(rate, hold.mean, busy, s.age, size, overflow, s.peak_in_use, pressure,
+        s.size, s.max_overflow),
+  }
+end
+
+return advise

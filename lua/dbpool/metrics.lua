@@ -1,0 +1,94 @@
+-- dbpool.metrics() -> every engine of the process in Prometheus' text
+-- exposition format (version 0.0.4): counters with _total, gauges, and the
+-- wait/hold/connect histograms with cumulative _bucket{le=...}, _sum and
+-- _count; each sample labelled engine="<name>".  Families are grouped, as
+-- the format requires; engines appear in creation order.
+local core = require "dbpool.core"
+
+local counters = {
+  { "checkouts", "Connections handed out." },
+  { "waits", "Checkouts that had to queue for a connection." },
+  { "timeouts", "Checkouts that gave up after pool_timeout." },
+  { "connects", "Connections opened." },
+  { "connect_failures", "Connect attempts that failed." },
+  { "pre_ping_failures", "Checkouts whose pre-ping found the connection dead." },
+  { "invalidations", "Connections discarded as broken, invalidated or born before a disconnect." },
+  { "recycles", "Connections replaced for pool_recycle or max_queries." },
+  { "leaks", "Connections never closed, returned by the garbage collector." },
+  { "queries", "Statements sent." },
+  { "query_errors", "Statements that failed." },
+  { "circuit_open", "Checkouts refused at once by the open circuit breaker." },
+}
+
+local gauges = {
+  { "idle_connections", "Connections idle in the pool.", "idle" },
+  { "in_use_connections", "Connections checked out (or being opened).", "in_use" },
+  { "connections", "Connections open or being opened.", "total" },
+  { "overflow", "Connections beyond pool_size (negative below it).", "overflow" },
+  { "waiters", "Checkouts queued for a connection.", "waiters" },
+  { "peak_in_use_connections", "Most connections checked out at once.", "peak_in_use" },
+  { "pool_size", "Configured pool_size.", "size" },
+  { "max_overflow", "Configured max_overflow (-1: unbounded).", "max_overflow" },
+}
+
+local histograms = {
+  { "wait", "Seconds from a checkout call to a connection in hand." },
+  { "hold", "Seconds a connection was checked out." },
+  { "connect", "Seconds a successful connect took." },
+}
+
+local function label(name)
+  return (name:gsub("[\\\"\n]", { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" }))
+end
+
+local function number(v)
+  if v == math.huge then return "+Inf" end
+  if math.type and math.type(v) == "integer" then return tostring(v) end
+  if v == math.floor(v) and math.abs(v) < 2^53 then return ("%d"):format(v) end
+  return ("%.17g"):format(v)
+end
+
+local function render(pools)
+  local out, snaps = {}, {}
+  local function add(s) out[#out + 1] = s end
+  for i, pool in ipairs(pools) do
+    snaps[i] = { name = label(pool:name()), stats = pool:stats() }
+  end
+  for _, c in ipairs(counters) do
+    local metric = "dbpool_" .. c[1] .. "_total"
+    add(("# HELP %s %s\n# TYPE %s counter\n"):format(metric, c[2], metric))
+    for _, s in ipairs(snaps) do
+      add(('%s{engine="%s"} %s\n'):format(metric, s.name, number(s.stats[c[1]])))
+    end
+  end
+  for _, g in ipairs(gauges) do
+    local metric = "dbpool_" .. g[1]
+    add(("# HELP %s %s\n# TYPE %s gauge\n"):format(metric, g[2], metric))
+    for _, s in ipairs(snaps) do
+      add(('%s{engine="%s"} %s\n'):format(metric, s.name, number(s.stats[g[3]])))
+    end
+  end
+  add("# HELP dbpool_breaker_open 1 while the circuit breaker is open or half-open.\n"
+    .. "# TYPE dbpool_breaker_open gauge\n")
+  for _, s in ipairs(snaps) do
+    add(('dbpool_breaker_open{engine="%s"} %d\n'):format(s.name, s.stats.breaker == "closed" and 0 or 1))
+  end
+  local bounds = core.hist_bounds()
+  for _, h in ipairs(histograms) do
+    local metric = "dbpool_" .. h[1] .. "_seconds"
+    add(("# HELP %s %s\n# TYPE %s histogram\n"):format(metric, h[2], metric))
+    for _, s in ipairs(snaps) do
+      local hist, seen = s.stats[h[1]], 0
+      for b, n in ipairs(hist.buckets) do
+        seen = seen + n
+        add(('%s_bucket{engine="%s",le="%s"} %s\n'):format(metric, s.name,
+          bounds[b] and ("%.12g"):format(bounds[b]) or "+Inf", number(seen)))
+      end
+      add(('%s_sum{engine="%s"} %.9f\n'):format(metric, s.name, hist.sum))
+      add(('%s_count{engine="%s"} %s\n'):format(metric, s.name, number(hist.count)))
+    end
+  end
+  return table.concat(out)
+end
+
+return function() return render(core.pools()) end

@@ -1,0 +1,218 @@
+-- Observability against the real server, with known load and exact figures:
+-- counters, gauges and histograms in stats(), health(), advise(), echo and
+-- echo_pool through dbpool.log, and Prometheus text checked by promtool.
+local dbpool = require "dbpool"
+local core = require "dbpool.core"
+local helper = require "helper"
+local sys = require "system"
+
+-- The bucket (1-based) whose upper bound is the first >= seconds.
+local function bucket_of(seconds)
+  for i, bound in ipairs(core.hist_bounds()) do
+    if seconds <= bound then return i end
+  end
+  return #core.hist_bounds() + 1
+end
+
+describe("engine:stats()", function()
+  it("counts N checkouts N times, and their connections once", function()
+    local e = helper.engine { pool_size = 2, max_overflow = 0 }
+    for _ = 1, 25 do e:connect():close() end
+    local s = e:stats()
+    assert.are.same({ 25, 25, 25, 1, 1 },
+      { s.checkouts, s.wait.count, s.hold.count, s.connects, s.connect.count })
+    assert.are.same({ 0, 0, 0 }, { s.waits, s.timeouts, s.connect_failures })
+    -- The first checkout waited for the connect; the other 24 for nothing.
+    assert.are.equal(24, s.wait.buckets[1])
+    assert.is_true(s.connect.sum > 0 and s.connect.sum <= s.wait.sum)
+  end)
+
+  it("counts one forced timeout once, as one wait", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0, pool_timeout = 0.05 }
+    local held = assert(e:connect())
+    assert.is_nil((e:connect()))
+    held:close()
+    local s = e:stats()
+    assert.are.same({ 1, 1, 1 }, { s.timeouts, s.waits, s.checkouts })
+  end)
+
+  it("puts a known hold time in the right histogram bucket", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    e:connect():close()                      -- connect outside the measured hold
+    local c = assert(e:connect())
+    sys.sleep(0.020)
+    c:close()
+    local s = e:stats()
+    local want = bucket_of(0.020)            -- 2^25 ns: 16.8 ms < 20 ms <= 33.6 ms
+    assert.are.equal(1, s.hold.buckets[want], "hold buckets: " .. table.concat(s.hold.buckets, ","))
+    assert.are.equal(2, s.hold.count)
+    local below = 0                          -- the quick one
+    for i = 1, want - 1 do below = below + s.hold.buckets[i] end
+    assert.are.equal(1, below)
+    assert.is_true(s.hold.sum >= 0.020 and s.hold.sum < 0.0336)
+    assert.is_true(s.hold.p99 > core.hist_bounds()[want - 1] and s.hold.p99 <= core.hist_bounds()[want])
+  end)
+
+  it("shows the gauges by DESIGN.md's names and SQLAlchemy's", function()
+    local e = helper.engine { pool_size = 2, max_overflow = 2 }
+    local a, b, c = e:connect(), e:connect(), e:connect()
+    c:close()
+    local s = e:stats()
+    assert.are.same({ 1, 2, 3, 1, 0, 3 }, { s.idle, s.in_use, s.total, s.overflow, s.waiters, s.peak_in_use })
+    assert.are.same({ s.idle, s.in_use, s.waiters }, { s.checkedin, s.checkedout, s.waiting })
+    a:close(); b:close()
+  end)
+end)
+
+describe("engine:health()", function()
+  it("turns degraded on utilization and back", function()
+    local e = helper.engine { pool_size = 4, max_overflow = 0 }
+    local held = { e:connect(), e:connect(), e:connect() }
+    local h = e:health()
+    assert.are.equal("degraded", h.status)
+    assert.are.same({ "utilization 75% (3 of 4 connections in use) above 70%" }, h.reasons)
+    for _, c in ipairs(held) do c:close() end
+    h = e:health()
+    assert.are.equal("healthy", h.status)
+    assert.are.same({}, h.reasons)
+  end)
+
+  it("turns degraded on p99 wait over the last window, and back", function()
+    local e = helper.engine { pool_size = 2, max_overflow = 0 }
+    e:health()                                         -- start a window
+    local a, b = e:connect(), e:connect()             -- both wait for a connect
+    a:close(); b:close()
+    local h = e:health { p99_wait = 0.000001, ping = false }
+    assert.are.equal("degraded", h.status)
+    assert.matches("^p99 checkout wait %d%.%d+ s over the last 2 checkouts above 0%.0000 s$", h.reasons[1])
+    h = e:health { p99_wait = 0.000001, ping = false }  -- nothing waited since
+    assert.are.equal("healthy", h.status)
+  end)
+
+  it("reports a timeout since the last check", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0, pool_timeout = 0.01 }
+    e:health()
+    local held = e:connect()
+    assert.is_nil((e:connect()))
+    held:close()
+    local h = e:health()
+    assert.are.equal("degraded", h.status)
+    assert.are.same({ "1 checkout timed out since the last check" }, h.reasons)
+  end)
+
+  it("is down when no connection can be had, and with the breaker open", function()
+    local e = helper.engine { dsn = "postgresql://postgres@127.0.0.1:1/x",
+                              retry = { attempts = 1 }, breaker = { failures = 2, cooldown = 60 } }
+    local h = e:health()
+    assert.are.equal("down", h.status)
+    assert.matches("^live check failed: could not connect", h.reasons[1])
+    e:health()                                          -- second failed connect opens it
+    h = e:health()
+    assert.are.equal("down", h.status)
+    assert.are.same({ "circuit breaker open: connects to the server are failing" }, h.reasons)
+  end)
+
+  it("rejects an unknown threshold by name", function()
+    local e = helper.engine {}
+    assert.has_error(function() e:health { p99 = 1 } end, "unknown health threshold 'p99'")
+  end)
+end)
+
+describe("engine:advise()", function()
+  it("applies Little's law to the load it saw", function()
+    local e = helper.engine { pool_size = 5, max_overflow = 10 }
+    for _ = 1, 20 do
+      local c = e:connect()
+      sys.sleep(0.005)
+      c:close()
+    end
+    local a = e:advise()
+    local s = e:stats()
+    -- busy = rate x mean hold, both from the engine's own stats.
+    assert.is_true(math.abs(a.busy - s.checkouts / s.age * s.hold.mean) < 0.05 * a.busy + 1e-9)
+    assert.is_true(a.busy > 0 and a.busy < 1.5, "busy " .. a.busy)
+    assert.are.equal(math.max(1, math.ceil(a.busy + 3 * math.sqrt(a.busy))), a.pool_size)
+    assert.is_true(a.max_overflow >= math.ceil(a.pool_size / 2))
+    assert.matches("Little's law", a.reason, 1, true)
+    assert.matches("pool_size " .. a.pool_size .. " = busy", a.reason, 1, true)
+  end)
+
+  it("says so when there is nothing to go on", function()
+    local a = helper.engine { pool_size = 3, max_overflow = 1 }:advise()
+    assert.are.same({ 3, 1 }, { a.pool_size, a.max_overflow })
+    assert.matches("nothing to go on", a.reason)
+  end)
+end)
+
+describe("echo and echo_pool", function()
+  it("log statements without parameters unless asked, and never a password", function()
+    local e = helper.engine { echo = true }
+    local p = helper.engine { echo = true, echo_params = true }
+    local log = helper.capture_log(function()
+      e:query("SELECT $1::text AS v", "secret-param")
+      p:query("SELECT $1::text AS v, $2::int AS n", "shown", dbpool.null)
+      e:query("ALTER ROLE no_such_role PASSWORD 'hunter2'")     -- fails; logged first
+      e:query("ALTER ROLE no_such_role password  'it''s' VALID UNTIL 'infinity'")
+      e:query("SELECT 1 AS password")
+    end)
+    local name, pname = e.name, p.name
+    assert.are.same({
+      "engine " .. name .. ": SELECT $1::text AS v  -- 1 params (not shown; set echo_params to show them)",
+      "engine " .. pname .. ": SELECT $1::text AS v, $2::int AS n  -- params: $1='shown' $2=NULL",
+      "engine " .. name .. ": ALTER ROLE no_such_role PASSWORD '***'",
+      "engine " .. name .. ": ALTER ROLE no_such_role password  '***' VALID UNTIL 'infinity'",
+      "engine " .. name .. ": SELECT 1 AS password",
+    }, (function() local m = {} for i, l in ipairs(log) do m[i] = l.message end return m end)())
+  end)
+
+  it("log pool events: connect, checkout, checkin, invalidate, timeout, breaker", function()
+    local e = helper.engine { echo_pool = true, pool_size = 1, max_overflow = 0, pool_timeout = 0.01 }
+    local log = helper.capture_log(function()
+      local c = e:connect()
+      e:connect()                            -- times out
+      c:close()
+      e:connect():invalidate()
+    end)
+    local msgs = {}
+    for i, l in ipairs(log) do msgs[i] = l.message:gsub("^engine [^:]+: ", "") end
+    assert.are.same({
+      "checkout (connected)",
+      "checkout timed out (waited): QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.01",
+      "checkin",
+      "checkout",
+      "invalidate (closed)",
+    }, msgs)
+    local down = helper.engine { dsn = helper.app_dsn:gsub(":%d+/", ":1/"), echo_pool = true,
+                                 retry = { attempts = 1 }, breaker = { failures = 1, cooldown = 60 } }
+    log = helper.capture_log(function() down:connect(); down:connect() end)
+    assert.matches("checkout failed %(circuit breaker opened%): could not connect", log[1].message)
+    assert.matches("checkout refused: circuit breaker open after 1 failed connects", log[2].message)
+    for _, l in ipairs(log) do assert.is_nil(l.message:find("app-secret-pw", 1, true)) end
+  end)
+end)
+
+describe("dbpool.metrics()", function()
+  it("renders every engine in Prometheus text that promtool accepts", function()
+    local e = helper.engine { name = 'prom "quoted" \\ name', pool_size = 1 }
+    e:connect():close()
+    local text = dbpool.metrics()
+    local esc = 'prom \\"quoted\\" \\\\ name'
+    assert.matches('dbpool_checkouts_total{engine="' .. esc:gsub("%p", "%%%0") .. '"} 1\n', text)
+    assert.matches('# TYPE dbpool_hold_seconds histogram\n', text, 1, true)
+    assert.matches('dbpool_hold_seconds_bucket{engine="' .. esc:gsub("%p", "%%%0")
+      .. '",le="%+Inf"} 1\n', text)
+    -- Every engine of the process, not only this Lua state's.
+    helper.admin()
+    text = dbpool.metrics()
+    assert.matches('engine="spec_admin"', text, 1, true)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(text)
+    f:close()
+    local pipe = assert(io.popen("promtool check metrics < " .. path .. " 2>&1; echo rc=$?"))
+    local out = pipe:read("*a")
+    pipe:close()
+    os.remove(path)
+    assert.are.equal("rc=0\n", out, "promtool: " .. out)
+  end)
+end)
