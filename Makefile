@@ -92,9 +92,14 @@ bench: deps bench-bin
 	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
 	@scripts/with-pg.sh bench/metrics.sh
 
-# C benchmark programs: the cycle with metrics, and with them compiled out.
-BENCH_BIN = build/bench/cycle build/bench/cycle_nometrics
+# C benchmark programs: the cycle with metrics, and with them compiled out;
+# the Lua 5.4 module with metrics compiled out, for the same comparison.
+BENCH_BIN = build/bench/cycle build/bench/cycle_nometrics build/bench/nometrics/dbpool/core.so
 bench-bin: $(BENCH_BIN)
+build/bench/nometrics/dbpool/core.so: $(CORE_SRC) $(LUAB:%=csrc/%.c) $(wildcard csrc/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(BASE) -DDBP_NO_METRICS -shared -Wl,-z,nodelete -Icsrc $(PG_INC) $(LUA54_INC) \
+	    -o $@ $(CORE_SRC) $(LUAB:%=csrc/%.c) $(LIBS)
 build/bench/cycle: bench/cycle.c $(CORE_SRC) $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
