@@ -319,6 +319,23 @@ dbp_status dbp_config_finish(const dbp_config *c, dbp_error *err)
         return dbp_error_set(err, DBP_INVALID,
                              "option 'retry.max' must be >= retry.base (%g), got %g",
                              c->retry_base, c->retry_max);
+    /* PgBouncer rejects the startup parameter "options" (08P01), and in
+     * transaction pooling a session SET would leak to other clients: there
+     * is no honest place to send these from here. */
+    if (c->pgbouncer) {
+        const char *set = c->statement_timeout >= 0   ? "statement_timeout"
+                          : c->lock_timeout >= 0      ? "lock_timeout"
+                          : c->idle_in_transaction_session_timeout >= 0
+                              ? "idle_in_transaction_session_timeout"
+                              : NULL;
+        if (set != NULL)
+            return dbp_error_set(err, DBP_INVALID,
+                                 "option '%s' cannot be used with pgbouncer = true: PgBouncer "
+                                 "rejects it as a startup parameter and, in transaction "
+                                 "pooling, a SET would reach other clients; set it on the "
+                                 "server instead (ALTER ROLE ... SET %s = ...)",
+                                 set, set);
+    }
     return DBP_OK;
 }
 

@@ -114,8 +114,10 @@ dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
     }
     if (cfg->application_name != NULL)
         keys[n] = "application_name", vals[n++] = cfg->application_name;
+    /* With pgbouncer the timeouts are refused by dbp_config_finish; only
+     * application_name, which PgBouncer accepts, is sent. */
     build_options(cfg, options, sizeof options);
-    if (options[0] != '\0')
+    if (options[0] != '\0' && !cfg->pgbouncer)
         keys[n] = "options", vals[n++] = options;
     keys[n] = NULL, vals[n] = NULL;
 

@@ -123,6 +123,20 @@ static int pool_class(lua_State *L)
     return 1;
 }
 
+/* pool:breaker() -> "closed" | "open" | "half-open", without a stats table. */
+static int pool_breaker(lua_State *L)
+{
+    lua_pushstring(L, dbp_pool_breaker_state(check_pool(L, 1)));
+    return 1;
+}
+
+/* pool:note_read_fallback(): engine:read found no healthy replica. */
+static int pool_note_read_fallback(lua_State *L)
+{
+    dbp_metrics_inc(dbp_pool_metrics(check_pool(L, 1)), DBP_M_READ_FALLBACKS);
+    return 0;
+}
+
 static int pool_dispose(lua_State *L)
 {
     dbp_pool_dispose(check_pool(L, 1));
@@ -255,6 +269,8 @@ static const luaL_Reg pool_methods[] = {
     {"status", pool_status},
     {"class", pool_class},
     {"dispose", pool_dispose},
+    {"note_read_fallback", pool_note_read_fallback},
+    {"breaker", pool_breaker},
     {"stats", pool_stats},
     {"dsn", pool_dsn},
     {"name", pool_name},

@@ -30,6 +30,7 @@ typedef enum dbp_counter {
     DBP_M_QUERIES,
     DBP_M_QUERY_ERRORS,
     DBP_M_CIRCUIT_OPEN,     /* checkouts refused by the open breaker */
+    DBP_M_READ_FALLBACKS,   /* engine:read served by the primary: no healthy replica */
     DBP_M_COUNT
 } dbp_counter;
 

@@ -5,4 +5,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 make -s all ctests
-exec scripts/with-pg.sh bash scripts/run-suites.sh
+# The cluster: the primary, PgBouncer in transaction mode in front of it and a
+# streaming hot standby (spec/pgbouncer_spec.lua, spec/replica_spec.lua).
+exec scripts/with-cluster.sh bash scripts/run-suites.sh

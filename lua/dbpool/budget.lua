@@ -29,6 +29,21 @@ local function read_live(engine)
   return rows[1]
 end
 
+-- Reads PgBouncer's limits through an engine on its admin console (database
+-- "pgbouncer"), which speaks only the simple query protocol: SHOW CONFIG's
+-- max_client_conn (clients PgBouncer accepts: what our pools count against)
+-- and max_db_connections (server connections per database; 0 = no limit).
+local function read_pgbouncer(engine)
+  local conn, err = engine:connect()
+  if not conn then return nil, err end
+  local rows, qerr = conn:exec("SHOW CONFIG")
+  conn:close()
+  if not rows then return nil, qerr end
+  local config = {}
+  for _, row in ipairs(rows) do config[row.key] = tonumber(row.value) end
+  return config
+end
+
 -- dbpool.budget{ instances=, engines=, reserve=, max_connections=,
 --   superuser_reserved_connections=, live= } -> result | nil, err
 --
@@ -37,6 +52,9 @@ end
 -- by the role's and the database's connection limits when read live.
 -- engines defaults to every engine this Lua state knows; live may be an
 -- engine to read the server's limits from (or true: the first engine).
+-- pgbouncer may be an engine on PgBouncer's admin console: the pools then
+-- count against its max_client_conn, and its max_db_connections must fit
+-- the server's limits.
 function M.budget(dbpool, spec)
   spec = spec or {}
   local instances = spec.instances or 1
@@ -79,6 +97,19 @@ function M.budget(dbpool, spec)
   end
   if result.database_limit and result.database_limit < available then
     available, limited_by = result.database_limit, "the database's connection limit"
+  end
+  if spec.pgbouncer then
+    local bouncer, err = read_pgbouncer(spec.pgbouncer)
+    if not bouncer then return nil, err end
+    result.max_client_conn = bouncer.max_client_conn
+    result.max_db_connections = bouncer.max_db_connections
+    -- PgBouncer multiplexes: the server sees at most max_db_connections.
+    local server = available
+    result.server_fits = bouncer.max_db_connections ~= 0 and bouncer.max_db_connections <= server
+    available, limited_by = bouncer.max_client_conn,
+      ("PgBouncer's max_client_conn; it opens at most %s server connections, %s the %d the server allows")
+      :format(bouncer.max_db_connections == 0 and "unlimited" or tostring(bouncer.max_db_connections),
+              result.server_fits and "within" or "NOT within", server)
   end
   result.available = available
   result.fits = result.needed <= available

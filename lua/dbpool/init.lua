@@ -39,8 +39,34 @@ Engine.__index = Engine
 
 local engines = {}         -- this Lua state's Engine objects, by name
 
+-- Each replica is a pool of its own, named "<name>/replica<i>" (so it shows
+-- in stats and metrics as an engine), with the engine's options but its own
+-- DSN and no role or policy of the primary's.
+local function open_replicas(name, options)
+  if not options then             -- dbpool.get: find what another state opened
+    local pools = {}
+    while true do
+      local pool = core.find(name .. "/replica" .. (#pools + 1))
+      if not pool then break end
+      pools[#pools + 1] = pool
+    end
+    return #pools > 0 and pools or nil
+  end
+  local list = options.replicas
+  if type(list) ~= "table" or #list == 0 then return nil end
+  local pools = {}
+  for i, dsn in ipairs(list) do
+    local o = {}
+    for k, v in pairs(options) do o[k] = v end
+    o.name, o.dsn, o.replicas, o.role, o.policy = options.name .. "/replica" .. i, dsn, nil, nil, nil
+    pools[i] = core.open(o)
+  end
+  return pools
+end
+
 local function wrap(name, pool, options)
-  local engine = setmetatable({ name = name, pool = pool, options = options }, Engine)
+  local engine = setmetatable({ name = name, pool = pool, options = options, rr = 0 }, Engine)
+  engine.replicas = open_replicas(name, options)
   engines[name] = engine
   return engine
 end
@@ -103,10 +129,44 @@ function Engine:with(fn, ...)
   return finish(conn, pcall(fn, conn, ...))
 end
 
--- engine:read(fn, ...): work that may run on a replica.  Replica routing is
--- not built yet: it runs on the primary, which is where DESIGN.md says a
--- read falls back to when no replica is healthy.
-Engine.read = Engine.with
+-- A connection for read-only work: the next replica in turn (round robin)
+-- whose circuit breaker is not open (half-open: this read is its probe) and
+-- that gives a connection; else the primary, counted in read_fallbacks.  Replicas never serve Engine:connect,
+-- with, transaction or query: writes never reach them.
+local function read_connection(self)
+  local replicas = self.replicas
+  if replicas then
+    local n = #replicas
+    for _ = 1, n do
+      self.rr = self.rr % n + 1
+      local pool = replicas[self.rr]
+      if pool:breaker() ~= "open" then
+        local conn = pool:connect()
+        if conn then return conn end
+      end
+    end
+    self.pool:note_read_fallback()
+  end
+  return self.pool:connect()
+end
+
+-- engine:read(fn, ...) -> fn's results: like with, on a replica when one is
+-- healthy (see read_connection), else on the primary.
+function Engine:read(fn, ...)
+  local conn, err = read_connection(self)
+  if not conn then return nil, err end
+  return finish(conn, pcall(fn, conn, ...))
+end
+
+-- engine:read_query(sql, ...) -> rows | nil, err: one read on a replica.
+function Engine:read_query(sql, ...)
+  local conn, err = read_connection(self)
+  if not conn then return nil, err end
+  local ok, rows, query_err = pcall(conn.query, conn, sql, ...)
+  conn:close()
+  if not ok then error(rows, 2) end
+  return rows, query_err
+end
 
 -- engine:transaction(fn, ...) -> fn's results.  BEGIN, fn(conn, ...),
 -- COMMIT.  ROLLBACK instead when fn raises (raised again), when fn returns
@@ -155,7 +215,10 @@ function Engine:health(thresholds) return require("dbpool.health").check(self, t
 -- engine:advise() -> recommended pool_size and max_overflow with the reasoning
 function Engine:advise() return require("dbpool.advise").advise(self) end
 
-function Engine:dispose() return self.pool:dispose() end
+function Engine:dispose()
+  for _, pool in ipairs(self.replicas or {}) do pool:dispose() end
+  return self.pool:dispose()
+end
 
 function Engine:__tostring()
   return ("dbpool.Engine(%s, %s)"):format(self.name, self.pool:dsn())

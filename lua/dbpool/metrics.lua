@@ -18,6 +18,7 @@ local counters = {
   { "queries", "Statements sent." },
   { "query_errors", "Statements that failed." },
   { "circuit_open", "Checkouts refused at once by the open circuit breaker." },
+  { "read_fallbacks", "Reads served by the primary because no replica was healthy." },
 }
 
 local gauges = {

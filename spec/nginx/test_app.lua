@@ -1,0 +1,93 @@
+-- spec/nginx/test_app.lua: handlers of spec/nginx/nginx.conf.  Each answers
+-- JSON with the worker's pid and the server-side start and end of the
+-- request (ngx.now() after ngx.update_time(): the real clock, not the
+-- event loop's cached one), so a spec can tell whether two requests of one
+-- worker overlapped.
+local dbpool = require "dbpool"
+local json = require("cjson").new()
+
+local app = {}
+
+function app.init()        -- init_by_lua: the master, before fork
+  local dsn = os.getenv("DBPOOL_TEST_DSN")
+  if not dsn or dsn == "" then error("DBPOOL_TEST_DSN is not set (run under scripts/with-pg.sh)") end
+  dbpool.engine { name = "T", dsn = dsn, pool_size = 4, max_overflow = 0, pool_timeout = 5,
+                  application_name = "dbpool-nginx-spec" }
+  -- One connection, no overflow, a short timeout: a second checkout has to
+  -- wait for the first to be returned, and gives up after 3 s.
+  dbpool.engine { name = "SLOT", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
+                  application_name = "dbpool-nginx-spec" }
+end
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+local function ms_arg(default)
+  local ms = tonumber(ngx.var.arg_ms) or default
+  return math.max(0, math.min(ms, 10000))
+end
+
+-- Runs fn() -> result | nil, err and answers 200 with the result, or 503
+-- with the error, in either case with the timing.
+local function serve(fn)
+  local started = now()
+  local ok, result, err = pcall(fn)
+  local body = { pid = ngx.worker.pid(), started = started }
+  if not ok then
+    body.error, body.kind = tostring(result), "raised"
+  elseif result == nil then
+    body.error, body.kind = tostring(err), type(err) == "table" and err.kind or nil
+  else
+    body.result = result
+  end
+  body.finished = now()
+  ngx.status = body.error and 503 or 200
+  ngx.header.content_type = "application/json"
+  ngx.say(json.encode(body))
+end
+
+local function first_value(rows, err)
+  if not rows then return nil, err end
+  return rows[1][rows.columns[1]]
+end
+
+function app.fast()
+  serve(function() return first_value(dbpool.get("T"):query("SELECT 1 AS one")) end)
+end
+
+function app.slow()
+  local ms = ms_arg(200)
+  serve(function()
+    local rows, err = dbpool.get("T"):query("SELECT pg_sleep($1) AS slept", ms / 1000)
+    if not rows then return nil, err end
+    return ms
+  end)
+end
+
+function app.yield()
+  local ms = ms_arg(200)
+  serve(function() ngx.sleep(ms / 1000); return ms end)
+end
+
+function app.slot_hold()
+  local ms = ms_arg(1000)
+  serve(function()
+    local conn, err = dbpool.get("SLOT"):connect()
+    if not conn then return nil, err end
+    local ok, rows, qerr = pcall(conn.query, conn, "SELECT pg_backend_pid() AS pid")
+    -- Holding the checkout across a yield: other requests of this worker run meanwhile.
+    ngx.sleep(ms / 1000)
+    conn:close()
+    if not ok then error(rows, 0) end
+    if not rows then return nil, qerr end
+    return rows[1].pid
+  end)
+end
+
+function app.slot_use()
+  serve(function() return first_value(dbpool.get("SLOT"):query("SELECT pg_backend_pid() AS pid")) end)
+end
+
+return app
