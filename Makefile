@@ -88,14 +88,19 @@ demo: deps
 # Benchmarks (bench/), each on its own throwaway server; run with nothing
 # else on the machine.  Results are recorded by hand in bench/results/.
 bench: deps bench-bin
-	@scripts/install-deps.sh strace
+	@scripts/install-deps.sh strace gnuplot-nox
+	@scripts/with-pg.sh bench/run.sh
 	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
 	@scripts/with-pg.sh bench/metrics.sh
 
 # C benchmark programs: the cycle with metrics, and with them compiled out;
 # the Lua 5.4 module with metrics compiled out, for the same comparison.
-BENCH_BIN = build/bench/cycle build/bench/cycle_nometrics build/bench/nometrics/dbpool/core.so
+BENCH_BIN = build/bench/cycle build/bench/cycle_nometrics build/bench/contention \
+            build/bench/nometrics/dbpool/core.so
 bench-bin: $(BENCH_BIN)
+build/bench/contention: bench/contention.c $(CORE_SRC) $(wildcard csrc/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 build/bench/nometrics/dbpool/core.so: $(CORE_SRC) $(LUAB:%=csrc/%.c) $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BASE) -DDBP_NO_METRICS -shared -Wl,-z,nodelete -Icsrc $(PG_INC) $(LUA54_INC) \

@@ -17,11 +17,14 @@
 #ifndef luaL_newlib
 static inline void dbp_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
-    (void)nup;   /* never used with upvalues here */
+    luaL_checkstack(L, nup, "too many upvalues");
     for (; l->name != NULL; l++) {
-        lua_pushcfunction(L, l->func);
-        lua_setfield(L, -2, l->name);
+        for (int i = 0; i < nup; i++)       /* copies of the nup values below the table */
+            lua_pushvalue(L, -nup);
+        lua_pushcclosure(L, l->func, nup);
+        lua_setfield(L, -(nup + 2), l->name);
     }
+    lua_pop(L, nup);
 }
 #define luaL_setfuncs(L, l, n) dbp_compat_setfuncs((L), (l), (n))
 #define luaL_newlib(L, l) (lua_newtable(L), luaL_setfuncs((L), (l), 0))
@@ -52,6 +55,9 @@ static inline void dbp_compat_setmetatable(lua_State *L, const char *tname)
 #define LUA_OK 0
 #endif
 
+/* A userdata without user values (5.4 gives one by default). */
+#define dbp_compat_newuserdata(L, size) lua_newuserdata((L), (size))
+
 static inline int lua_absindex(lua_State *L, int idx)
 {
     return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
@@ -74,6 +80,8 @@ static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *te
 }
 
 #else
+
+#define dbp_compat_newuserdata(L, size) lua_newuserdatauv((L), (size), 0)
 
 static inline int dbp_compat_isinteger(lua_State *L, int idx)
 {

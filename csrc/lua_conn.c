@@ -18,19 +18,20 @@ typedef struct conn_box {
 
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
 {
-    conn_box *box = lua_newuserdata(L, sizeof *box);
+    conn_box *box = dbp_compat_newuserdata(L, sizeof *box);
     box->pool = p;
     box->slot = s;
     box->traced = dbp_pool_config(p)->leak_threshold > 0;
     dbp_lua_checkout_site(L, &box->site);
-    luaL_setmetatable(L, DBP_CONN_MT);
+    lua_pushvalue(L, DBP_UV_CONN_MT);            /* called from Pool methods only */
+    lua_setmetatable(L, -2);
     if (box->traced)
         dbp_lua_track_checkout(L, p, s);
 }
 
 static conn_box *check_box(lua_State *L)
 {
-    return luaL_checkudata(L, 1, DBP_CONN_MT);
+    return dbp_lua_checkself(L, 1, DBP_UV_CONN_MT, DBP_CONN_MT);
 }
 
 static conn_box *check_open(lua_State *L)
@@ -349,17 +350,21 @@ static const luaL_Reg conn_methods[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg conn_metamethods[] = {
+    {"__gc", conn_gc},
+    {"__close", conn_close},                  /* 5.4; an unused key on 5.1 */
+    {"__tostring", conn_tostring},
+    {NULL, NULL},
+};
+
+/* Fills the Conn metatable (created by luaopen_dbpool_core). */
 void dbp_lua_open_conn(lua_State *L)
 {
-    luaL_newmetatable(L, DBP_CONN_MT);
-    luaL_newlib(L, conn_methods);
+    luaL_getmetatable(L, DBP_CONN_MT);
+    lua_newtable(L);
+    dbp_lua_setfuncs(L, conn_methods);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, conn_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, conn_close);
-    lua_setfield(L, -2, "__close");               /* 5.4; an unused key on 5.1 */
-    lua_pushcfunction(L, conn_tostring);
-    lua_setfield(L, -2, "__tostring");
+    dbp_lua_setfuncs(L, conn_metamethods);
     lua_pushliteral(L, DBP_CONN_MT);
     lua_setfield(L, -2, "__name");
     lua_pushliteral(L, DBP_CONN_MT);

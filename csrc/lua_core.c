@@ -92,8 +92,32 @@ static const luaL_Reg core_functions[] = {
     {NULL, NULL},
 };
 
+void dbp_lua_setfuncs(lua_State *L, const luaL_Reg *l)
+{
+    luaL_getmetatable(L, DBP_CONN_MT);
+    luaL_getmetatable(L, DBP_POOL_MT);
+    luaL_setfuncs(L, l, 2);
+}
+
+void *dbp_lua_checkself(lua_State *L, int idx, int uv, const char *tname)
+{
+    void *p = lua_touserdata(L, idx);
+
+    if (p != NULL && lua_getmetatable(L, idx)) {
+        int same = lua_rawequal(L, -1, uv);
+        lua_pop(L, 1);
+        if (same)
+            return p;
+    }
+    return luaL_checkudata(L, idx, tname);        /* raises the standard type error */
+}
+
 DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
 {
+    /* Both metatables first: each is an upvalue of the other's methods. */
+    luaL_newmetatable(L, DBP_CONN_MT);
+    luaL_newmetatable(L, DBP_POOL_MT);
+    lua_pop(L, 2);
     dbp_lua_open_error(L);
     dbp_lua_open_pool(L);
     dbp_lua_open_conn(L);

@@ -12,6 +12,19 @@
 #define DBP_CONN_MT "dbpool.Conn"
 #define DBP_ERROR_MT "dbpool.Error"
 
+/* Every Pool and Conn method (metamethods included) carries the two
+ * metatables as upvalues, so the hot path checks and sets them without
+ * looking a name up in the registry. */
+#define DBP_UV_CONN_MT lua_upvalueindex(1)
+#define DBP_UV_POOL_MT lua_upvalueindex(2)
+
+/* Registers l into the table on top of the stack with those upvalues. */
+void dbp_lua_setfuncs(lua_State *L, const luaL_Reg *l);
+
+/* The userdata at idx if its metatable is the upvalue uv, else raises a
+ * type error naming tname (luaL_checkudata without the registry lookup). */
+void *dbp_lua_checkself(lua_State *L, int idx, int uv, const char *tname);
+
 struct pg_result;
 
 /* lua_error.c: pushes nil and a dbpool.Error table; returns 2. */

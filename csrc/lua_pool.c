@@ -17,9 +17,10 @@ dbp_pool *dbp_lua_test_pool(lua_State *L, int idx)
     return box ? box->pool : NULL;
 }
 
+/* For Pool methods only: they carry the metatables as upvalues. */
 static dbp_pool *check_pool(lua_State *L, int idx)
 {
-    return ((pool_box *)luaL_checkudata(L, idx, DBP_POOL_MT))->pool;
+    return ((pool_box *)dbp_lua_checkself(L, idx, DBP_UV_POOL_MT, DBP_POOL_MT))->pool;
 }
 
 void dbp_lua_push_pool(lua_State *L, dbp_pool *p)
@@ -277,15 +278,21 @@ static const luaL_Reg pool_methods[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg pool_metamethods[] = {
+    {"__tostring", pool_tostring},
+    {"__eq", pool_eq},
+    {NULL, NULL},
+};
+
+/* Fills the Pool metatable (created by luaopen_dbpool_core with the Conn
+ * one, since each is the other's methods' upvalue). */
 void dbp_lua_open_pool(lua_State *L)
 {
-    luaL_newmetatable(L, DBP_POOL_MT);
-    luaL_newlib(L, pool_methods);
+    luaL_getmetatable(L, DBP_POOL_MT);
+    lua_newtable(L);
+    dbp_lua_setfuncs(L, pool_methods);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, pool_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, pool_eq);
-    lua_setfield(L, -2, "__eq");
+    dbp_lua_setfuncs(L, pool_metamethods);
     lua_pushliteral(L, DBP_POOL_MT);
     lua_setfield(L, -2, "__name");
     lua_pushliteral(L, DBP_POOL_MT);
