@@ -65,6 +65,8 @@ const dbp_option dbp_options[] = {
     {"echo", DBP_OPT_BOOL, OFF(echo), NOBOUND, "a boolean"},
     {"echo_pool", DBP_OPT_BOOL, OFF(echo_pool), NOBOUND, "a boolean"},
     {"echo_params", DBP_OPT_BOOL, OFF(echo_params), NOBOUND, "a boolean"},
+    {"yield_after", DBP_OPT_NUMBER, OFF(yield_after), 0, 1, false,
+     "a number of seconds between 0 and 1"},
     {"policy", DBP_OPT_LUA, 0, NOBOUND, "a policy name or table"},
     {NULL, DBP_OPT_LUA, 0, NOBOUND, NULL},
 };
@@ -80,6 +82,7 @@ void dbp_config_init(dbp_config *c)
     c->pool_timeout = 30;
     c->pool_recycle = -1;
     c->pre_ping_bypass = 0.5;
+    c->yield_after = 0.0002;     /* see docs/decisions.md, OpenResty */
     c->reset_on_return = DBP_RESET_ROLLBACK;
     c->connect_timeout = 10;
     c->statement_timeout = -1;

@@ -30,6 +30,7 @@ typedef struct dbp_config {
     double recycle_jitter;    /* fraction of pool_recycle taken off at birth */
     bool pool_pre_ping;
     double pre_ping_bypass;   /* seconds */
+    double yield_after;       /* OpenResty: seconds a statement may block the worker */
     int reset_on_return;      /* dbp_reset */
     bool use_lifo;
     int min_idle;

@@ -2,6 +2,7 @@
 #include "conn.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <math.h>
@@ -13,6 +14,8 @@
 
 struct dbp_conn {
     PGconn *pg;
+    PGresult *pending;  /* non-blocking: the result kept while more arrive */
+    bool busy;          /* non-blocking: a statement sent, results not all read */
     bool broken;        /* discard this connection */
     bool lost;          /* the server or the link went away: a pool-wide event */
     bool primary;       /* role = "primary": a read-only server counts as dead */
@@ -152,6 +155,17 @@ void dbp_conn_close(dbp_conn *c)
 {
     if (c == NULL)
         return;
+    if (c->busy && PQstatus(c->pg) == CONNECTION_OK) {
+        /* Returned mid-statement (a request gave up): without a cancel the
+         * server would run the statement to its end for nobody. */
+        char errbuf[256];
+        PGcancel *cancel = PQgetCancel(c->pg);
+        if (cancel != NULL) {
+            (void)PQcancel(cancel, errbuf, sizeof errbuf);
+            PQfreeCancel(cancel);
+        }
+    }
+    PQclear(c->pending);
     PQfinish(c->pg);
     free(c);
 }
@@ -172,6 +186,7 @@ void dbp_conn_forget(dbp_conn *c)
         dup2(devnull, fd);
     if (devnull >= 0)
         close(devnull);
+    PQclear(c->pending);
     PQfinish(c->pg);
     free(c);
 }
@@ -273,8 +288,98 @@ void dbp_conn_free_result(struct pg_result *res)
     PQclear(res);
 }
 
+/* ---- non-blocking statements (event loops) ---------------------------- */
+
+dbp_status dbp_conn_send(dbp_conn *c, const char *sql, int nparams, const char *const *values,
+                         const int *lengths, const int *formats, bool simple, dbp_error *err)
+{
+    int sent;
+
+    if (c->busy)
+        return dbp_error_set(err, DBP_INVALID, "a statement is already running on this connection");
+    if (!PQisnonblocking(c->pg) && PQsetnonblocking(c->pg, 1) != 0)
+        return fail_from_result(c, NULL, err);
+    sent = simple ? PQsendQuery(c->pg, sql)
+                  : PQsendQueryParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+    if (!sent)
+        return fail_from_result(c, NULL, err);
+    c->busy = true;
+    return DBP_OK;
+}
+
+/* Waits up to timeout_ns for the socket to be ready for what libpq needs. */
+static int wait_socket(dbp_conn *c, bool want_write, int64_t timeout_ns)
+{
+    struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN | (want_write ? POLLOUT : 0)};
+    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / DBP_NS_PER_SEC),
+                          .tv_nsec = (long)(timeout_ns % DBP_NS_PER_SEC)};
+
+    return ppoll(&pfd, 1, &ts, NULL);
+}
+
+dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns, struct pg_result **res, dbp_error *err)
+{
+    int64_t deadline = dbp_now_ns() + timeout_ns;
+
+    if (!c->busy)
+        return dbp_error_set(err, DBP_INVALID, "no statement is running on this connection");
+    for (;;) {
+        int flushing = PQflush(c->pg);       /* 1: more to send, -1: failed */
+        if (flushing < 0 || !PQconsumeInput(c->pg))
+            break;
+        while (flushing == 0 && !PQisBusy(c->pg)) {
+            PGresult *r = PQgetResult(c->pg);
+            if (r == NULL) {                   /* all results read: done */
+                c->busy = false;
+                r = c->pending;
+                c->pending = NULL;
+                switch (r ? PQresultStatus(r) : PGRES_FATAL_ERROR) {
+                case PGRES_COMMAND_OK:
+                case PGRES_TUPLES_OK:
+                case PGRES_EMPTY_QUERY:
+                    *res = r;
+                    return DBP_OK;
+                default: {
+                    dbp_status st = fail_from_result(c, r, err);
+                    PQclear(r);
+                    return st;
+                }
+                }
+            }
+            /* Keep the last result, as PQexec does, but never let a later
+             * one hide an error. */
+            if (c->pending != NULL && PQresultStatus(c->pending) == PGRES_FATAL_ERROR) {
+                PQclear(r);
+            } else {
+                PQclear(c->pending);
+                c->pending = r;
+            }
+        }
+        int64_t left = deadline - dbp_now_ns();
+        if (left <= 0)
+            return DBP_AGAIN;
+        int ready = wait_socket(c, flushing == 1, left);
+        if (ready < 0 && errno != EINTR)
+            break;
+        if (ready == 0)
+            return DBP_AGAIN;
+    }
+    /* The link failed: no more results will come. */
+    c->busy = false;
+    PQclear(c->pending);
+    c->pending = NULL;
+    return fail_from_result(c, NULL, err);
+}
+
+int dbp_conn_socket(const dbp_conn *c)
+{
+    return PQsocket(c->pg);
+}
+
 dbp_txn dbp_conn_txn(const dbp_conn *c)
 {
+    if (c->busy)                 /* returned mid-statement: state unknown */
+        return DBP_TXN_BROKEN;
     switch (PQtransactionStatus(c->pg)) {
     case PQTRANS_IDLE:
         return DBP_TXN_IDLE;

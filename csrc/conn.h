@@ -55,6 +55,20 @@ DBP_MUSTCHECK dbp_status dbp_conn_exec(dbp_conn *c, const char *sql, int nparams
                                        dbp_error *err);
 void dbp_conn_free_result(struct pg_result *res);
 
+/* Non-blocking statements, for event loops.  dbp_conn_send queues the
+ * statement (the connection switches to libpq's non-blocking mode) without
+ * waiting; dbp_conn_collect then waits at most timeout_ns (0: not at all)
+ * for all of its results: DBP_OK with *res (the last result, or the first
+ * error, as dbp_conn_exec), DBP_AGAIN while the statement still runs (call
+ * again later, e.g. when dbp_conn_socket is readable), or DBP_QUERY.  One
+ * statement at a time; returning a connection mid-statement discards it. */
+DBP_MUSTCHECK dbp_status dbp_conn_send(dbp_conn *c, const char *sql, int nparams,
+                                       const char *const *values, const int *lengths,
+                                       const int *formats, bool simple, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns,
+                                          struct pg_result **res, dbp_error *err);
+int dbp_conn_socket(const dbp_conn *c);
+
 /* Where the session stands, from PQtransactionStatus: no round trip. */
 dbp_txn dbp_conn_txn(const dbp_conn *c);
 

@@ -189,37 +189,47 @@ static int fail_inherited(lua_State *L)
     return dbp_lua_fail(L, &err);
 }
 
+/* A statement failed: count it, tell the pool (a disconnect invalidates
+ * older connections), return nil, err. */
+static int fail_statement(lua_State *L, conn_box *box, const dbp_error *err)
+{
+    dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_QUERY_ERRORS);
+    dbp_pool_note_failure(box->pool, box->slot);
+    return dbp_lua_fail(L, err);
+}
+
+/* Runs a statement and pushes its rows (blocking), or with send only
+ * queues it (non-blocking) and pushes true; conn:collect gets the rows. */
 static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params *prm,
-               int simple)
+               int simple, bool send)
 {
     dbp_conn *c = dbp_slot_conn(box->slot);
-    dbp_metrics *m = dbp_pool_metrics(box->pool);
+    const char *const *values = prm ? prm->values : NULL;
+    const int *lengths = prm ? prm->lengths : NULL, *formats = prm ? prm->formats : NULL;
     struct pg_result *res;
     dbp_error err;
-    dbp_status st;
 
     if (dbp_slot_inherited(box->slot))
         return fail_inherited(L);
     if (dbp_pool_config(box->pool)->echo)
-        dbp_lua_echo_statement(L, box->pool, sql, nparams, prm ? prm->values : NULL,
-                               prm ? prm->formats : NULL);
+        dbp_lua_echo_statement(L, box->pool, sql, nparams, values, formats);
     dbp_slot_note_query(box->slot);
-    dbp_metrics_inc(m, DBP_M_QUERIES);
-    st = dbp_conn_exec(c, sql, nparams, prm ? prm->values : NULL, prm ? prm->lengths : NULL,
-                       prm ? prm->formats : NULL, simple, &res, &err);
-    if (st != DBP_OK) {
-        dbp_metrics_inc(m, DBP_M_QUERY_ERRORS);
-        dbp_pool_note_failure(box->pool, box->slot);
-        return dbp_lua_fail(L, &err);
+    dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_QUERIES);
+    if (send) {
+        if (dbp_conn_send(c, sql, nparams, values, lengths, formats, simple, &err) != DBP_OK)
+            return fail_statement(L, box, &err);
+        lua_pushboolean(L, 1);
+        return 1;
     }
+    if (dbp_conn_exec(c, sql, nparams, values, lengths, formats, simple, &res, &err) != DBP_OK)
+        return fail_statement(L, box, &err);
     dbp_lua_push_rows(L, res);
     dbp_conn_free_result(res);
     return 1;
 }
 
-/* conn:query(sql, ...) -> rows | nil, err.  $1..$n from the extra
- * arguments, through PQexecParams: no value is ever spliced into SQL. */
-static int conn_query(lua_State *L)
+/* conn:query(sql, ...) or conn:send(sql, ...): parameters $1..$n. */
+static int query(lua_State *L, bool send)
 {
     conn_box *box = check_open(L);
     const char *sql = luaL_checkstring(L, 2);
@@ -235,7 +245,14 @@ static int conn_query(lua_State *L)
         prm.formats = prm.lengths + n;
     }
     collect_params(L, 3, n, &prm);
-    return run(L, box, sql, n, &prm, 0);
+    return run(L, box, sql, n, &prm, 0, send);
+}
+
+/* conn:query(sql, ...) -> rows | nil, err.  $1..$n from the extra
+ * arguments, through PQexecParams: no value is ever spliced into SQL. */
+static int conn_query(lua_State *L)
+{
+    return query(L, false);
 }
 
 /* conn:exec(sql) -> rows of the last statement | nil, err.  Simple query
@@ -244,7 +261,47 @@ static int conn_exec(lua_State *L)
 {
     conn_box *box = check_open(L);
     const char *sql = luaL_checkstring(L, 2);
-    return run(L, box, sql, 0, NULL, 1);
+    return run(L, box, sql, 0, NULL, 1, false);
+}
+
+/* ----- non-blocking: for event loops (the OpenResty path in init.lua) ---- */
+
+/* conn:send(sql, ...) -> true | nil, err: queues the statement, no wait. */
+static int conn_send(lua_State *L)
+{
+    return query(L, true);
+}
+
+/* conn:send_exec(sql) -> true | nil, err: conn:exec's statement, no wait. */
+static int conn_send_exec(lua_State *L)
+{
+    conn_box *box = check_open(L);
+    const char *sql = luaL_checkstring(L, 2);
+    return run(L, box, sql, 0, NULL, 1, true);
+}
+
+/* conn:collect([seconds]) -> rows | nil, err | false: the sent statement's
+ * rows, waiting at most that long (default 0); false while it still runs. */
+static int conn_collect(lua_State *L)
+{
+    conn_box *box = check_open(L);
+    double wait = luaL_optnumber(L, 2, 0);
+    struct pg_result *res;
+    dbp_error err;
+    dbp_status st;
+
+    if (dbp_slot_inherited(box->slot))
+        return fail_inherited(L);
+    st = dbp_conn_collect(dbp_slot_conn(box->slot), dbp_sec_to_ns(wait > 0 ? wait : 0), &res, &err);
+    if (st == DBP_AGAIN) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (st != DBP_OK)
+        return fail_statement(L, box, &err);
+    dbp_lua_push_rows(L, res);
+    dbp_conn_free_result(res);
+    return 1;
 }
 
 /* conn:ping() -> true | nil, err: the pre-ping check on demand (socket,
@@ -318,6 +375,13 @@ static int escape(lua_State *L, int identifier)
 static int conn_escape_literal(lua_State *L) { return escape(L, 0); }
 static int conn_escape_identifier(lua_State *L) { return escape(L, 1); }
 
+/* conn:yield_after() -> its engine's yield_after (the OpenResty path). */
+static int conn_yield_after(lua_State *L)
+{
+    lua_pushnumber(L, dbp_pool_config(check_box(L)->pool)->yield_after);
+    return 1;
+}
+
 static int conn_is_closed(lua_State *L)
 {
     lua_pushboolean(L, check_box(L)->slot == NULL);
@@ -338,6 +402,9 @@ static int conn_tostring(lua_State *L)
 static const luaL_Reg conn_methods[] = {
     {"query", conn_query},
     {"exec", conn_exec},
+    {"send", conn_send},
+    {"send_exec", conn_send_exec},
+    {"collect", conn_collect},
     {"ping", conn_ping},
     {"close", conn_close},
     {"invalidate", conn_invalidate},
@@ -347,6 +414,7 @@ static const luaL_Reg conn_methods[] = {
     {"escape_literal", conn_escape_literal},
     {"escape_identifier", conn_escape_identifier},
     {"is_closed", conn_is_closed},
+    {"yield_after", conn_yield_after},
     {NULL, NULL},
 };
 

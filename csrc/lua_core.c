@@ -59,6 +59,13 @@ static int core_pools(lua_State *L)
     return 1;
 }
 
+/* core.now() -> monotonic seconds, the clock of every deadline in dbpool. */
+static int core_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)dbp_now_ns() / 1e9);
+    return 1;
+}
+
 /* core.hist_bounds() -> the histogram buckets' upper bounds in seconds. */
 static int core_hist_bounds(lua_State *L)
 {
@@ -89,6 +96,7 @@ static const luaL_Reg core_functions[] = {
     {"options", core_options},
     {"pools", core_pools},
     {"hist_bounds", core_hist_bounds},
+    {"now", core_now},
     {NULL, NULL},
 };
 
@@ -129,5 +137,11 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
     lua_setfield(L, -2, "null");
     luaL_getmetatable(L, DBP_ERROR_MT);
     lua_setfield(L, -2, "Error");
+    /* The Conn methods, so that the Lua layer can add the yielding query
+     * for OpenResty (the metatable itself is protected by __metatable). */
+    luaL_getmetatable(L, DBP_CONN_MT);
+    lua_getfield(L, -1, "__index");
+    lua_setfield(L, -3, "conn_methods");
+    lua_pop(L, 1);
     return 1;
 }

@@ -64,10 +64,11 @@ int dbp_lua_pool_open(lua_State *L)
 static int checkout(lua_State *L, bool block)
 {
     dbp_pool *p = check_pool(L, 1);
+    double since = luaL_optnumber(L, 2, 0);
     dbp_slot *s;
     dbp_error err;
     unsigned events = 0;
-    dbp_status st = dbp_pool_checkout_ev(p, block, &s, &events, &err);
+    dbp_status st = dbp_pool_checkout_ev(p, block, dbp_sec_to_ns(since), &s, &events, &err);
 
     if (dbp_pool_config(p)->echo_pool)
         dbp_lua_echo_checkout(L, p, st, events, &err);
@@ -83,8 +84,9 @@ static int pool_connect(lua_State *L)
     return checkout(L, true);
 }
 
-/* pool:try_connect() -> Conn | nil, err: never waits for a slot; err.kind
- * "again" when it would have to. */
+/* pool:try_connect([since]) -> Conn | nil, err: never waits for a slot;
+ * err.kind "again" when it would have to.  since (core.now() seconds): when
+ * the caller began waiting by itself, for the wait histogram. */
 static int pool_try_connect(lua_State *L)
 {
     return checkout(L, false);
@@ -122,6 +124,34 @@ static int pool_class(lua_State *L)
     check_pool(L, 1);
     lua_pushliteral(L, "QueuePool");
     return 1;
+}
+
+/* pool:note_wait(): an event loop's checkout found no slot and waits. */
+static int pool_note_wait(lua_State *L)
+{
+    dbp_pool_note_wait(check_pool(L, 1));
+    return 0;
+}
+
+/* pool:timed_out() -> nil, err: an event loop's checkout gives up after
+ * pool_timeout; counted, with QueuePool's sentence and the live state. */
+static int pool_timed_out(lua_State *L)
+{
+    dbp_error err;
+
+    if (dbp_pool_timed_out(check_pool(L, 1), &err) != DBP_OK)
+        return dbp_lua_fail(L, &err);
+    return 0;
+}
+
+/* pool:timing() -> pool_timeout, yield_after: what an event loop's waits need. */
+static int pool_timing(lua_State *L)
+{
+    const dbp_config *cfg = dbp_pool_config(check_pool(L, 1));
+
+    lua_pushnumber(L, cfg->pool_timeout);
+    lua_pushnumber(L, cfg->yield_after);
+    return 2;
 }
 
 /* pool:breaker() -> "closed" | "open" | "half-open", without a stats table. */
@@ -272,6 +302,9 @@ static const luaL_Reg pool_methods[] = {
     {"dispose", pool_dispose},
     {"note_read_fallback", pool_note_read_fallback},
     {"breaker", pool_breaker},
+    {"note_wait", pool_note_wait},
+    {"timed_out", pool_timed_out},
+    {"timing", pool_timing},
     {"stats", pool_stats},
     {"dsn", pool_dsn},
     {"name", pool_name},

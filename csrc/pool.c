@@ -519,10 +519,10 @@ static void note_checkout_locked(dbp_pool *p, dbp_slot *s, int64_t start, int64_
     s->checkout_ns = now;
 }
 
-static dbp_status checkout(dbp_pool *p, bool block, dbp_slot **out, unsigned *ev,
-                           dbp_error *err)
+static dbp_status checkout(dbp_pool *p, bool block, int64_t since, dbp_slot **out,
+                           unsigned *ev, dbp_error *err)
 {
-    int64_t start = dbp_now_ns();
+    int64_t now = dbp_now_ns(), start = since > 0 ? since : now;
     dbp_slot *s = NULL, *orphans;
     int create = 0;
     staleness stale = FRESH;
@@ -537,10 +537,10 @@ static dbp_status checkout(dbp_pool *p, bool block, dbp_slot **out, unsigned *ev
         }
     }
     if (s != NULL) {
-        stale = slot_stale_locked(p, s, start);
+        stale = slot_stale_locked(p, s, now);
         if (stale == FRESH && !p->cfg.pool_pre_ping && orphans == NULL) {
             /* The fast path: an idle connection, nothing to check. */
-            note_checkout_locked(p, s, start, start);
+            note_checkout_locked(p, s, start, now);
             pthread_mutex_unlock(&p->mu);
             *out = s;
             return DBP_OK;
@@ -552,7 +552,7 @@ static dbp_status checkout(dbp_pool *p, bool block, dbp_slot **out, unsigned *ev
             return dbp_error_set(err, DBP_AGAIN, "no connection available without waiting");
         }
         *ev |= DBP_EV_WAIT;
-        st = wait_locked(p, start + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create, err);
+        st = wait_locked(p, now + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create, err);
         if (s != NULL)
             stale = slot_stale_locked(p, s, dbp_now_ns());
     }
@@ -572,7 +572,7 @@ static dbp_status checkout(dbp_pool *p, bool block, dbp_slot **out, unsigned *ev
             return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
         }
         s->state = SLOT_OPENING;
-        st = open_into(p, s, start + dbp_sec_to_ns(p->cfg.pool_timeout), false, ev, err);
+        st = open_into(p, s, now + dbp_sec_to_ns(p->cfg.pool_timeout), false, ev, err);
         if (st != DBP_OK)
             return st;
     }
@@ -583,11 +583,11 @@ static dbp_status checkout(dbp_pool *p, bool block, dbp_slot **out, unsigned *ev
     return DBP_OK;
 }
 
-dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, dbp_slot **out, unsigned *events,
-                                dbp_error *err)
+dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, int64_t since_ns, dbp_slot **out,
+                                unsigned *events, dbp_error *err)
 {
     unsigned ev = 0;
-    dbp_status st = checkout(p, block, out, &ev, err);
+    dbp_status st = checkout(p, block, since_ns, out, &ev, err);
 
     if (events != NULL)
         *events = ev;
@@ -596,12 +596,30 @@ dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, dbp_slot **out, unsigne
 
 dbp_status dbp_pool_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 {
-    return dbp_pool_checkout_ev(p, true, out, NULL, err);
+    return dbp_pool_checkout_ev(p, true, 0, out, NULL, err);
 }
 
 dbp_status dbp_pool_try_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 {
-    return dbp_pool_checkout_ev(p, false, out, NULL, err);
+    return dbp_pool_checkout_ev(p, false, 0, out, NULL, err);
+}
+
+void dbp_pool_note_wait(dbp_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    dbp_metrics_inc_locked(&p->metrics, DBP_M_WAITS);
+    pthread_mutex_unlock(&p->mu);
+}
+
+dbp_status dbp_pool_timed_out(dbp_pool *p, dbp_error *err)
+{
+    dbp_status st;
+
+    pthread_mutex_lock(&p->mu);
+    dbp_metrics_inc_locked(&p->metrics, DBP_M_TIMEOUTS);
+    st = timeout_error_locked(p, err);
+    pthread_mutex_unlock(&p->mu);
+    return st;
 }
 
 /* ---- return ----------------------------------------------------------- */

@@ -66,9 +66,18 @@ enum {
 
 /* dbp_pool_checkout (block) or dbp_pool_try_checkout (!block), also telling
  * what happened on the way in *events (DBP_EV_*; NULL: not wanted), on
- * success and on failure alike. */
-DBP_MUSTCHECK dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, dbp_slot **out,
-                                              unsigned *events, dbp_error *err);
+ * success and on failure alike.  since_ns (dbp_now_ns() time, 0 = now) is
+ * when the caller started waiting, for the wait histogram, when an event
+ * loop waits by itself between tries. */
+DBP_MUSTCHECK dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, int64_t since_ns,
+                                              dbp_slot **out, unsigned *events,
+                                              dbp_error *err);
+
+/* For a caller that waits by itself (an event loop polling try_checkout):
+ * count one waiting checkout, and, when it gives up, count the timeout and
+ * fill err with the QueuePool sentence and live state (DBP_TIMEOUT). */
+void dbp_pool_note_wait(dbp_pool *p);
+DBP_MUSTCHECK dbp_status dbp_pool_timed_out(dbp_pool *p, dbp_error *err);
 
 /* Returns a checked-out connection.  Resets it (reset_on_return) only when
  * libpq reports an open transaction, then hands it to the first waiter, keeps

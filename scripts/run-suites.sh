@@ -49,7 +49,7 @@ suite "busted lua5.4" busted_with 5.4 lua5.4 /usr/bin/busted -o TAP spec
 suite "busted luajit" busted_with jit luajit /usr/bin/busted -o TAP spec
 # The specs once more under valgrind (Lua 5.4): no invalid access, no
 # definite leak in the binding.  TAP lines count again: it is another run.
-suite "valgrind busted lua5.4" busted_with 5.4 \
+DBPOOL_TIME_SCALE=10 suite "valgrind busted lua5.4" busted_with 5.4 \
   valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
   lua5.4 /usr/bin/busted -o TAP spec
 # An app's own configuration specs, as a dbpool user writes them.

@@ -9,6 +9,10 @@ helper.dsn = assert(os.getenv("DBPOOL_TEST_DSN"),
 helper.app_dsn = os.getenv("DBPOOL_APP_DSN")
 helper.port = tonumber(os.getenv("DBPOOL_PG_PORT"))
 
+-- Timing allowances are multiplied by this: the suite runs once more under
+-- valgrind, where everything is many times slower (scripts/run-suites.sh).
+helper.time_scale = tonumber(os.getenv("DBPOOL_TIME_SCALE")) or 1
+
 local counter = 0
 -- A fresh registry name (and application_name, to find its backends).
 function helper.name(prefix)

@@ -15,6 +15,16 @@ local dbpool = {
   Error = core.Error,      -- metatable of runtime errors
 }
 
+-- Inside nginx, queries and slot waits yield instead of blocking the worker
+-- (lua/dbpool/ngx.lua); elsewhere a checkout is the blocking pool:connect.
+local in_nginx = rawget(_G, "ngx") ~= nil and type(ngx.sleep) == "function"
+local checkout
+if in_nginx then
+  checkout = require("dbpool.ngx").connect
+else
+  checkout = function(pool) return pool:connect() end
+end
+
 -- Where pool events, echoed statements and warnings go: a settable function
 -- (message, level), level one of "info", "warn", "error".  Under OpenResty
 -- it is ngx.log (nginx's error log); elsewhere stderr.
@@ -111,7 +121,7 @@ end
 
 -- engine:connect() -> Conn | nil, err.  Blocks up to pool_timeout.
 function Engine:connect()
-  return self.pool:connect()
+  return checkout(self.pool)
 end
 
 local function finish(conn, ok, ...)
@@ -124,7 +134,7 @@ end
 -- and always returns the connection, also when fn raises (the error is
 -- raised again).  nil, err when no connection could be had.
 function Engine:with(fn, ...)
-  local conn, err = self.pool:connect()
+  local conn, err = checkout(self.pool)
   if not conn then return nil, err end
   return finish(conn, pcall(fn, conn, ...))
 end
@@ -141,13 +151,13 @@ local function read_connection(self)
       self.rr = self.rr % n + 1
       local pool = replicas[self.rr]
       if pool:breaker() ~= "open" then
-        local conn = pool:connect()
+        local conn = checkout(pool)
         if conn then return conn end
       end
     end
     self.pool:note_read_fallback()
   end
-  return self.pool:connect()
+  return checkout(self.pool)
 end
 
 -- engine:read(fn, ...) -> fn's results: like with, on a replica when one is
@@ -174,7 +184,7 @@ end
 -- transaction aborted (nil, err of kind "query": COMMIT would silently roll
 -- back).
 function Engine:transaction(fn, ...)
-  local conn, err = self.pool:connect()
+  local conn, err = checkout(self.pool)
   if not conn then return nil, err end
   local began, begin_err = conn:exec("BEGIN")
   if not began then
@@ -197,7 +207,7 @@ end
 
 -- engine:query(sql, ...) -> rows | nil, err: checkout, one query, return.
 function Engine:query(sql, ...)
-  local conn, err = self.pool:connect()
+  local conn, err = checkout(self.pool)
   if not conn then return nil, err end
   local ok, rows, query_err = pcall(conn.query, conn, sql, ...)
   conn:close()

@@ -1,0 +1,91 @@
+-- dbpool.ngx: the OpenResty path, installed by dbpool when it is loaded
+-- inside nginx.  Nothing here runs elsewhere: plain Lua keeps the blocking
+-- path behind the same API.
+--
+-- In a phase that may yield (rewrite, access, content, timers, ...):
+-- - conn:query / conn:exec send the statement without blocking, then wait
+--   for the result at most yield_after seconds inside the worker (a fast
+--   statement is done by then, as fast as blocking), and past that yield to
+--   nginx with ngx.sleep and look again, backing off from 0 (the next turn
+--   of the event loop) to 4 ms, so that other requests of the worker run
+--   meanwhile;
+-- - a checkout that finds no free connection yields and tries again until
+--   pool_timeout, instead of sleeping on a condition variable that would
+--   stall the worker (and the request holding the connection it waits for).
+-- In other phases (init, set, log, header/body filters) nginx cannot yield:
+-- the blocking path is used.
+local core = require "dbpool.core"
+
+local M = {}
+
+local ngx = ngx
+local sleep, get_phase = ngx.sleep, ngx.get_phase
+local now = core.now
+
+local YIELDABLE = {
+  rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true,
+}
+
+-- True when the running code may yield to nginx.
+function M.can_yield()
+  local ok, phase = pcall(get_phase)
+  return ok and YIELDABLE[phase] == true
+end
+local can_yield = M.can_yield
+
+local function next_delay(delay)
+  if delay == 0 then return 0.001 end
+  return delay < 0.004 and delay * 2 or 0.004
+end
+
+local methods = core.conn_methods
+local blocking_query, blocking_exec = methods.query, methods.exec
+local send, send_exec, collect = methods.send, methods.send_exec, methods.collect
+
+-- Waits for a sent statement: up to yield_after in the worker, then yields.
+local function wait_result(conn, bound)
+  local rows, err = collect(conn, bound)
+  local delay = 0
+  while rows == false do
+    sleep(delay)
+    delay = next_delay(delay)
+    rows, err = collect(conn, 0)
+  end
+  return rows, err
+end
+
+
+function methods.query(conn, sql, ...)
+  if not can_yield() then return blocking_query(conn, sql, ...) end
+  local ok, err = send(conn, sql, ...)
+  if not ok then return nil, err end
+  return wait_result(conn, conn:yield_after())
+end
+
+function methods.exec(conn, sql)
+  if not can_yield() then return blocking_exec(conn, sql) end
+  local ok, err = send_exec(conn, sql)
+  if not ok then return nil, err end
+  return wait_result(conn, conn:yield_after())
+end
+
+-- M.connect(pool) -> Conn | nil, err: a checkout that yields while it waits.
+function M.connect(pool)
+  if not can_yield() then return pool:connect() end
+  local conn, err = pool:try_connect()
+  if conn or err.kind ~= "again" then return conn, err end
+  local since = now()
+  local deadline = since + (pool:timing())
+  pool:note_wait()
+  local delay = 0
+  repeat
+    sleep(delay)
+    delay = next_delay(delay)
+    conn, err = pool:try_connect(since)
+    if conn or err.kind ~= "again" then return conn, err end
+  until now() >= deadline
+  return pool:timed_out()
+end
+
+return M

@@ -1,0 +1,62 @@
+-- The non-blocking statement path that OpenResty uses (conn:send,
+-- conn:send_exec, conn:collect), exercised from plain Lua.
+local dbpool = require "dbpool"
+local helper = require "helper"
+local sys = require "system"
+
+describe("conn:send and conn:collect", function()
+  it("return at once while the statement runs, then its rows", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    local c = assert(e:connect())
+    local t0 = sys.monotime()
+    assert.is_true(c:send("SELECT pg_sleep(0.2), $1::int AS n", 7))
+    assert.is_false(c:collect())                   -- not done, and no wait
+    assert.is_false(c:collect(0.01))               -- waited 10 ms: still not done
+    assert.is_true(sys.monotime() - t0 < 0.15, "send/collect blocked")
+    local rows
+    repeat rows = c:collect(0.05) until rows ~= false
+    assert.are.equal(7, rows[1].n)
+    assert.is_true(sys.monotime() - t0 >= 0.2)
+    assert.are.same({ 1 }, { #assert(c:query("SELECT 1")) })   -- usable again, blocking
+    c:close()
+    assert.are.equal(1, e.pool:checkedin())
+  end)
+
+  it("report a server error with its SQLSTATE and keep the connection", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    local c = assert(e:connect())
+    assert(c:send_exec("SELECT 1; SELECT 1/0; SELECT 2"))
+    local rows, err
+    repeat rows, err = c:collect(0.05) until rows ~= false
+    assert.is_nil(rows)
+    assert.are.equal("22012", err.sqlstate)
+    assert(c:send("SELECT $1::text AS s", "again"))
+    repeat rows = c:collect(0.05) until rows ~= false
+    assert.are.equal("again", rows[1].s)
+    c:close()
+    assert.are.same({ 1, 0, 1 }, { e:stats().query_errors, e:stats().invalidations, e.pool:checkedin() })
+  end)
+
+  it("refuse a second statement while one runs, and discard a connection returned mid-statement", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    local c = assert(e:connect())
+    local pid = c:backend_pid()
+    assert(c:send("SELECT pg_sleep(5)"))
+    local ok, err = c:send("SELECT 1")
+    assert.is_nil(ok)
+    assert.matches("already running", err.message)
+    c:close()                                      -- mid-statement: discarded, not pooled
+    assert.are.same({ 0, 0 }, { e.pool:checkedin(), e.pool:checkedout() })
+    assert.are_not.equal(pid, assert(e:query("SELECT pg_backend_pid() AS p"))[1].p)
+    -- ... and the statement was cancelled: its backend is gone long before 5 s.
+    assert.are.equal(1, helper.settled_backends(e.name, 1))
+  end)
+
+  it("is not installed over conn:query outside nginx", function()
+    assert.is_nil(rawget(_G, "ngx"))
+    local e = helper.engine {}
+    assert.are.equal(1, assert(e:query("SELECT 1 AS one"))[1].one)
+    assert.is_nil(package.loaded["dbpool.ngx"])
+    assert.is_function(dbpool.engine)
+  end)
+end)
