@@ -25,7 +25,7 @@ JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
 
 MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
 
-.PHONY: all deps test demo bench bench-bin clean exports
+.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty clean exports
 all: $(MODULES)
 
 build/core/%.o: csrc/%.c
@@ -84,6 +84,14 @@ test: deps
 
 demo: deps
 	@bash scripts/demo.sh
+
+# The OpenResty example (examples/openresty) on a throwaway server and nginx.
+demo-openresty: deps all
+	@bash scripts/demo-openresty.sh
+
+# How an nginx worker should wait for PostgreSQL (bench/openresty/results.md).
+bench-openresty: deps all
+	@scripts/with-pg.sh bench/openresty/run.sh
 
 # Benchmarks (bench/), each on its own throwaway server; run with nothing
 # else on the machine.  Results are recorded by hand in bench/results/.

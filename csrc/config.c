@@ -82,7 +82,7 @@ void dbp_config_init(dbp_config *c)
     c->pool_timeout = 30;
     c->pool_recycle = -1;
     c->pre_ping_bypass = 0.5;
-    c->yield_after = 0.0002;     /* see docs/decisions.md, OpenResty */
+    c->yield_after = 0;          /* see docs/decisions.md, OpenResty */
     c->reset_on_return = DBP_RESET_ROLLBACK;
     c->connect_timeout = 10;
     c->statement_timeout = -1;

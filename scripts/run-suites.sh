@@ -52,6 +52,13 @@ suite "busted luajit" busted_with jit luajit /usr/bin/busted -o TAP spec
 DBPOOL_TIME_SCALE=10 suite "valgrind busted lua5.4" busted_with 5.4 \
   valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
   lua5.4 /usr/bin/busted -o TAP spec
+# OpenResty (Debian's nginx + Lua module): the example app, and one worker
+# serving concurrent requests; each suite on its own throwaway nginx.
+# busted_with wraps with-nginx.sh: a shell function cannot be exec'd.
+suite "nginx examples/openresty" busted_with jit \
+  scripts/with-nginx.sh examples/openresty/nginx.conf luajit /usr/bin/busted -o TAP spec/nginx
+suite "nginx one worker" busted_with jit \
+  scripts/with-nginx.sh spec/nginx/nginx.conf luajit /usr/bin/busted -o TAP spec/nginx
 # An app's own configuration specs, as a dbpool user writes them.
 suite "examples/spec lua5.4" busted_with 5.4 lua5.4 /usr/bin/busted -o TAP examples/spec
 

@@ -3,12 +3,12 @@
 -- path behind the same API.
 --
 -- In a phase that may yield (rewrite, access, content, timers, ...):
--- - conn:query / conn:exec send the statement without blocking, then wait
---   for the result at most yield_after seconds inside the worker (a fast
---   statement is done by then, as fast as blocking), and past that yield to
---   nginx with ngx.sleep and look again, backing off from 0 (the next turn
---   of the event loop) to 4 ms, so that other requests of the worker run
---   meanwhile;
+-- - conn:query / conn:exec send the statement without blocking and, unless
+--   its result is already in (or arrives within yield_after seconds, default
+--   0), yield to nginx with ngx.sleep and look again: 8 times at the next
+--   turn of the event loop (ngx.sleep(0)), then every millisecond, so that
+--   the other requests of the worker run meanwhile (measured in
+--   bench/openresty/results.md: waiting inside the worker loses);
 -- - a checkout that finds no free connection yields and tries again until
 --   pool_timeout, instead of sleeping on a condition variable that would
 --   stall the worker (and the request holding the connection it waits for).
@@ -34,9 +34,13 @@ function M.can_yield()
 end
 local can_yield = M.can_yield
 
-local function next_delay(delay)
-  if delay == 0 then return 0.001 end
-  return delay < 0.004 and delay * 2 or 0.004
+-- Back-off between looks: the next turn of the event loop for the first
+-- few (a fast statement is done by then), then 1 ms
+-- (nginx's timer resolution), so that a long statement costs one wake-up
+-- per millisecond.
+local QUICK_LOOKS = 8
+local function delay_for(look)
+  return look <= QUICK_LOOKS and 0 or 0.001
 end
 
 local methods = core.conn_methods
@@ -46,10 +50,10 @@ local send, send_exec, collect = methods.send, methods.send_exec, methods.collec
 -- Waits for a sent statement: up to yield_after in the worker, then yields.
 local function wait_result(conn, bound)
   local rows, err = collect(conn, bound)
-  local delay = 0
+  local look = 0
   while rows == false do
-    sleep(delay)
-    delay = next_delay(delay)
+    look = look + 1
+    sleep(delay_for(look))
     rows, err = collect(conn, 0)
   end
   return rows, err
@@ -78,10 +82,10 @@ function M.connect(pool)
   local since = now()
   local deadline = since + (pool:timing())
   pool:note_wait()
-  local delay = 0
+  local look = 0
   repeat
-    sleep(delay)
-    delay = next_delay(delay)
+    look = look + 1
+    sleep(delay_for(look))
     conn, err = pool:try_connect(since)
     if conn or err.kind ~= "again" then return conn, err end
   until now() >= deadline

@@ -1,0 +1,93 @@
+-- spec/nginx/worker_spec.lua: one nginx worker, several requests at once.
+-- dbpool must let the worker's event loop run while a request waits for the
+-- database or for a pool slot (DESIGN.md, "Never stalls an event loop").
+-- Runs only under scripts/with-nginx.sh spec/nginx/nginx.conf (inside
+-- scripts/with-pg.sh); defines no test otherwise:
+--   scripts/with-pg.sh scripts/with-nginx.sh spec/nginx/nginx.conf \
+--     luajit /usr/bin/busted -o TAP spec/nginx
+--
+-- Timing: request A is sent, then B 0.3 s later, while A still has at least
+-- 0.7 s to go.  Overlap is judged on the server's own clock (each answer
+-- carries when its handler started and finished), so a slow, busy machine
+-- makes the margins wider, not the verdict wrong.
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec/nginx"
+package.path = here .. "/?.lua;" .. package.path
+local client = require "nginx_client"
+if not client.serving("spec/nginx/nginx.conf") then return end
+
+local LEAD = 0.3       -- seconds between sending A and sending B
+
+local function answer(req)
+  local r = req:wait()
+  assert.is_table(r.json, r.path .. " is not JSON: " .. r.body)
+  return r.json, r
+end
+
+-- Sends A, then B LEAD seconds later; returns both answers (decoded JSON
+-- with pid/started/finished/result/error, and the raw responses).
+local function a_then_b(path_a, path_b)
+  local a = client.start(path_a)
+  client.sleep(LEAD)
+  local b = client.start(path_b)
+  local ja, ra = answer(a)
+  local jb, rb = answer(b)
+  return ja, jb, ra, rb
+end
+
+local function describe_pair(ja, jb, ra, rb)
+  return ("A %s: status %d, handler %.3f..%.3f, client %.3f s%s\n"
+       .. "B %s: status %d, handler %.3f..%.3f, client %.3f s%s"):format(
+    ra.path, ra.status, ja.started, ja.finished, ra.seconds, ja.error and (", error: " .. ja.error) or "",
+    rb.path, rb.status, jb.started, jb.finished, rb.seconds, jb.error and (", error: " .. jb.error) or "")
+end
+
+describe("one nginx worker, concurrent requests", function()
+  setup(function()
+    -- First connections (and the JIT) out of the way before anything is timed.
+    for _ = 1, 2 do
+      assert.are.equal(200, client.get("/fast").status)
+      assert.are.equal(200, client.get("/slot/use").status)
+    end
+  end)
+
+  -- The control: proves the harness can see two requests of one worker
+  -- overlap, so a failure below is dbpool's, not the harness's.
+  it("(control) a request sleeping in ngx.sleep does not delay a fast query", function()
+    local ja, jb, ra, rb = a_then_b("/yield?ms=1500", "/fast")
+    local detail = describe_pair(ja, jb, ra, rb)
+    assert.are.equal(200, ra.status, detail)
+    assert.are.equal(200, rb.status, detail)
+    assert.are.equal(ja.pid, jb.pid, "one worker serves both")
+    assert.is_true(jb.finished < ja.finished, "B finished while A slept\n" .. detail)
+    assert.is_true(rb.seconds < 1.0, "B took under 1 s\n" .. detail)
+  end)
+
+  it("a slow query in one request does not delay a fast query in another request of the same worker", function()
+    local ja, jb, ra, rb = a_then_b("/slow?ms=1500", "/fast")
+    local detail = describe_pair(ja, jb, ra, rb)
+    assert.are.equal(200, ra.status, detail)
+    assert.are.equal(200, rb.status, detail)
+    assert.are.equal(ja.pid, jb.pid, "one worker serves both")
+    assert.is_true(jb.started < ja.finished,
+      "B's handler must start while A's query runs (a blocked worker starts it after)\n" .. detail)
+    assert.is_true(jb.finished < ja.finished, "B finished before A\n" .. detail)
+    assert.is_true(rb.seconds < 1.0, "B took under 1 s\n" .. detail)
+  end)
+
+  it("a request waiting for a slot is served when another request of the same worker releases one", function()
+    -- A holds SLOT's only connection for 1 s while yielding; B needs it.
+    -- SLOT's pool_timeout is 3 s, so B is served about 0.7 s after it asked.
+    local ja, jb, ra, rb = a_then_b("/slot/hold?ms=1000", "/slot/use")
+    local detail = describe_pair(ja, jb, ra, rb)
+    assert.are.equal(200, ra.status, detail)
+    assert.are.equal(ja.pid, jb.pid, "one worker serves both")
+    assert.are.equal(200, rb.status, "B must get the connection A releases\n" .. detail)
+    assert.is_true(ra.seconds < 2.0, "A was not held up by B's wait\n" .. detail)
+    assert.is_true(rb.seconds < 2.0, "B was served soon after A released\n" .. detail)
+  end)
+
+  it("leaves no [crit], [alert] or [emerg] line (no worker crashed)", function()
+    local lines = client.error_lines { "crit", "alert", "emerg" }
+    assert.are.same({}, lines, table.concat(lines, "\n"))
+  end)
+end)
