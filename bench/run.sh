@@ -4,7 +4,7 @@
 # bench/results/comparison.md (figures, machine, date, commands) and
 # bench/results/comparison.png (gnuplot).  Needs scripts/with-pg.sh's env and
 # `make all bench-bin`; the peers install their own Debian packages.
-#   time:          median of 5 runs per row (bench/peers/run.sh, bench/dbpool_run.lua)
+#   time:          5 rounds of every contender in turn, median per row
 #   instructions:  callgrind, difference of runs of 2N and N operations
 #   syscalls:      strace -c, the same difference
 #   contention:    bench/contention.c, C threads over one pool
@@ -17,12 +17,14 @@ export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;"
 
 cpath() { [ "$1" = luajit ] && echo "$root/build/jit/?.so;;" || echo "$root/build/5.4/?.so;;"; }
 
-# dbpool_us LUA MODE N: median of 5 timed runs, microseconds per operation.
+# dbpool_us LUA MODE N: one timed run, microseconds per operation.
 dbpool_us() {
-  for _ in 1 2 3 4 5; do LUA_CPATH=$(cpath "$1") "$1" "$root/bench/dbpool_run.lua" "$2" "$3"; done |
-    sort -g | awk -v n="$3" 'NR == 3 { printf "%.3f", $1 / n * 1e6 }'
+  LUA_CPATH=$(cpath "$1") "$1" "$root/bench/dbpool_run.lua" "$2" "$3" |
+    awk -v n="$3" '{ printf "%.3f", $1 / n * 1e6 }'
 }
-peer_us() { "$peers" "$@" | awk '{ printf "%.3f", $3 }'; }
+# peer_us PEER MODE N: one timed run of a peer, microseconds per operation.
+peer_us() { RUNS=1 "$peers" "$@" | awk '{ printf "%.3f", $3 }'; }
+c_cycle_us() { "$root/build/bench/cycle" 1000000 | awk '{ printf "%.3f", $1 }'; }
 
 # with_n N CMD...: CMD with every argument "N" replaced by the number.
 with_n() {
@@ -54,18 +56,43 @@ strace_per_op() {
   awk -v a="${a:-0}" -v b="${b:-0}" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / n }'
 }
 
-echo "bench: timing (medians of 5) ..." >&2
-floor=$(peer_us raw_libpq select1 20000)
-floor_prep=$(peer_us raw_libpq select1_prepared 20000)
+# Timing: 5 rounds, each running every contender once in turn, then the
+# median per contender: drift of the shared machine hits all of them alike.
+echo "bench: timing (5 rounds, medians) ..." >&2
+declare -A runs
+measure() {   # KEY CMD...
+  local key=$1; shift
+  runs[$key]="${runs[$key]:-} $("$@")"
+}
+for round in 1 2 3 4 5; do
+  echo "bench: round $round" >&2
+  measure floor peer_us raw_libpq select1 20000
+  measure floor_prep peer_us raw_libpq select1_prepared 20000
+  measure sel_dbpool_54 dbpool_us lua5.4 select1 20000
+  measure cyc_dbpool_54 dbpool_us lua5.4 cycle 300000
+  measure sel_dbpool_jit dbpool_us luajit select1 20000
+  measure cyc_dbpool_jit dbpool_us luajit cycle 300000
+  measure sel_connect peer_us connect_per_request select1 200
+  measure sel_luasql peer_us luasql select1 20000
+  measure sel_sqlalchemy peer_us sqlalchemy select1 10000
+  measure cyc_sqlalchemy peer_us sqlalchemy cycle 50000
+  measure sel_psycopg_pool peer_us psycopg_pool select1 10000
+  measure cyc_psycopg_pool peer_us psycopg_pool cycle 50000
+  measure sel_hikaricp peer_us hikaricp select1 20000
+  measure cyc_hikaricp peer_us hikaricp cycle 2000000
+  measure c_cycle c_cycle_us
+done
+median_of() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 declare -A sel cyc
-sel[dbpool_54]=$(dbpool_us lua5.4 select1 20000);  cyc[dbpool_54]=$(dbpool_us lua5.4 cycle 300000)
-sel[dbpool_jit]=$(dbpool_us luajit select1 20000); cyc[dbpool_jit]=$(dbpool_us luajit cycle 300000)
-sel[connect]=$(peer_us connect_per_request select1 200)
-sel[luasql]=$(peer_us luasql select1 20000)
-sel[sqlalchemy]=$(peer_us sqlalchemy select1 10000); cyc[sqlalchemy]=$(peer_us sqlalchemy cycle 50000)
-sel[psycopg_pool]=$(peer_us psycopg_pool select1 10000); cyc[psycopg_pool]=$(peer_us psycopg_pool cycle 50000)
-sel[hikaricp]=$(peer_us hikaricp select1 20000); cyc[hikaricp]=$(peer_us hikaricp cycle 2000000)
-c_cycle_ns=$(for _ in 1 2 3 4 5; do "$root/build/bench/cycle" 1000000; done | sort -g | awk 'NR == 3 { printf "%.3f", $1 }')
+floor=$(median_of <<<"${runs[floor]}")
+floor_prep=$(median_of <<<"${runs[floor_prep]}")
+for k in dbpool_54 dbpool_jit connect luasql sqlalchemy psycopg_pool hikaricp; do
+  sel[$k]=$(median_of <<<"${runs[sel_$k]}")
+done
+for k in dbpool_54 dbpool_jit sqlalchemy psycopg_pool hikaricp; do
+  cyc[$k]=$(median_of <<<"${runs[cyc_$k]}")
+done
+c_cycle_ns=$(median_of <<<"${runs[c_cycle]}")
 
 echo "bench: instructions (callgrind) ..." >&2
 LUA_CPATH=$(cpath lua5.4); export LUA_CPATH
@@ -91,7 +118,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo
   echo "Recorded $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -srm), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), PostgreSQL $(pg_config --version | awk '{print $2}') on loopback. Command: \`make bench\` (bench/run.sh). A shared, noisy machine: compare within this run only."
   echo
-  echo "## Pooled SELECT 1 (checkout + query + checkin), µs per operation, median of 5"
+  echo "## Pooled SELECT 1 (checkout + query + checkin), µs per operation, median of 5 interleaved rounds"
   echo
   echo "| contender | µs | x raw libpq |"
   echo "|---|---|---|"
@@ -105,7 +132,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "| HikariCP 2.7.9 + pgjdbc (prepares after 5 uses) | ${sel[hikaricp]} | $(ratio "${sel[hikaricp]}" "$floor") |"
   echo "| connect per request | ${sel[connect]} | $(ratio "${sel[connect]}" "$floor") |"
   echo
-  echo "## Checkout + checkin alone, µs per cycle, median of 5"
+  echo "## Checkout + checkin alone, µs per cycle, median of 5 interleaved rounds"
   echo
   echo "| pool | µs |"
   echo "|---|---|"
@@ -153,6 +180,7 @@ cat >"$tmp/data" <<DATA
 DATA
 gnuplot <<GP
 set terminal png size 800,400
+set termoption noenhanced
 set output "$results/comparison.png"
 set title "Pooled SELECT 1 on loopback: µs per operation (median of 5, lower is better)"
 set style fill solid 0.8

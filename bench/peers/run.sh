@@ -102,11 +102,15 @@ case $peer in
          HikariBench "$mode") ;;
 esac
 
+# RUNS (default 5): bench/run.sh asks for 1 and interleaves the contenders
+# itself, so that the machine's drift spreads over all of them alike.
+runs=${RUNS:-5}
 times=()
-for _ in 1 2 3 4 5; do
+for _ in $(seq "$runs"); do
   t=$("${cmd[@]}" "$n")
   [[ $t =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "$0: $peer $mode printed '$t', not seconds" >&2; exit 1; }
   times+=("$t")
 done
 printf "%s\n" "${times[@]}" | sort -g |
-  awk -v p="$peer" -v m="$mode" -v n="$n" 'NR == 3 { printf "%s %s %.2f\n", p, m, $1 / n * 1e6 }'
+  awk -v p="$peer" -v m="$mode" -v n="$n" -v mid=$(( (runs + 1) / 2 )) \
+    'NR == mid { printf "%s %s %.3f\n", p, m, $1 / n * 1e6 }'
