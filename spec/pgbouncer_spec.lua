@@ -80,6 +80,18 @@ describe("pgbouncer = true", function()
     assert.are.equal(0, e:stats().checkedout)
   end)
 
+  it("recovers from a server restart behind PgBouncer, with pre-ping, without a failed query", function()
+    local e = engine { pool_pre_ping = true }
+    for _ = 1, 3 do assert(e:query("SELECT 1")) end
+    helper.pg_ctl("restart")
+    -- PgBouncer's server connections died; ours to PgBouncer may have too
+    -- (it closes clients whose server link broke mid-use).  Either way no
+    -- query fails once the server is back.
+    for _ = 1, 10 do assert(e:query("SELECT 1")) end
+    assert.are.equal(0, e:stats().query_errors)
+    assert.are.equal(0, e:stats().checkedout)
+  end)
+
   it("lets dbpool.budget read PgBouncer's limits from its admin console", function()
     local console = helper.engine { dsn = os.getenv("DBPOOL_PGB_ADMIN_DSN"), pgbouncer = true }
     local e = engine { pool_size = 3, max_overflow = 2 }

@@ -86,6 +86,31 @@ function app.slot_hold()
   end)
 end
 
+-- Runs in a thread of the "dbpool" thread pool, in that thread's own Lua VM:
+-- the engine is found by name in the process-wide registry, not created.
+function app.thread_query()
+  local engine = require("dbpool").get("SLOT")
+  if not engine then return nil, "no engine SLOT in the registry" end
+  local rows, err = engine:query("SELECT pg_backend_pid() AS pid")
+  if not rows then return nil, tostring(err) end
+  return rows[1].pid, engine:stats().checkouts
+end
+
+-- The same engine from the main VM and from a worker thread's VM: one pool
+-- (one connection, so the same backend), one set of counts.
+function app.shared()
+  serve(function()
+    local engine = dbpool.get("SLOT")
+    local main_pid = first_value(engine:query("SELECT pg_backend_pid() AS pid"))
+    local before = engine:stats().checkouts
+    local ok, thread_pid, thread_checkouts = ngx.run_worker_thread("dbpool", "test_app", "thread_query")
+    if not ok then return nil, "run_worker_thread: " .. tostring(thread_pid) end
+    if not thread_pid then return nil, thread_checkouts end
+    return { main_pid = main_pid, thread_pid = thread_pid, checkouts_before = before,
+             thread_checkouts = thread_checkouts, checkouts_after = engine:stats().checkouts }
+  end)
+end
+
 function app.slot_use()
   serve(function() return first_value(dbpool.get("SLOT"):query("SELECT pg_backend_pid() AS pid")) end)
 end

@@ -86,6 +86,18 @@ describe("one nginx worker, concurrent requests", function()
     assert.is_true(rb.seconds < 2.0, "B was served soon after A released\n" .. detail)
   end)
 
+  it("shares one pool between the worker's main VM and its run_worker_thread VMs", function()
+    local r = answer(client.start("/shared"))
+    assert.is_nil(r.error, r.error)
+    local v = r.result
+    -- One connection in engine SLOT: both VMs used the same backend ...
+    assert.are.equal(v.main_pid, v.thread_pid)
+    -- ... and the same counters: the thread's checkout is counted once, and
+    -- the main VM sees it.
+    assert.are.equal(v.checkouts_before + 1, v.thread_checkouts)
+    assert.are.equal(v.thread_checkouts, v.checkouts_after)
+  end)
+
   it("leaves no [crit], [alert] or [emerg] line (no worker crashed)", function()
     local lines = client.error_lines { "crit", "alert", "emerg" }
     assert.are.same({}, lines, table.concat(lines, "\n"))
