@@ -67,6 +67,8 @@ const dbp_option dbp_options[] = {
     {"echo_params", DBP_OPT_BOOL, OFF(echo_params), NOBOUND, "a boolean"},
     {"yield_after", DBP_OPT_NUMBER, OFF(yield_after), 0, 1, false,
      "a number of seconds between 0 and 1"},
+    {"max_total_connections", DBP_OPT_INT, OFF(max_total_connections), 0, INT_MAX, false,
+     "an integer >= 0 (0 = no host-wide cap)"},
     {"policy", DBP_OPT_LUA, 0, NOBOUND, "a policy name or table"},
     {NULL, DBP_OPT_LUA, 0, NOBOUND, NULL},
 };

@@ -31,6 +31,7 @@ typedef struct dbp_config {
     bool pool_pre_ping;
     double pre_ping_bypass;   /* seconds */
     double yield_after;       /* OpenResty: seconds a statement may block the worker */
+    int max_total_connections; /* across processes forked after creation; 0 = off */
     int reset_on_return;      /* dbp_reset */
     bool use_lifo;
     int min_idle;

@@ -13,8 +13,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "breaker.h"
 #include "fork.h"
+
+/* max_total_connections: counters in memory mapped MAP_SHARED when the
+ * pool is created, so that every process forked afterwards (nginx workers
+ * from the master that ran init_by_lua) counts against the same number.
+ * One entry per process, so that the connections of a process that died
+ * without closing them (a crashed worker) can be taken back. */
+#define CAP_PROCS 128
+typedef struct cap_entry {
+    _Atomic int pid;        /* 0 = free */
+    _Atomic int open;       /* that process's connections open or being opened */
+} cap_entry;
+typedef struct shared_cap {
+    _Atomic int open;       /* all processes: what the cap bounds, exactly */
+    cap_entry procs[CAP_PROCS];
+} shared_cap;
 
 /* Where a slot lives.  A slot is always counted in p->total. */
 typedef enum slot_state {
@@ -61,6 +80,7 @@ struct dbp_pool {
     bool refill_pending;    /* capacity was lost: top idle back up to min_idle */
     dbp_slot *tracked;      /* checkouts traced for leak warnings */
     int64_t next_leak_scan_ns;
+    shared_cap *cap;        /* NULL unless max_total_connections */
     int peak_in_use;        /* most connections checked out at once */
     int64_t created_ns;
     dbp_hist_snapshot health_mark;   /* wait histogram at the last health window */
@@ -120,6 +140,89 @@ static int has_capacity_locked(const dbp_pool *p)
     return p->total < p->cfg.pool_size + p->cfg.max_overflow;
 }
 
+/* This process's entry in the shared table, claimed on first use. */
+static cap_entry *cap_mine(shared_cap *cap)
+{
+    int me = (int)getpid(), free_pid = 0;
+
+    for (int i = 0; i < CAP_PROCS; i++)
+        if (atomic_load(&cap->procs[i].pid) == me)
+            return &cap->procs[i];
+    for (int i = 0; i < CAP_PROCS; i++) {
+        free_pid = 0;
+        if (atomic_compare_exchange_strong(&cap->procs[i].pid, &free_pid, me)) {
+            atomic_store(&cap->procs[i].open, 0);
+            return &cap->procs[i];
+        }
+    }
+    return NULL;
+}
+
+/* Takes back what dead processes held (a worker that crashed with its
+ * connections open: the server closed them).  Returns how many. */
+static int cap_reclaim(shared_cap *cap)
+{
+    int reclaimed = 0;
+
+    for (int i = 0; i < CAP_PROCS; i++) {
+        int pid = atomic_load(&cap->procs[i].pid);
+        if (pid == 0 || kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (atomic_compare_exchange_strong(&cap->procs[i].pid, &pid, 0)) {
+            int n = atomic_exchange(&cap->procs[i].open, 0);
+            atomic_fetch_sub(&cap->open, n);
+            reclaimed += n;
+        }
+    }
+    return reclaimed;
+}
+
+/* Takes one unit of the host-wide cap, if there is one and it allows: a
+ * compare-and-swap on the shared total, so the cap is exact across
+ * processes without a lock between them. */
+static bool cap_take(dbp_pool *p)
+{
+    cap_entry *mine;
+
+    if (p->cap == NULL)
+        return true;
+    if ((mine = cap_mine(p->cap)) == NULL)
+        return false;
+    for (int round = 0; round < 2; round++) {
+        int cur = atomic_load(&p->cap->open);
+        while (cur < p->cfg.max_total_connections) {
+            if (atomic_compare_exchange_weak(&p->cap->open, &cur, cur + 1)) {
+                atomic_fetch_add(&mine->open, 1);
+                return true;
+            }
+        }
+        if (round == 0 && cap_reclaim(p->cap) == 0)
+            break;
+    }
+    return false;
+}
+
+/* Reserves capacity for one new connection: p->total and the cap. */
+static bool reserve_locked(dbp_pool *p)
+{
+    if (!has_capacity_locked(p) || !cap_take(p))
+        return false;
+    p->total++;
+    return true;
+}
+
+/* n connections of this process closed (or never opened). */
+static void give_back_locked(dbp_pool *p, int n)
+{
+    cap_entry *mine;
+
+    p->total -= n;
+    if (p->cap != NULL && (mine = cap_mine(p->cap)) != NULL) {
+        atomic_fetch_sub(&mine->open, n);
+        atomic_fetch_sub(&p->cap->open, n);
+    }
+}
+
 static int idle_full_locked(const dbp_pool *p)
 {
     return p->cfg.pool_size > 0 && p->n_idle >= p->cfg.pool_size;
@@ -136,10 +239,9 @@ static void waiter_remove_locked(dbp_pool *p, waiter *w)
 /* Capacity was freed: let the longest waiter open a connection of its own. */
 static void wake_for_capacity_locked(dbp_pool *p)
 {
-    while (p->wait_head != NULL && has_capacity_locked(p)) {
+    while (p->wait_head != NULL && reserve_locked(p)) {
         waiter *w = p->wait_head;
         waiter_remove_locked(p, w);
-        p->total++;
         w->may_create = 1;
         pthread_cond_signal(&w->cond);
     }
@@ -266,6 +368,16 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
     p->gen = dbp_fork_generation();
     p->next_leak_scan_ns = INT64_MAX;
     p->created_ns = dbp_now_ns();
+    if (cfg->max_total_connections > 0) {
+        void *m = mmap(NULL, sizeof(shared_cap), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            dbp_config_free(&p->cfg);
+            free(p);
+            return dbp_error_set(err, DBP_NOMEM, "cannot map the max_total_connections counter");
+        }
+        p->cap = m;                    /* zero-filled: every entry free */
+    }
     dbp_fork_register(&p->mu);
     *out = p;
     return DBP_OK;
@@ -284,7 +396,7 @@ void dbp_pool_dispose(dbp_pool *p)
 
     lock_pool(p, &orphans);
     list = p->idle_head;
-    p->total -= p->n_idle;
+    give_back_locked(p, p->n_idle);
     p->idle_head = p->idle_tail = NULL;
     p->n_idle = 0;
     p->invalidate_ns = dbp_now_ns();   /* checked-out ones close on return */
@@ -305,6 +417,8 @@ void dbp_pool_free(dbp_pool *p)
     dbp_pool_dispose(p);
     dbp_fork_unregister(&p->mu);
     pthread_mutex_destroy(&p->mu);
+    if (p->cap != NULL)
+        munmap(p->cap, sizeof(shared_cap));
     dbp_config_free(&p->cfg);
     free(p);
 }
@@ -373,7 +487,7 @@ static dbp_status wait_locked(dbp_pool *p, int64_t deadline, dbp_slot **slot,
 static void unreserve(dbp_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    p->total--;
+    give_back_locked(p, 1);
     wake_for_capacity_locked(p);
     pthread_mutex_unlock(&p->mu);
 }
@@ -415,7 +529,7 @@ static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool onc
     admit = dbp_breaker_admit(&p->breaker, now);
     if (admit == DBP_REFUSE) {
         st = circuit_open_error_locked(p, now, err);
-        p->total--;
+        give_back_locked(p, 1);
         wake_for_capacity_locked(p);
         pthread_mutex_unlock(&p->mu);
         dbp_metrics_inc(&p->metrics, DBP_M_CIRCUIT_OPEN);
@@ -531,10 +645,8 @@ static dbp_status checkout(dbp_pool *p, bool block, int64_t since, dbp_slot **ou
     lock_pool(p, &orphans);
     if (p->wait_head == NULL) {          /* nobody queued ahead of us */
         s = idle_pop_locked(p);
-        if (s == NULL && has_capacity_locked(p)) {
-            p->total++;
+        if (s == NULL && reserve_locked(p))
             create = 1;
-        }
     }
     if (s != NULL) {
         stale = slot_stale_locked(p, s, now);
@@ -708,7 +820,7 @@ unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s)
             refill_best_effort(p);
         return 0;
     }
-    p->total--;
+    give_back_locked(p, 1);
     if (broken || s->born_ns < p->invalidate_ns)
         p->refill_pending = true;
     wake_for_capacity_locked(p);
@@ -738,7 +850,7 @@ void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s)
     untrack_locked(p, s);
     if (dbp_conn_lost(s->conn))
         note_lost_locked(p, dbp_now_ns());
-    p->total--;
+    give_back_locked(p, 1);
     p->refill_pending = true;
     wake_for_capacity_locked(p);
     pthread_mutex_unlock(&p->mu);
@@ -787,7 +899,7 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
         if (why == FRESH)
             continue;
         slot_set_state_locked(p, s, SLOT_IN_USE);
-        p->total--;
+        give_back_locked(p, 1);
         s->next = stale;
         stale = s;
         if (why == STALE_RECYCLE) n_recycled++; else n_invalidated++;
@@ -805,12 +917,11 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
 
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        if (!refill_more_locked(p)) {
+        if (!refill_more_locked(p) || !reserve_locked(p)) {
             wake_for_capacity_locked(p);
             pthread_mutex_unlock(&p->mu);
             return st;
         }
-        p->total++;
         pthread_mutex_unlock(&p->mu);
         if ((s = calloc(1, sizeof *s)) == NULL) {
             unreserve(p);
@@ -826,7 +937,7 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
             pthread_mutex_unlock(&p->mu);
             continue;
         }
-        p->total--;
+        give_back_locked(p, 1);
         pthread_mutex_unlock(&p->mu);
         close_slot(s);
         return st;

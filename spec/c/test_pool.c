@@ -901,6 +901,48 @@ static void test_fork(void)
     dbp_pool_free(p);
 }
 
+/* max_total_connections across processes: the cap is shared with a forked
+ * child, and what a child that died holding connections had is taken back. */
+static void test_cap_across_fork(void)
+{
+    dbp_config cfg;
+    dbp_pool *p;
+    dbp_slot *mine, *second = NULL, *third = NULL;
+    dbp_error err;
+    int status = -1;
+    pid_t child;
+
+    cfg_begin(&cfg, "cap", g_dsn, 4, 0, 0.2);
+    cfg_set(&cfg, "max_total_connections", 2);
+    cfg_end(&cfg);
+    p = pool_from(&cfg);
+    mine = take(p);
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {
+        dbp_slot *a = NULL, *b = NULL;
+        if (dbp_pool_checkout(p, &a, &err) != DBP_OK)
+            _exit(20);                          /* 1 of the parent + 1: within the cap */
+        if (dbp_pool_checkout(p, &b, &err) != DBP_TIMEOUT)
+            _exit(21);                          /* a third one anywhere: over it */
+        _exit(0);                               /* dies holding a: never returned */
+    }
+    ok(child > 0 && waitpid(child, &status, 0) == child, "fork and wait (cap)");
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "child: one connection within max_total_connections 2, the next times out (status %d)",
+       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    is_int(dbp_pool_checkout(p, &second, &err), DBP_OK,
+           "parent: the dead child's connection is taken back from the cap");
+    is_int(dbp_pool_checkout(p, &third, &err), DBP_TIMEOUT,
+           "parent: a third connection is over the cap of 2 (pool_size is 4)");
+    like(err.message, "QueuePool limit of size 4 overflow", "... with QueuePool's sentence");
+    dbp_pool_release(p, mine);
+    dbp_pool_release(p, second);
+    is_int(dbp_pool_checkout(p, &third, &err), DBP_OK, "after returns, within the cap again");
+    dbp_pool_release(p, third);
+    dbp_pool_free(p);
+}
+
 int main(void)
 {
     dbp_config mon_cfg;
@@ -928,6 +970,7 @@ int main(void)
     test_fifo_waiters();
     test_deadlines();
     test_fork();
+    test_cap_across_fork();
 
     dbp_conn_close(g_monitor);
     diag("test_pool ran in %.2f s", tl_now() - t0);

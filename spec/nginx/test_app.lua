@@ -19,6 +19,13 @@ function app.init()        -- init_by_lua: the master, before fork
                   application_name = "dbpool-nginx-spec" }
 end
 
+function app.init_cap()    -- init_by_lua of cap.conf: two workers share one cap
+  local dsn = os.getenv("DBPOOL_TEST_DSN")
+  if not dsn or dsn == "" then error("DBPOOL_TEST_DSN is not set (run under scripts/with-pg.sh)") end
+  dbpool.engine { name = "CAP", dsn = dsn, pool_size = 4, max_overflow = 0, pool_timeout = 10,
+                  max_total_connections = 3, application_name = "dbpool-nginx-cap" }
+end
+
 local function now()
   ngx.update_time()
   return ngx.now()
@@ -108,6 +115,15 @@ function app.shared()
     if not thread_pid then return nil, thread_checkouts end
     return { main_pid = main_pid, thread_pid = thread_pid, checkouts_before = before,
              thread_checkouts = thread_checkouts, checkouts_after = engine:stats().checkouts }
+  end)
+end
+
+function app.cap_slow()
+  local ms = ms_arg(300)
+  serve(function()
+    local rows, err = dbpool.get("CAP"):query("SELECT pg_sleep($1), pg_backend_pid() AS pid", ms / 1000)
+    if not rows then return nil, err end
+    return rows[1].pid
   end)
 end
 
