@@ -259,16 +259,10 @@ static dbp_status fail_from_result(dbp_conn *c, PGresult *r, dbp_error *err)
     return DBP_QUERY;
 }
 
-dbp_status dbp_conn_exec(dbp_conn *c, const char *sql, int nparams,
-                         const char *const *values, const int *lengths, const int *formats, bool simple,
-                         struct pg_result **res, dbp_error *err)
+/* A statement's final result: *res on success, else the error (and r is
+ * freed).  r may be NULL (libpq could not even build a result). */
+static dbp_status take_result(dbp_conn *c, PGresult *r, struct pg_result **res, dbp_error *err)
 {
-    PGresult *r;
-
-    if (simple)
-        r = PQexec(c->pg, sql);
-    else
-        r = PQexecParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
     switch (r ? PQresultStatus(r) : PGRES_FATAL_ERROR) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
@@ -281,6 +275,19 @@ dbp_status dbp_conn_exec(dbp_conn *c, const char *sql, int nparams,
         return st;
     }
     }
+}
+
+dbp_status dbp_conn_exec(dbp_conn *c, const char *sql, int nparams,
+                         const char *const *values, const int *lengths, const int *formats, bool simple,
+                         struct pg_result **res, dbp_error *err)
+{
+    PGresult *r;
+
+    if (simple)
+        r = PQexec(c->pg, sql);
+    else
+        r = PQexecParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+    return take_result(c, r, res, err);
 }
 
 void dbp_conn_free_result(struct pg_result *res)
@@ -333,18 +340,7 @@ dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns, struct pg_result **
                 c->busy = false;
                 r = c->pending;
                 c->pending = NULL;
-                switch (r ? PQresultStatus(r) : PGRES_FATAL_ERROR) {
-                case PGRES_COMMAND_OK:
-                case PGRES_TUPLES_OK:
-                case PGRES_EMPTY_QUERY:
-                    *res = r;
-                    return DBP_OK;
-                default: {
-                    dbp_status st = fail_from_result(c, r, err);
-                    PQclear(r);
-                    return st;
-                }
-                }
+                return take_result(c, r, res, err);
             }
             /* Keep the last result, as PQexec does, but never let a later
              * one hide an error. */

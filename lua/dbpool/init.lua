@@ -168,13 +168,20 @@ function Engine:read(fn, ...)
   return finish(conn, pcall(fn, conn, ...))
 end
 
--- engine:read_query(sql, ...) -> rows | nil, err: one read on a replica.
-function Engine:read_query(sql, ...)
-  local conn, err = read_connection(self)
+-- One statement on a checked-out connection, which is always returned;
+-- an error raised by the query (bad arguments) is raised at the caller.
+local function query_once(conn, err, sql, ...)
   if not conn then return nil, err end
   local ok, rows, query_err = pcall(conn.query, conn, sql, ...)
   conn:close()
-  if not ok then error(rows, 2) end
+  if not ok then error(rows, 3) end
+  return rows, query_err
+end
+
+-- engine:read_query(sql, ...) -> rows | nil, err: one read on a replica.
+function Engine:read_query(sql, ...)
+  local conn, err = read_connection(self)
+  local rows, query_err = query_once(conn, err, sql, ...)   -- not a tail call: level 3 is our caller
   return rows, query_err
 end
 
@@ -208,10 +215,7 @@ end
 -- engine:query(sql, ...) -> rows | nil, err: checkout, one query, return.
 function Engine:query(sql, ...)
   local conn, err = checkout(self.pool)
-  if not conn then return nil, err end
-  local ok, rows, query_err = pcall(conn.query, conn, sql, ...)
-  conn:close()
-  if not ok then error(rows, 2) end
+  local rows, query_err = query_once(conn, err, sql, ...)   -- not a tail call: level 3 is our caller
   return rows, query_err
 end
 
