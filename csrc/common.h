@@ -15,7 +15,8 @@ typedef enum dbp_status {
     DBP_CLOSED,         /* object already closed / disposed */
     DBP_CONNECT,        /* could not open a server connection */
     DBP_QUERY,          /* the server (or the link) failed a statement */
-    DBP_CIRCUIT_OPEN,   /* breaker open: failing fast (recovery issue) */
+    DBP_CIRCUIT_OPEN,   /* breaker open: failing fast */
+    DBP_PENDING,        /* reserved, the caller drives the connect (event loops) */
     DBP_NOMEM,
     DBP_INVALID         /* bad option or argument */
 } dbp_status;

@@ -93,62 +93,137 @@ static void build_options(const dbp_config *cfg, char *buf, size_t size)
     }
 }
 
-dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
-                         dbp_error *err)
-{
+/* The connect keywords for cfg and dsn; the buffers hold their values. */
+typedef struct connect_params {
     const char *keys[8], *vals[8];
     char timeout[32], options[256];
+} connect_params;
+
+static void connect_params_init(connect_params *cp, const dbp_config *cfg, const char *dsn)
+{
     int n = 0;
-    dbp_conn *c;
-    PGconn *pg;
 
     /* role = "primary": libpq itself refuses a read-only server (hot standby
      * or default_transaction_read_only) and, with several hosts in the DSN,
      * moves on to the next one.  Placed before dbname so that a
      * target_session_attrs in the DSN wins. */
     if (cfg->role == DBP_ROLE_PRIMARY)
-        keys[n] = "target_session_attrs", vals[n++] = "read-write";
+        cp->keys[n] = "target_session_attrs", cp->vals[n++] = "read-write";
     /* dbname next: with expand_dbname the later keywords override the DSN. */
-    keys[n] = "dbname", vals[n++] = dsn;
+    cp->keys[n] = "dbname", cp->vals[n++] = dsn;
     if (cfg->connect_timeout > 0) {
         /* libpq takes whole seconds (and treats 1 as 2): round up. */
-        snprintf(timeout, sizeof timeout, "%d", (int)ceil(cfg->connect_timeout));
-        keys[n] = "connect_timeout", vals[n++] = timeout;
+        snprintf(cp->timeout, sizeof cp->timeout, "%d", (int)ceil(cfg->connect_timeout));
+        cp->keys[n] = "connect_timeout", cp->vals[n++] = cp->timeout;
     }
     if (cfg->application_name != NULL)
-        keys[n] = "application_name", vals[n++] = cfg->application_name;
+        cp->keys[n] = "application_name", cp->vals[n++] = cfg->application_name;
     /* With pgbouncer the timeouts are refused by dbp_config_finish; only
      * application_name, which PgBouncer accepts, is sent. */
-    build_options(cfg, options, sizeof options);
-    if (options[0] != '\0' && !cfg->pgbouncer)
-        keys[n] = "options", vals[n++] = options;
-    keys[n] = NULL, vals[n] = NULL;
+    build_options(cfg, cp->options, sizeof cp->options);
+    if (cp->options[0] != '\0' && !cfg->pgbouncer)
+        cp->keys[n] = "options", cp->vals[n++] = cp->options;
+    cp->keys[n] = NULL, cp->vals[n] = NULL;
+}
 
-    pg = PQconnectdbParams(keys, vals, 1);
-    if (pg == NULL)
-        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
-    if (PQstatus(pg) != CONNECTION_OK) {
-        dbp_error_set(err, DBP_CONNECT, "could not connect: ");
-        size_t used = strlen(err->message);
-        dbp_copy_text(err->message + used, sizeof err->message - used, PQerrorMessage(pg));
-        scrub_password(err->message, dsn);
-        PQfinish(pg);
-        return DBP_CONNECT;
-    }
-    c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        PQfinish(pg);
-        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
-    }
-    c->pg = pg;
-    c->primary = cfg->role == DBP_ROLE_PRIMARY;
-    PQsetNoticeReceiver(pg, on_notice, c);
+/* libpq's reason for a failed connect, the password scrubbed out. */
+static dbp_status connect_error(PGconn *pg, const char *dsn, dbp_error *err)
+{
+    size_t used;
+
+    dbp_error_set(err, DBP_CONNECT, "could not connect: ");
+    used = strlen(err->message);
+    dbp_copy_text(err->message + used, sizeof err->message - used, PQerrorMessage(pg));
+    scrub_password(err->message, dsn);
+    return DBP_CONNECT;
+}
+
+/* A connection that just reached CONNECTION_OK gets its receivers. */
+static void connected(dbp_conn *c)
+{
+    PQsetNoticeReceiver(c->pg, on_notice, c);
     /* Verbose messages carry the SQLSTATE in the text; a lost connection's
      * result has no fields, only that text (see parse_lost_message).  Errors
      * with fields are read field by field, so nothing else changes. */
-    PQsetErrorVerbosity(pg, PQERRORS_VERBOSE);
+    PQsetErrorVerbosity(c->pg, PQERRORS_VERBOSE);
+}
+
+static dbp_conn *wrap_pg(PGconn *pg, const dbp_config *cfg)
+{
+    dbp_conn *c = calloc(1, sizeof *c);
+
+    if (c == NULL)
+        return NULL;
+    c->pg = pg;
+    c->primary = cfg->role == DBP_ROLE_PRIMARY;
+    return c;
+}
+
+dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
+                         dbp_error *err)
+{
+    connect_params cp;
+    dbp_conn *c;
+    PGconn *pg;
+
+    connect_params_init(&cp, cfg, dsn);
+    pg = PQconnectdbParams(cp.keys, cp.vals, 1);
+    if (pg == NULL)
+        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
+    if (PQstatus(pg) != CONNECTION_OK) {
+        connect_error(pg, dsn, err);
+        PQfinish(pg);
+        return DBP_CONNECT;
+    }
+    if ((c = wrap_pg(pg, cfg)) == NULL) {
+        PQfinish(pg);
+        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
+    }
+    connected(c);
     *out = c;
     return DBP_OK;
+}
+
+dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn, dbp_conn **out,
+                          dbp_error *err)
+{
+    connect_params cp;
+    dbp_conn *c;
+    PGconn *pg;
+
+    connect_params_init(&cp, cfg, dsn);
+    pg = PQconnectStartParams(cp.keys, cp.vals, 1);
+    if (pg == NULL)
+        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
+    if (PQstatus(pg) == CONNECTION_BAD) {
+        connect_error(pg, dsn, err);
+        PQfinish(pg);
+        return DBP_CONNECT;
+    }
+    if ((c = wrap_pg(pg, cfg)) == NULL) {
+        PQfinish(pg);
+        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
+    }
+    *out = c;
+    return DBP_OK;
+}
+
+dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
+                                 dbp_error *err)
+{
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_OK:
+        connected(c);
+        return DBP_OK;
+    case PGRES_POLLING_READING:
+        *want_write = false;
+        return DBP_AGAIN;
+    case PGRES_POLLING_WRITING:
+        *want_write = true;
+        return DBP_AGAIN;
+    default:
+        return connect_error(c->pg, dsn, err);
+    }
 }
 
 void dbp_conn_close(dbp_conn *c)

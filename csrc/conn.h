@@ -26,6 +26,17 @@ typedef enum dbp_txn {
 DBP_MUSTCHECK dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn,
                                        dbp_conn **out, dbp_error *err);
 
+/* The same connect without blocking, for event loops: dbp_conn_start sends
+ * nothing yet and returns the connection being opened; call
+ * dbp_conn_connect_step whenever its socket (dbp_conn_socket) is readable,
+ * or writable when *want_write, until DBP_OK (ready, as from
+ * dbp_conn_open) or DBP_CONNECT (then close it).  DBP_AGAIN: not yet.
+ * connect_timeout is the caller's to enforce. */
+DBP_MUSTCHECK dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn,
+                                        dbp_conn **out, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
+                                               dbp_error *err);
+
 /* Closes politely (libpq sends Terminate) and frees.  NULL is a no-op. */
 void dbp_conn_close(dbp_conn *c);
 

@@ -32,6 +32,7 @@ const char *dbp_status_kind(dbp_status status)
     case DBP_CONNECT:      return "connect";
     case DBP_QUERY:        return "query";
     case DBP_CIRCUIT_OPEN: return "circuit_open";
+    case DBP_PENDING:      return "pending";
     case DBP_NOMEM:        return "nomem";
     case DBP_INVALID:      return "invalid";
     }

@@ -13,6 +13,7 @@ typedef struct conn_box {
     dbp_pool *pool;
     dbp_slot *slot;     /* NULL once returned or invalidated */
     bool traced;        /* leak_threshold: the pool holds its traceback */
+    bool connecting;    /* an event loop still drives its connect (connect_step) */
     dbp_site site;      /* where it was checked out, for a leak report */
 } conn_box;
 
@@ -22,6 +23,7 @@ void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
     box->pool = p;
     box->slot = s;
     box->traced = dbp_pool_config(p)->leak_threshold > 0;
+    box->connecting = false;
     dbp_lua_checkout_site(L, &box->site);
     lua_pushvalue(L, DBP_UV_CONN_MT);            /* called from Pool methods only */
     lua_setmetatable(L, -2);
@@ -39,7 +41,14 @@ static conn_box *check_open(lua_State *L)
     conn_box *box = check_box(L);
     if (box->slot == NULL)
         luaL_error(L, "dbpool.Conn is closed");
+    if (box->connecting)
+        luaL_error(L, "dbpool.Conn is still connecting: call conn:connect_step() until it returns true");
     return box;
+}
+
+void dbp_lua_conn_set_connecting(lua_State *L, int idx)
+{
+    ((conn_box *)lua_touserdata(L, idx))->connecting = true;
 }
 
 /* ===== Returning ======================================================= */
@@ -52,6 +61,11 @@ static void release(lua_State *L, conn_box *box)
     box->slot = NULL;                   /* first: a second call is a no-op */
     if (s == NULL)
         return;
+    if (box->connecting) {              /* given up before it connected */
+        box->connecting = false;
+        dbp_pool_connect_abandon(box->pool, s, "given up before the connection was made");
+        return;
+    }
     events = dbp_pool_release(box->pool, s);
     if (dbp_pool_config(box->pool)->echo_pool)
         dbp_lua_echo_checkin(L, box->pool, events, false);
@@ -87,6 +101,11 @@ static int conn_invalidate(lua_State *L)
 {
     conn_box *box = check_box(L);
     dbp_slot *s = box->slot;
+
+    if (box->connecting) {               /* nothing to invalidate yet */
+        release(L, box);
+        return 0;
+    }
     box->slot = NULL;
     if (s == NULL)
         return 0;
@@ -375,6 +394,41 @@ static int escape(lua_State *L, int identifier)
 static int conn_escape_literal(lua_State *L) { return escape(L, 0); }
 static int conn_escape_identifier(lua_State *L) { return escape(L, 1); }
 
+/* conn:connect_step() -> true | false, want_write | nil, err: advances a
+ * connect of pool:try_connect(since, true) without blocking.  true: ready
+ * to use; false: not yet, call again later (want_write: libpq waits to
+ * write, else to read); nil, err: it failed and the Conn is closed. */
+static int conn_connect_step(lua_State *L)
+{
+    conn_box *box = check_box(L);
+    bool want_write = false;
+    unsigned events = 0;
+    dbp_error err;
+    dbp_status st;
+
+    if (box->slot == NULL)
+        luaL_error(L, "dbpool.Conn is closed");
+    if (!box->connecting) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    st = dbp_pool_connect_step(box->pool, box->slot, &want_write, &events, &err);
+    if (st == DBP_AGAIN) {
+        lua_pushboolean(L, 0);
+        lua_pushboolean(L, want_write);
+        return 2;
+    }
+    box->connecting = false;
+    if (dbp_pool_config(box->pool)->echo_pool)
+        dbp_lua_echo_checkout(L, box->pool, st, events, &err);
+    if (st != DBP_OK) {
+        box->slot = NULL;                       /* freed by the pool */
+        return dbp_lua_fail(L, &err);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* conn:yield_after() -> its engine's yield_after (the OpenResty path). */
 static int conn_yield_after(lua_State *L)
 {
@@ -415,6 +469,7 @@ static const luaL_Reg conn_methods[] = {
     {"escape_identifier", conn_escape_identifier},
     {"is_closed", conn_is_closed},
     {"yield_after", conn_yield_after},
+    {"connect_step", conn_connect_step},
     {NULL, NULL},
 };
 

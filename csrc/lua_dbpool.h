@@ -45,6 +45,8 @@ dbp_pool *dbp_lua_test_pool(lua_State *L, int idx);
 
 /* lua_conn.c: pushes a dbpool.Conn owning the checkout of s. */
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s);
+/* The Conn at idx holds a slot still connecting (dbp_pool_checkout_async). */
+void dbp_lua_conn_set_connecting(lua_State *L, int idx);
 void dbp_lua_open_conn(lua_State *L);
 
 /* lua_leak.c: dbpool.log from C (stderr when dbpool is not loaded); the

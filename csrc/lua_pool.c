@@ -64,12 +64,20 @@ int dbp_lua_pool_open(lua_State *L)
 static int checkout(lua_State *L, bool block)
 {
     dbp_pool *p = check_pool(L, 1);
-    double since = luaL_optnumber(L, 2, 0);
+    int64_t since = dbp_sec_to_ns(luaL_optnumber(L, 2, 0));
+    bool async = !block && lua_toboolean(L, 3);
     dbp_slot *s;
     dbp_error err;
     unsigned events = 0;
-    dbp_status st = dbp_pool_checkout_ev(p, block, dbp_sec_to_ns(since), &s, &events, &err);
+    dbp_status st = async ? dbp_pool_checkout_async(p, since, &s, &events, &err)
+                          : dbp_pool_checkout_ev(p, block, since, &s, &events, &err);
 
+    if (st == DBP_PENDING) {              /* the caller drives conn:connect_step() */
+        dbp_lua_push_conn(L, p, s);
+        dbp_lua_conn_set_connecting(L, -1);
+        lua_pushliteral(L, "connecting");
+        return 2;
+    }
     if (dbp_pool_config(p)->echo_pool)
         dbp_lua_echo_checkout(L, p, st, events, &err);
     if (st != DBP_OK)
@@ -84,9 +92,11 @@ static int pool_connect(lua_State *L)
     return checkout(L, true);
 }
 
-/* pool:try_connect([since]) -> Conn | nil, err: never waits for a slot;
- * err.kind "again" when it would have to.  since (core.now() seconds): when
- * the caller began waiting by itself, for the wait histogram. */
+/* pool:try_connect([since[, async]]) -> Conn | nil, err: never waits for a
+ * slot; err.kind "again" when it would have to.  since (core.now()
+ * seconds): when the caller began waiting by itself, for the wait
+ * histogram.  async: never connects either; when a connection must be
+ * opened, returns conn, "connecting", to be driven with conn:connect_step(). */
 static int pool_try_connect(lua_State *L)
 {
     return checkout(L, false);
@@ -144,14 +154,16 @@ static int pool_timed_out(lua_State *L)
     return 0;
 }
 
-/* pool:timing() -> pool_timeout, yield_after: what an event loop's waits need. */
+/* pool:timing() -> pool_timeout, yield_after, connect_timeout: what an
+ * event loop's waits need. */
 static int pool_timing(lua_State *L)
 {
     const dbp_config *cfg = dbp_pool_config(check_pool(L, 1));
 
     lua_pushnumber(L, cfg->pool_timeout);
     lua_pushnumber(L, cfg->yield_after);
-    return 2;
+    lua_pushnumber(L, cfg->connect_timeout);
+    return 3;
 }
 
 /* pool:breaker() -> "closed" | "open" | "half-open", without a stats table. */

@@ -51,7 +51,10 @@ struct dbp_slot {
     int64_t last_used_ns;   /* last return: for pre-ping bypass */
     int queries;            /* statements run, for max_queries */
     dbp_slot *prev, *next;  /* idle list links while SLOT_IDLE; tracked list while traced */
-    int64_t checkout_ns;    /* when the current checkout got it: hold time */
+    int64_t checkout_ns;    /* when the current checkout got it: hold time;
+                               while connecting for an event loop: since when it waits */
+    int64_t connect_ns;     /* event-loop connect: when it started */
+    bool probe;             /* event-loop connect: the breaker's half-open probe */
     /* Leak tracking (leak_threshold > 0), set by dbp_pool_track. */
     char *trace;            /* owned; non-NULL = on p->tracked */
     bool leak_reported;
@@ -517,26 +520,73 @@ static void sleep_ns(int64_t ns)
  * retry.attempts tries, none whose back-off would end after deadline) unless
  * this is the breaker's single probe or `once` is set.  On failure the
  * capacity is given back and s freed. */
+/* Asks the breaker whether a connect may be made now.  On refusal, gives
+ * the reserved capacity back, frees s and fills err (circuit_open). */
+static dbp_status admit_connect(dbp_pool *p, dbp_slot *s, dbp_admit *admit, dbp_error *err)
+{
+    int64_t now = dbp_now_ns();
+    dbp_status st;
+
+    pthread_mutex_lock(&p->mu);
+    *admit = dbp_breaker_admit(&p->breaker, now);
+    if (*admit != DBP_REFUSE) {
+        pthread_mutex_unlock(&p->mu);
+        return DBP_OK;
+    }
+    st = circuit_open_error_locked(p, now, err);
+    give_back_locked(p, 1);
+    wake_for_capacity_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    dbp_metrics_inc(&p->metrics, DBP_M_CIRCUIT_OPEN);
+    free(s);
+    return st;
+}
+
+/* s's connect succeeded: it is a checked-out connection now.  Caller holds
+ * p->mu; counts CONNECTS after unlocking. */
+static void opened_locked(dbp_pool *p, dbp_slot *s, int64_t started, int64_t now, unsigned *ev)
+{
+    if (dbp_breaker_is_open(&p->breaker))
+        *ev |= DBP_EV_BREAKER_CLOSE;
+    dbp_breaker_success(&p->breaker);
+    dbp_hist_add_locked(&p->metrics, DBP_H_CONNECT, now - started);
+    *ev |= DBP_EV_CONNECT;
+    s->gen = p->gen;
+    s->born_ns = now;
+    s->last_used_ns = now;
+    s->expires_ns = lifetime_end_locked(p, now);
+    s->queries = 0;
+    s->state = SLOT_IN_USE;
+}
+
+/* A connect attempt failed with st: the breaker counts the server's
+ * failures (not out of memory).  Returns true when that opened it.  Caller
+ * holds p->mu. */
+static bool connect_failed_locked(dbp_pool *p, dbp_status st, bool probe, int64_t now,
+                                  unsigned *ev, const dbp_error *err)
+{
+    if (st != DBP_CONNECT) {
+        if (probe)
+            dbp_breaker_cancel_probe(&p->breaker);
+        return false;
+    }
+    if (!dbp_breaker_failure(&p->breaker, now, err->message))
+        return false;
+    *ev |= DBP_EV_BREAKER_OPEN;
+    return true;
+}
+
 static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool once,
                             unsigned *ev, dbp_error *err)
 {
-    int64_t now = dbp_now_ns();
+    int64_t now;
     dbp_admit admit;
     dbp_status st = DBP_CONNECT;
     int attempts;
 
-    pthread_mutex_lock(&p->mu);
-    admit = dbp_breaker_admit(&p->breaker, now);
-    if (admit == DBP_REFUSE) {
-        st = circuit_open_error_locked(p, now, err);
-        give_back_locked(p, 1);
-        wake_for_capacity_locked(p);
-        pthread_mutex_unlock(&p->mu);
-        dbp_metrics_inc(&p->metrics, DBP_M_CIRCUIT_OPEN);
-        free(s);
+    if ((st = admit_connect(p, s, &admit, err)) != DBP_OK)
         return st;
-    }
-    pthread_mutex_unlock(&p->mu);
+    now = dbp_now_ns();
 
     attempts = (admit == DBP_ADMIT_PROBE || once) ? 1 : p->cfg.retry_attempts;
     for (int attempt = 1; attempt <= attempts; attempt++) {
@@ -547,30 +597,16 @@ static dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool onc
         now = dbp_now_ns();
         pthread_mutex_lock(&p->mu);
         if (st == DBP_OK) {
-            if (dbp_breaker_is_open(&p->breaker))
-                *ev |= DBP_EV_BREAKER_CLOSE;
-            dbp_breaker_success(&p->breaker);
-            dbp_hist_add_locked(&p->metrics, DBP_H_CONNECT, now - started);
-            *ev |= DBP_EV_CONNECT;
-            s->gen = p->gen;
-            s->born_ns = now;
-            s->last_used_ns = now;
-            s->expires_ns = lifetime_end_locked(p, now);
-            s->queries = 0;
-            s->state = SLOT_IN_USE;
+            opened_locked(p, s, started, now, ev);
             pthread_mutex_unlock(&p->mu);
             dbp_metrics_inc(&p->metrics, DBP_M_CONNECTS);
             return DBP_OK;
         }
+        opened = connect_failed_locked(p, st, admit == DBP_ADMIT_PROBE, now, ev, err);
         if (st != DBP_CONNECT) {              /* out of memory: not the server's fault */
-            if (admit == DBP_ADMIT_PROBE)
-                dbp_breaker_cancel_probe(&p->breaker);
             pthread_mutex_unlock(&p->mu);
             break;
         }
-        opened = dbp_breaker_failure(&p->breaker, now, err->message);
-        if (opened)
-            *ev |= DBP_EV_BREAKER_OPEN;
         delay = dbp_backoff_ns(attempt, p->cfg.retry_base, p->cfg.retry_max, uniform_locked(p));
         pthread_mutex_unlock(&p->mu);
         dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
@@ -633,7 +669,7 @@ static void note_checkout_locked(dbp_pool *p, dbp_slot *s, int64_t start, int64_
     s->checkout_ns = now;
 }
 
-static dbp_status checkout(dbp_pool *p, bool block, int64_t since, dbp_slot **out,
+static dbp_status checkout(dbp_pool *p, bool block, bool defer, int64_t since, dbp_slot **out,
                            unsigned *ev, dbp_error *err)
 {
     int64_t now = dbp_now_ns(), start = since > 0 ? since : now;
@@ -684,6 +720,16 @@ static dbp_status checkout(dbp_pool *p, bool block, int64_t since, dbp_slot **ou
             return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
         }
         s->state = SLOT_OPENING;
+        if (defer) {                      /* the event loop connects it: dbp_pool_connect_step */
+            dbp_admit admit;
+            if ((st = admit_connect(p, s, &admit, err)) != DBP_OK)
+                return st;
+            s->conn = NULL;
+            s->probe = admit == DBP_ADMIT_PROBE;
+            s->checkout_ns = start;
+            *out = s;
+            return DBP_PENDING;
+        }
         st = open_into(p, s, now + dbp_sec_to_ns(p->cfg.pool_timeout), false, ev, err);
         if (st != DBP_OK)
             return st;
@@ -699,7 +745,7 @@ dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, int64_t since_ns, dbp_s
                                 unsigned *events, dbp_error *err)
 {
     unsigned ev = 0;
-    dbp_status st = checkout(p, block, since_ns, out, &ev, err);
+    dbp_status st = checkout(p, block, false, since_ns, out, &ev, err);
 
     if (events != NULL)
         *events = ev;
@@ -714,6 +760,76 @@ dbp_status dbp_pool_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 dbp_status dbp_pool_try_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 {
     return dbp_pool_checkout_ev(p, false, 0, out, NULL, err);
+}
+
+dbp_status dbp_pool_checkout_async(dbp_pool *p, int64_t since_ns, dbp_slot **out,
+                                  unsigned *events, dbp_error *err)
+{
+    unsigned ev = 0;
+    dbp_status st = checkout(p, false, true, since_ns, out, &ev, err);
+
+    if (events != NULL)
+        *events = ev;
+    return st;
+}
+
+/* The event loop's connect of s ended without a connection. */
+static dbp_status async_connect_failed(dbp_pool *p, dbp_slot *s, dbp_status st, unsigned *ev,
+                                       dbp_error *err)
+{
+    bool connect_failure = st == DBP_CONNECT;
+
+    dbp_conn_close(s->conn);
+    pthread_mutex_lock(&p->mu);
+    untrack_locked(p, s);                 /* leak_threshold traced it at checkout */
+    connect_failed_locked(p, st, s->probe, dbp_now_ns(), ev, err);
+    give_back_locked(p, 1);
+    wake_for_capacity_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    if (connect_failure)
+        dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
+    free(s->trace);
+    free(s);
+    return st;
+}
+
+dbp_status dbp_pool_connect_step(dbp_pool *p, dbp_slot *s, bool *want_write, unsigned *events,
+                                 dbp_error *err)
+{
+    unsigned ev = 0;
+    dbp_status st = DBP_OK;
+    int64_t now;
+
+    if (s->conn == NULL) {
+        s->connect_ns = dbp_now_ns();
+        st = dbp_conn_start(&p->cfg, p->cfg.dsn, &s->conn, err);
+    }
+    if (st == DBP_OK)
+        st = dbp_conn_connect_step(s->conn, p->cfg.dsn, want_write, err);
+    if (st == DBP_AGAIN)
+        return DBP_AGAIN;
+    if (st != DBP_OK) {
+        st = async_connect_failed(p, s, st, &ev, err);
+    } else {
+        now = dbp_now_ns();
+        pthread_mutex_lock(&p->mu);
+        opened_locked(p, s, s->connect_ns, now, &ev);
+        note_checkout_locked(p, s, s->checkout_ns, now);
+        pthread_mutex_unlock(&p->mu);
+        dbp_metrics_inc(&p->metrics, DBP_M_CONNECTS);
+    }
+    if (events != NULL)
+        *events = ev;
+    return st;
+}
+
+void dbp_pool_connect_abandon(dbp_pool *p, dbp_slot *s, const char *why)
+{
+    dbp_error err;
+    unsigned ev = 0;
+
+    dbp_error_set(&err, DBP_CONNECT, "could not connect: %s", why);
+    (void)async_connect_failed(p, s, DBP_CONNECT, &ev, &err);
 }
 
 void dbp_pool_note_wait(dbp_pool *p)

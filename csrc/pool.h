@@ -73,6 +73,21 @@ DBP_MUSTCHECK dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, int64_t s
                                               dbp_slot **out, unsigned *events,
                                               dbp_error *err);
 
+/* dbp_pool_try_checkout for event loops, which must not block on a
+ * connect: when a new connection is needed, returns DBP_PENDING with *out
+ * reserved (capacity held, the breaker asked) but not connected.  Drive it
+ * with dbp_pool_connect_step whenever dbp_slot_conn(*out)'s socket is ready
+ * (readable, or writable when *want_write; the first step needs no wait)
+ * until DBP_OK (checked out, as from dbp_pool_checkout) or a failure (the
+ * slot is freed, capacity given back, the breaker told).  A caller that
+ * gives up (connect_timeout) calls dbp_pool_connect_abandon, which counts
+ * as a failed connect. */
+DBP_MUSTCHECK dbp_status dbp_pool_checkout_async(dbp_pool *p, int64_t since_ns, dbp_slot **out,
+                                                 unsigned *events, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_pool_connect_step(dbp_pool *p, dbp_slot *s, bool *want_write,
+                                               unsigned *events, dbp_error *err);
+void dbp_pool_connect_abandon(dbp_pool *p, dbp_slot *s, const char *why);
+
 /* For a caller that waits by itself (an event loop polling try_checkout):
  * count one waiting checkout, and, when it gives up, count the timeout and
  * fill err with the QueuePool sentence and live state (DBP_TIMEOUT). */

@@ -60,3 +60,75 @@ describe("conn:send and conn:collect", function()
     assert.is_function(dbpool.engine)
   end)
 end)
+
+describe("pool:try_connect(since, true) and conn:connect_step", function()
+  local function step_until_ready(c)
+    for _ = 1, 5000 do
+      local ready, err = c:connect_step()
+      if ready then return true end
+      if ready == nil then return nil, err end
+      sys.sleep(0.001)
+    end
+    error("connect did not finish")
+  end
+
+  it("leave a new connection to the caller to connect, and count it as a connect", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    local c, state = e.pool:try_connect(nil, true)
+    assert.are.equal("connecting", state)
+    assert.has_error(function() c:query("SELECT 1") end,
+      "dbpool.Conn is still connecting: call conn:connect_step() until it returns true")
+    assert(step_until_ready(c))
+    assert.is_true(c:connect_step())               -- done: stays true
+    assert.are.equal(1, assert(c:query("SELECT 1 AS one"))[1].one)
+    c:close()
+    local s = e:stats()
+    assert.are.same({ 1, 1, 1, 1 }, { s.connects, s.checkouts, s.connect.count, s.checkedin })
+    -- With an idle connection there is nothing to connect.
+    local again, state2 = e.pool:try_connect(nil, true)
+    assert.is_nil(state2)
+    again:close()
+  end)
+
+  it("never block on a server that does not answer; giving up frees the slot and counts", function()
+    local data = assert(os.getenv("DBPOOL_PG_DATA"))
+    local pid = assert(io.open(data .. "/postmaster.pid")):read("*l")
+    local e = helper.engine { pool_size = 1, max_overflow = 0, breaker = { failures = 0 } }
+    assert(os.execute("kill -STOP " .. pid))
+    local ok, failure = pcall(function()
+      local c = assert(e.pool:try_connect(nil, true))
+      local slowest = 0
+      for _ = 1, 20 do
+        local t0 = sys.monotime()
+        local ready = c:connect_step()
+        slowest = math.max(slowest, sys.monotime() - t0)
+        assert.is_false(ready)
+        sys.sleep(0.005)
+      end
+      assert.is_true(slowest < 0.05 * helper.time_scale, "a step blocked for " .. slowest .. " s")
+      c:close()                                    -- gives up: counted as a failed connect
+      assert.are.same({ 0, 0, 1 }, { e.pool:checkedout(), e:stats().total, e:stats().connect_failures })
+    end)
+    os.execute("kill -CONT " .. pid)
+    assert(ok, failure)
+    assert(e:query("SELECT 1"))                    -- capacity usable again
+  end)
+
+  it("report a refused connect from a step, with kind 'connect', and leak no slot", function()
+    local e = helper.engine { dsn = "postgresql://postgres@127.0.0.1:1/x", pool_size = 1,
+                              max_overflow = 0, breaker = { failures = 0 } }
+    local c, state = e.pool:try_connect(nil, true)
+    local ready, err
+    if c then
+      assert.are.equal("connecting", state)
+      ready, err = step_until_ready(c)
+      assert.is_true(c:is_closed())
+    else
+      err = state
+    end
+    assert.is_nil(ready)
+    assert.are.equal("connect", err.kind)
+    assert.matches("could not connect", err.message)
+    assert.are.same({ 0, 0, 1 }, { e.pool:checkedout(), e:stats().total, e:stats().connect_failures })
+  end)
+end)

@@ -74,10 +74,38 @@ function methods.exec(conn, sql)
   return wait_result(conn, conn:yield_after())
 end
 
--- M.connect(pool) -> Conn | nil, err: a checkout that yields while it waits.
+-- Drives a connect that try_connect(since, true) left to us, yielding
+-- between steps, for at most connect_timeout (0: no limit, as in libpq).
+local function finish_connect(pool, conn)
+  local _, _, connect_timeout = pool:timing()
+  local deadline = connect_timeout > 0 and now() + connect_timeout or math.huge
+  local look = 0
+  while true do
+    local ready, err = conn:connect_step()
+    if ready then return conn end
+    if ready == nil then return nil, err end
+    if now() >= deadline then
+      conn:close()                        -- counted as a failed connect
+      return nil, setmetatable({ kind = "connect", message = ("could not connect: "
+        .. "no answer within connect_timeout (%g s)"):format(connect_timeout) }, core.Error)
+    end
+    look = look + 1
+    sleep(delay_for(look))
+  end
+end
+
+-- One try: a checked-out Conn, or nil, err ("again": no slot now).
+local function try_once(pool, since)
+  local conn, err = pool:try_connect(since, true)
+  if conn and err == "connecting" then return finish_connect(pool, conn) end
+  return conn, err
+end
+
+-- M.connect(pool) -> Conn | nil, err: a checkout that yields while it waits
+-- for a slot and while a new connection is being made.
 function M.connect(pool)
   if not can_yield() then return pool:connect() end
-  local conn, err = pool:try_connect()
+  local conn, err = try_once(pool)
   if conn or err.kind ~= "again" then return conn, err end
   local since = now()
   local deadline = since + (pool:timing())
@@ -86,7 +114,7 @@ function M.connect(pool)
   repeat
     look = look + 1
     sleep(delay_for(look))
-    conn, err = pool:try_connect(since)
+    conn, err = try_once(pool, since)
     if conn or err.kind ~= "again" then return conn, err end
   until now() >= deadline
   return pool:timed_out()
