@@ -11,7 +11,10 @@
 --   bench/openresty/results.md: waiting inside the worker loses);
 -- - a checkout that finds no free connection yields and tries again until
 --   pool_timeout, instead of sleeping on a condition variable that would
---   stall the worker (and the request holding the connection it waits for).
+--   stall the worker (and the request holding the connection it waits for);
+-- - a checkout that needs a new connection makes it with libpq's
+--   non-blocking connect, yielding between steps, for at most
+--   connect_timeout.
 -- In other phases (init, set, log, header/body filters) nginx cannot yield:
 -- the blocking path is used.
 local core = require "dbpool.core"
@@ -35,9 +38,8 @@ end
 local can_yield = M.can_yield
 
 -- Back-off between looks: the next turn of the event loop for the first
--- few (a fast statement is done by then), then 1 ms
--- (nginx's timer resolution), so that a long statement costs one wake-up
--- per millisecond.
+-- few (a fast statement is done by then), then 1 ms (nginx's timer
+-- resolution), so that a long statement costs one wake-up per millisecond.
 local QUICK_LOOKS = 8
 local function delay_for(look)
   return look <= QUICK_LOOKS and 0 or 0.001
