@@ -85,8 +85,11 @@ done
 psql() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres "$@"; }
 # Fed on stdin (not -c) because CREATE DATABASE cannot run inside the implicit
 # transaction psql uses for a multi-statement -c string.
-psql -d postgres >&2 <<'SQL'
-CREATE ROLE app LOGIN PASSWORD 'app-secret-pw';
+# The app role's password is new for every throwaway cluster (hex: safe in a
+# URI); specs read it from DBPOOL_APP_PASSWORD to check it never leaks.
+app_pw=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+psql -d postgres >&2 <<SQL
+CREATE ROLE app LOGIN PASSWORD '$app_pw';
 CREATE DATABASE shop_kg OWNER app;
 CREATE DATABASE shop_us OWNER app;
 GRANT ALL ON SCHEMA public TO app;
@@ -101,7 +104,7 @@ say "PostgreSQL $("$bin/postgres" -V | awk '{print $3}') on 127.0.0.1:$port, dir
 
 # Single-quoted so eval copes with '?' and '&' in the socket DSN.
 emit() { printf "export %s='%s'\n" "$1" "${2//\'/\'\\\'\'}"; }
-app=postgresql://app:app-secret-pw@127.0.0.1:$port
+app=postgresql://app:$app_pw@127.0.0.1:$port
 emit DBPOOL_PG_TMP "$tmp"
 emit DBPOOL_PG_DATA "$data"
 emit DBPOOL_PG_LOG "$log"
@@ -111,6 +114,7 @@ emit DBPOOL_PG_BIN "$bin"
 emit DBPOOL_PG_USER "$pg_user"
 emit DBPOOL_TEST_DSN "postgresql://postgres@127.0.0.1:$port/postgres"
 emit DBPOOL_TEST_SOCKET_DSN "postgresql://postgres@/postgres?host=$sock&port=$port"
+emit DBPOOL_APP_PASSWORD "$app_pw"
 emit DBPOOL_APP_DSN "$app/shop_kg"
 emit DATABASE_URL_KG "$app/shop_kg"
 emit DATABASE_URL_US "$app/shop_us"

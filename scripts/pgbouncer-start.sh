@@ -68,9 +68,9 @@ host all app 127.0.0.1/32 scram-sha-256
 local all postgres trust
 local all app scram-sha-256
 HBA
-cat >"$dir/userlist.txt" <<'USERS'
+cat >"$dir/userlist.txt" <<USERS
 "postgres" ""
-"app" "app-secret-pw"
+"app" "$DBPOOL_APP_PASSWORD"
 USERS
 chmod 600 "$dir/userlist.txt"
 
@@ -144,7 +144,7 @@ done
 [ -n "$port" ] || { say "could not start PgBouncer"; exit 1; }
 
 # Prove the whole path: SCRAM to PgBouncer, SCRAM from PgBouncer to the server.
-got=$(PGPASSWORD=app-secret-pw psql "host=127.0.0.1 port=$port user=app dbname=shop_kg connect_timeout=5" \
+got=$(PGPASSWORD=$DBPOOL_APP_PASSWORD psql "host=127.0.0.1 port=$port user=app dbname=shop_kg connect_timeout=5" \
   -c 'SELECT 1') || { say "login as app through PgBouncer failed"; exit 1; }
 [ "$got" = 1 ] || { say "unexpected answer through PgBouncer: $got"; exit 1; }
 
@@ -161,5 +161,5 @@ emit DBPOOL_PGB_LOG "$log"
 emit DBPOOL_PGB_SOCKDIR "$dir"
 emit DBPOOL_PGB_MAX_DB_CONNECTIONS "$max_db_connections"
 emit DBPOOL_PGB_DEFAULT_POOL_SIZE "$default_pool_size"
-emit DBPOOL_PGB_DSN "postgresql://app:app-secret-pw@127.0.0.1:$port/shop_kg"
+emit DBPOOL_PGB_DSN "postgresql://app:$DBPOOL_APP_PASSWORD@127.0.0.1:$port/shop_kg"
 emit DBPOOL_PGB_ADMIN_DSN "postgresql://postgres@127.0.0.1:$port/pgbouncer"

@@ -3,7 +3,8 @@
 local dbpool = require "dbpool"
 local helper = require "helper"
 
-local SECRET = "app-secret-pw"    -- the app role's password (scripts/pg-start.sh)
+-- The app role's password, new for every throwaway cluster (scripts/pg-start.sh).
+local SECRET = assert(os.getenv("DBPOOL_APP_PASSWORD"), "DBPOOL_APP_PASSWORD is not set")
 
 describe("runtime errors", function()
   local e

@@ -7,6 +7,7 @@ local helper = {}
 helper.dsn = assert(os.getenv("DBPOOL_TEST_DSN"),
   "DBPOOL_TEST_DSN is not set: run the specs through `make test` (scripts/with-pg.sh)")
 helper.app_dsn = os.getenv("DBPOOL_APP_DSN")
+helper.app_password = os.getenv("DBPOOL_APP_PASSWORD")   -- new for every cluster
 helper.port = tonumber(os.getenv("DBPOOL_PG_PORT"))
 
 -- Timing allowances are multiplied by this: the suite runs once more under

@@ -187,7 +187,7 @@ describe("echo and echo_pool", function()
     log = helper.capture_log(function() down:connect(); down:connect() end)
     assert.matches("checkout failed %(circuit breaker opened%): could not connect", log[1].message)
     assert.matches("checkout refused: circuit breaker open after 1 failed connects", log[2].message)
-    for _, l in ipairs(log) do assert.is_nil(l.message:find("app-secret-pw", 1, true)) end
+    for _, l in ipairs(log) do assert.is_nil(l.message:find(helper.app_password, 1, true)) end
   end)
 end)
 

@@ -276,7 +276,7 @@ describe("the server", function()
         assert.is_true(took < 0.005 * helper.time_scale, "circuit_open took " .. took .. " s")
         assert.matches("circuit breaker open after 4 failed connects in a row", err.message, 1, true)
         assert.matches("last error: could not connect", err.message, 1, true)
-        assert.is_nil(err.message:find("app-secret-pw", 1, true))
+        assert.is_nil(err.message:find(helper.app_password, 1, true))
       end
     end)
     helper.pg_ctl("start")
