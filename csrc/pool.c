@@ -282,6 +282,9 @@ static void note_lost_locked(dbp_pool *p, int64_t now)
     p->refill_pending = true;
 }
 
+/* Takes s off the tracked list and drops its traceback: a slot has a
+ * traceback exactly while it is on that list (the links are shared with the
+ * idle list, so a stale traceback would make an idle slot look tracked). */
 static void untrack_locked(dbp_pool *p, dbp_slot *s)
 {
     if (s->trace == NULL)
@@ -289,6 +292,8 @@ static void untrack_locked(dbp_pool *p, dbp_slot *s)
     if (s->prev) s->prev->next = s->next; else p->tracked = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = NULL;
+    free(s->trace);
+    s->trace = NULL;
 }
 
 /* This process is a fork()ed child of the one the pool's state belongs to.
@@ -788,7 +793,6 @@ static dbp_status async_connect_failed(dbp_pool *p, dbp_slot *s, dbp_status st, 
     pthread_mutex_unlock(&p->mu);
     if (connect_failure)
         dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
-    free(s->trace);
     free(s);
     return st;
 }
@@ -1066,7 +1070,6 @@ void dbp_pool_track(dbp_pool *p, dbp_slot *s, char *trace)
 {
     pthread_mutex_lock(&p->mu);
     untrack_locked(p, s);
-    free(s->trace);
     s->trace = trace;
     s->leak_reported = false;
     if (trace != NULL) {

@@ -43,6 +43,19 @@ describe("leak_threshold", function()
     assert.are.equal(0, e:stats().leaks)    -- a late return is not a garbage-collector leak
   end)
 
+  it("keeps watching a held checkout while other connections come and go", function()
+    local e = helper.engine { pool_size = 2, max_overflow = 0, leak_threshold = 0.1 }
+    local log = helper.capture_log(function()
+      local held = checkout_here(e)
+      for _ = 1, 3 do e:connect():close() end   -- the other slot, traced and returned, reused
+      sys.sleep(0.15)
+      e:connect():close()                       -- the scan finds the held one
+      held:close()
+    end)
+    assert.are.equal(1, #log)
+    assert.matches("connection held for 0%.%d+ s, longer than leak_threshold", log[1].message)
+  end)
+
   it("is off by default: no traceback kept, nothing logged", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0 }
     local log = helper.capture_log(function()
