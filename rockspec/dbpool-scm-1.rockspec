@@ -58,5 +58,6 @@ build = {
     ["dbpool.health"] = "lua/dbpool/health.lua",
     ["dbpool.advise"] = "lua/dbpool/advise.lua",
     ["dbpool.metrics"] = "lua/dbpool/metrics.lua",
+    ["dbpool.ngx"] = "lua/dbpool/ngx.lua",
   },
 }
