@@ -148,64 +148,46 @@ static void connected(dbp_conn *c)
     PQsetErrorVerbosity(c->pg, PQERRORS_VERBOSE);
 }
 
-static dbp_conn *wrap_pg(PGconn *pg, const dbp_config *cfg)
+/* Opens (wait: PQconnectdbParams) or starts (PQconnectStartParams) a
+ * connection to dsn with cfg's settings. */
+static dbp_status make_conn(const dbp_config *cfg, const char *dsn, bool wait, dbp_conn **out,
+                            dbp_error *err)
 {
-    dbp_conn *c = calloc(1, sizeof *c);
+    connect_params cp;
+    dbp_conn *c;
+    PGconn *pg;
 
-    if (c == NULL)
-        return NULL;
+    connect_params_init(&cp, cfg, dsn);
+    pg = wait ? PQconnectdbParams(cp.keys, cp.vals, 1) : PQconnectStartParams(cp.keys, cp.vals, 1);
+    if (pg == NULL)
+        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
+    if (wait ? PQstatus(pg) != CONNECTION_OK : PQstatus(pg) == CONNECTION_BAD) {
+        connect_error(pg, dsn, err);
+        PQfinish(pg);
+        return DBP_CONNECT;
+    }
+    if ((c = calloc(1, sizeof *c)) == NULL) {
+        PQfinish(pg);
+        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
+    }
     c->pg = pg;
     c->primary = cfg->role == DBP_ROLE_PRIMARY;
-    return c;
+    if (wait)
+        connected(c);
+    *out = c;
+    return DBP_OK;
 }
 
 dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
                          dbp_error *err)
 {
-    connect_params cp;
-    dbp_conn *c;
-    PGconn *pg;
-
-    connect_params_init(&cp, cfg, dsn);
-    pg = PQconnectdbParams(cp.keys, cp.vals, 1);
-    if (pg == NULL)
-        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
-    if (PQstatus(pg) != CONNECTION_OK) {
-        connect_error(pg, dsn, err);
-        PQfinish(pg);
-        return DBP_CONNECT;
-    }
-    if ((c = wrap_pg(pg, cfg)) == NULL) {
-        PQfinish(pg);
-        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
-    }
-    connected(c);
-    *out = c;
-    return DBP_OK;
+    return make_conn(cfg, dsn, true, out, err);
 }
 
 dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn, dbp_conn **out,
                           dbp_error *err)
 {
-    connect_params cp;
-    dbp_conn *c;
-    PGconn *pg;
-
-    connect_params_init(&cp, cfg, dsn);
-    pg = PQconnectStartParams(cp.keys, cp.vals, 1);
-    if (pg == NULL)
-        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
-    if (PQstatus(pg) == CONNECTION_BAD) {
-        connect_error(pg, dsn, err);
-        PQfinish(pg);
-        return DBP_CONNECT;
-    }
-    if ((c = wrap_pg(pg, cfg)) == NULL) {
-        PQfinish(pg);
-        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
-    }
-    *out = c;
-    return DBP_OK;
+    return make_conn(cfg, dsn, false, out, err);
 }
 
 dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,

@@ -8,23 +8,16 @@ set -euo pipefail
 
 dir=${1:-${DBPOOL_STANDBY_DIR:-${DBPOOL_PG_TMP:+$DBPOOL_PG_TMP/standby}}}
 [ -n "$dir" ] || { echo "usage: $0 [DIR] (or set DBPOOL_STANDBY_DIR)" >&2; exit 2; }
-# Guard the rm -rf below against a bad argument or stale env.
+# Only a throwaway cluster's standby dir (pg-stop.sh deletes it): guards
+# against a bad argument or stale env.
 case "$dir" in /tmp/dbpool-pg.*/standby) ;; *) echo "dbpool standby-stop: refusing to remove $dir" >&2; exit 2 ;; esac
 [ -d "$dir" ] || exit 0
 
-data=$dir/data
+here=$(cd "$(dirname "$0")" && pwd)
 bin=${DBPOOL_PG_BIN:-$(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -n1)}
-if [ -f "$data/postmaster.pid" ]; then
-  owner=$(stat -c %U "$data")
-  # Immediate: no checkpoint, nothing worth keeping. Failure = already stopped.
-  if [ "$(id -un)" = "$owner" ]; then (cd "$dir" && "$bin/pg_ctl" -D "$data" -m immediate -w -s stop) >/dev/null 2>&1 || true
-  else (cd "$dir" && runuser -u "$owner" -- "$bin/pg_ctl" -D "$data" -m immediate -w -s stop) >/dev/null 2>&1 || true; fi
-  # Last resort: a postmaster that ignored the stop, verified to be ours by its data dir.
-  pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null || true)
-  if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$data"; then
-    kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-  fi
-fi
+# Stopping and deleting a data dir is pg-stop.sh's job; the slot comes after,
+# since the primary refuses to drop it while the standby still streams.
+"$here/pg-stop.sh" "$dir"
 
 # Best effort: without the standby its slot would only pin WAL on the primary.
 # The primary is found through its socket dir next to ours (its port is in the
@@ -42,4 +35,3 @@ for s in "$psock"/.s.PGSQL.[0-9]*; do
     sleep 0.1
   done
 done
-rm -rf "$dir"
