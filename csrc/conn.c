@@ -19,6 +19,7 @@ struct dbp_conn {
     bool broken;        /* discard this connection */
     bool lost;          /* the server or the link went away: a pool-wide event */
     bool primary;       /* role = "primary": a read-only server counts as dead */
+    bool verify_role;   /* primary through PgBouncer: ask the session once connected */
 };
 
 bool dbp_sqlstate_is_disconnect(const char *s)
@@ -148,6 +149,23 @@ static void connected(dbp_conn *c)
     PQsetErrorVerbosity(c->pg, PQERRORS_VERBOSE);
 }
 
+/* A connection that reached CONNECTION_OK and may be handed out.  Through
+ * PgBouncer, libpq's target_session_attrs cannot see a read-only server:
+ * PgBouncer replays the parameters of its pool's first server login, so a
+ * primary asks the session itself (the pre-ping's question), once. */
+static dbp_status ready(dbp_conn *c, const char *dsn, dbp_error *err)
+{
+    connected(c);
+    if (c->verify_role && dbp_conn_ping(c, err) != DBP_OK) {
+        char why[sizeof err->message];
+        dbp_copy_text(why, sizeof why, err->message);
+        dbp_error_set(err, DBP_CONNECT, "could not connect: %s (asked through PgBouncer)", why);
+        scrub_password(err->message, dsn);
+        return DBP_CONNECT;
+    }
+    return DBP_OK;
+}
+
 /* Opens (wait: PQconnectdbParams) or starts (PQconnectStartParams) a
  * connection to dsn with cfg's settings. */
 static dbp_status make_conn(const dbp_config *cfg, const char *dsn, bool wait, dbp_conn **out,
@@ -172,8 +190,11 @@ static dbp_status make_conn(const dbp_config *cfg, const char *dsn, bool wait, d
     }
     c->pg = pg;
     c->primary = cfg->role == DBP_ROLE_PRIMARY;
-    if (wait)
-        connected(c);
+    c->verify_role = c->primary && cfg->pgbouncer;
+    if (wait && ready(c, dsn, err) != DBP_OK) {
+        dbp_conn_close(c);
+        return DBP_CONNECT;
+    }
     *out = c;
     return DBP_OK;
 }
@@ -195,8 +216,7 @@ dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
 {
     switch (PQconnectPoll(c->pg)) {
     case PGRES_POLLING_OK:
-        connected(c);
-        return DBP_OK;
+        return ready(c, dsn, err);
     case PGRES_POLLING_READING:
         *want_write = false;
         return DBP_AGAIN;

@@ -47,6 +47,13 @@ busted_with() {
 }
 suite "busted lua5.4" busted_with 5.4 lua5.4 /usr/bin/busted -o TAP spec
 suite "busted luajit" busted_with jit luajit /usr/bin/busted -o TAP spec
+# The whole suite once more through PgBouncer in transaction pooling: every
+# engine with pgbouncer = true, and "the server" a spec counts, kills, stops
+# and restarts is PgBouncer (spec/helper.lua, DBPOOL_SPEC_VIA).
+DBPOOL_SPEC_VIA=pgbouncer suite "busted lua5.4 through PgBouncer" busted_with 5.4 \
+  lua5.4 /usr/bin/busted -o TAP spec
+DBPOOL_SPEC_VIA=pgbouncer suite "busted luajit through PgBouncer" busted_with jit \
+  luajit /usr/bin/busted -o TAP spec
 # The specs once more under valgrind (Lua 5.4): no invalid access, no
 # definite leak in the binding.  TAP lines count again: it is another run.
 DBPOOL_TIME_SCALE=10 suite "valgrind busted lua5.4" busted_with 5.4 \

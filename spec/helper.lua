@@ -4,9 +4,28 @@ local dbpool = require "dbpool"
 
 local helper = {}
 
-helper.dsn = assert(os.getenv("DBPOOL_TEST_DSN"),
+-- The server itself, for the admin engine and anything that must see it.
+helper.server_dsn = assert(os.getenv("DBPOOL_TEST_DSN"),
   "DBPOOL_TEST_DSN is not set: run the specs through `make test` (scripts/with-pg.sh)")
-helper.app_dsn = os.getenv("DBPOOL_APP_DSN")
+helper.dsn = helper.server_dsn
+
+-- DBPOOL_SPEC_VIA=pgbouncer runs the suite through the cluster's PgBouncer
+-- (transaction pooling, scripts/with-cluster.sh): every engine of
+-- helper.engine gets pgbouncer = true and a PgBouncer database of its own (an
+-- alias of postgres), so that "the server" of a spec (what it counts, kills,
+-- stops and restarts) is PgBouncer, the server dbpool talks to. The admin
+-- engine still talks to PostgreSQL.
+helper.via_pgbouncer = os.getenv("DBPOOL_SPEC_VIA") == "pgbouncer"
+local pgb_port = os.getenv("DBPOOL_PGB_PORT")
+local function pgb_dsn(database)
+  return ("postgresql://postgres@127.0.0.1:%s/%s"):format(pgb_port, database)
+end
+if helper.via_pgbouncer then
+  assert(pgb_port, "DBPOOL_SPEC_VIA=pgbouncer needs scripts/with-cluster.sh")
+  helper.dsn = pgb_dsn("postgres")
+end
+-- The app role's DSN, with a password (specs check that none leaks).
+helper.app_dsn = helper.via_pgbouncer and os.getenv("DBPOOL_PGB_DSN") or os.getenv("DBPOOL_APP_DSN")
 helper.app_password = os.getenv("DBPOOL_APP_PASSWORD")   -- new for every cluster
 helper.port = tonumber(os.getenv("DBPOOL_PG_PORT"))
 
@@ -28,6 +47,10 @@ function helper.engine(opts)
   for k, v in pairs(opts) do o[k] = v end
   o.name = o.name or helper.name("e")
   if o.application_name == nil then o.application_name = o.name end
+  if helper.via_pgbouncer and o.pgbouncer == nil then
+    if o.dsn == helper.dsn then o.dsn, o.pgbouncer = pgb_dsn(o.name), true
+    elseif o.dsn == helper.app_dsn then o.pgbouncer = true end
+  end
   return dbpool.engine(o)
 end
 
@@ -35,14 +58,34 @@ local admin
 -- The server's own view, through a separate engine.
 function helper.admin()
   -- pre-ping: recovery specs stop and restart the server under it.
-  admin = admin or dbpool.engine { name = "spec_admin", dsn = helper.dsn, pool_size = 2,
+  admin = admin or dbpool.engine { name = "spec_admin", dsn = helper.server_dsn, pool_size = 2,
                                   max_overflow = 2, application_name = "spec_admin",
                                   pool_pre_ping = true }
   return admin
 end
 
--- Backends the server sees for an application_name.
+local console
+-- PgBouncer's admin console (simple query protocol only: conn:exec).
+local function console_exec(sql)
+  console = console or dbpool.engine { name = "spec_console", dsn = pgb_dsn("pgbouncer"),
+                                      pgbouncer = true, pool_size = 1, max_overflow = 0,
+                                      pool_pre_ping = true }   -- outlives PgBouncer restarts
+  local c = assert(console:connect())
+  local rows, err = c:exec(sql)
+  c:close()
+  return assert(rows, err)
+end
+
+-- Connections the server sees for an application_name: backends in
+-- pg_stat_activity, or PgBouncer's clients through it.
 function helper.backends(app)
+  if helper.via_pgbouncer then
+    local n = 0
+    for _, client in ipairs(console_exec("SHOW CLIENTS")) do
+      if client.application_name == app then n = n + 1 end
+    end
+    return n
+  end
   local rows = assert(helper.admin():query(
     "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1", app))
   return tonumber(rows[1].n)
@@ -61,10 +104,11 @@ function helper.settled_backends(app, want)
   return n
 end
 
--- The last statement a backend ran, as pg_stat_activity shows it.
-function helper.last_query(pid)
-  local rows = assert(helper.admin():query(
-    "SELECT query FROM pg_stat_activity WHERE pid = $1", pid))
+-- The last statement PostgreSQL ran for an application_name (PgBouncer sets
+-- the client's application_name on the server connection it lends).
+function helper.last_query(app)
+  local rows = assert(helper.admin():query([[SELECT query FROM pg_stat_activity
+    WHERE application_name = $1 ORDER BY state_change DESC LIMIT 1]], app))
   return rows[1] and rows[1].query
 end
 
@@ -84,6 +128,54 @@ function helper.pg_ctl(action)
   local root = assert(os.getenv("DBPOOL_ROOT") or ".")
   assert(os.execute(root .. "/scripts/pg-ctl.sh " .. action), "pg-ctl.sh " .. action .. " failed")
 end
+
+-- Stops, starts or restarts the server the engines talk to: PostgreSQL, or
+-- PgBouncer through it (scripts/pgbouncer-ctl.sh).
+function helper.server_ctl(action)
+  if not helper.via_pgbouncer then return helper.pg_ctl(action) end
+  local root = assert(os.getenv("DBPOOL_ROOT") or ".")
+  assert(os.execute(root .. "/scripts/pgbouncer-ctl.sh " .. action),
+    "pgbouncer-ctl.sh " .. action .. " failed")
+end
+
+-- The pid of the process that accepts the engines' connections.
+function helper.server_pid()
+  local file = helper.via_pgbouncer and assert(os.getenv("DBPOOL_PGB_DIR")) .. "/pgbouncer.pid"
+    or assert(os.getenv("DBPOOL_PG_DATA")) .. "/postmaster.pid"
+  return assert(assert(io.open(file)):read("*l"))
+end
+
+-- Ends connections of engine e under it, as a dying server would. On
+-- PostgreSQL: pg_terminate_backend of the given backend pids. Through
+-- PgBouncer: KILL of e's own database there, which ends all of e's connections
+-- (PgBouncer 1.18 cannot end one client), then RESUME so new ones get in.
+function helper.disconnect(e, pids)
+  if not helper.via_pgbouncer then return helper.terminate(pids) end
+  local alias = e.name
+  console_exec("KILL " .. alias)
+  console_exec("RESUME " .. alias)
+  local sys = require "system"
+  local deadline = sys.monotime() + 5
+  repeat
+    local left = 0
+    for _, client in ipairs(console_exec("SHOW CLIENTS")) do
+      if client.database == alias then left = left + 1 end
+    end
+    if left == 0 then return end
+    sys.sleep(0.01)
+  until sys.monotime() > deadline
+  error("PgBouncer still has clients on " .. alias)
+end
+
+-- What a query on a connection ended by helper.disconnect fails with.
+helper.disconnect_error = helper.via_pgbouncer
+  and { sqlstate = "08P01", severity = "FATAL", message = "database removed" }
+  or { sqlstate = "57P01", severity = "FATAL",
+       message = "terminating connection due to administrator command" }
+
+-- What a login with a wrong password fails with.
+helper.login_failed = helper.via_pgbouncer and "SASL authentication failed"
+  or "password authentication failed"
 
 -- Terminates the given backends and waits until the server no longer lists
 -- them, so that a spec sees them gone for certain.

@@ -23,7 +23,8 @@ describe("pgbouncer = true", function()
   end)
 
   it("is needed: without it the startup packet's options are rejected (08P01)", function()
-    local plain = helper.engine { dsn = pgb_dsn, statement_timeout = 1000, retry = { attempts = 1 } }
+    local plain = helper.engine { dsn = pgb_dsn, pgbouncer = false, statement_timeout = 1000,
+                                  retry = { attempts = 1 } }
     local c, err = plain:connect()
     assert.is_nil(c)
     assert.are.equal("connect", err.kind)

@@ -39,7 +39,7 @@ describe("pool_pre_ping", function()
   it("replaces every killed backend without the caller seeing an error", function()
     local e = helper.engine { pool_size = 3, max_overflow = 0, pool_pre_ping = true }
     local old = pids_of(e, 3)
-    helper.terminate(old)
+    helper.disconnect(e, old)
     local killed = set_of(old)
     for _ = 1, 6 do
       local pid = backend_pid(e)                  -- raises on any error
@@ -65,11 +65,11 @@ describe("pool_pre_ping", function()
     c = assert(e:connect())                       -- returned just now: no round trip
     assert.are.equal(pid, c:backend_pid())
     c:close()
-    assert.are.equal("SELECT 'marker'", helper.last_query(pid))
+    assert.are.equal("SELECT 'marker'", helper.last_query(e.name))
     sys.sleep(0.35)
     c = assert(e:connect())                       -- outside the window: the empty query
     c:close()
-    assert.are.equal("", helper.last_query(pid))
+    assert.are.equal("", helper.last_query(e.name))
     assert.are.equal(0, e:stats().pre_ping_failures)
   end)
 end)
@@ -78,15 +78,14 @@ describe("without pre-ping", function()
   it("a killed backend fails one query with kind 'query' and its SQLSTATE; the next checkout works", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0 }
     local pid = pids_of(e, 1)[1]
-    helper.terminate({ pid })
+    helper.disconnect(e, { pid })
     local c = assert(e:connect())
     local rows, err = c:query("SELECT 1")
     c:close()
     assert.is_nil(rows)
     assert.are.equal("query", err.kind)
-    assert.are.equal("57P01", err.sqlstate)
-    assert.are.equal("FATAL", err.severity)
-    assert.are.equal("terminating connection due to administrator command", err.message)
+    assert.are.same(helper.disconnect_error,
+      { sqlstate = err.sqlstate, severity = err.severity, message = err.message })
     assert.are_not.equal(pid, backend_pid(e))
     local st = e:stats()
     assert.are.same({ 1, 0, 1 }, { st.invalidations, st.checkedout, st.total })
@@ -96,7 +95,7 @@ describe("without pre-ping", function()
   it("one disconnect replaces every connection born before it", function()
     local e = helper.engine { pool_size = 2, max_overflow = 0 }
     local old = pids_of(e, 2)                     -- FIFO: old[1] is handed out next
-    helper.terminate({ old[1] })
+    helper.disconnect(e, { old[1] })
     local c = assert(e:connect())
     assert.are.equal(old[1], c:backend_pid())
     assert.is_nil((c:query("SELECT 1")))
@@ -173,7 +172,7 @@ describe("min_idle", function()
     local old = set_of(pids_of(e, 2))
     local list = {}
     for pid in pairs(old) do list[#list + 1] = pid end
-    helper.terminate(list)
+    helper.disconnect(e, list)
     backend_pid(e)                                -- finds one dead; its return refills
     assert.are.equal(2, e.pool:checkedin())
     assert.are.equal(2, helper.settled_backends(e.name, 2))
@@ -235,7 +234,7 @@ describe("the server", function()
     local e = helper.engine { pool_size = 3, max_overflow = 0, pool_pre_ping = true }
     local old = set_of(pids_of(e, 3))
     local held = assert(e:connect())              -- in use across the restart
-    helper.pg_ctl("restart")
+    helper.server_ctl("restart")
     local rows, err = held:query("SELECT 1")      -- in use: nothing can save it
     held:close()
     assert.is_nil(rows)
@@ -259,7 +258,7 @@ describe("the server", function()
                               breaker = { failures = 4, cooldown = cooldown } }
     pids_of(e, 1)
     local ok, failure = pcall(function()
-      helper.pg_ctl("stop")
+      helper.server_ctl("stop")
       -- Two checkouts of two attempts each open the breaker.
       for _ = 1, 2 do
         local c, err = e:connect()
@@ -279,7 +278,7 @@ describe("the server", function()
         assert.is_nil(err.message:find(helper.app_password, 1, true))
       end
     end)
-    helper.pg_ctl("start")
+    helper.server_ctl("start")
     assert(ok, failure)
     local back = sys.monotime()
     local c
