@@ -35,6 +35,10 @@ const dbp_option dbp_options[] = {
     {"min_idle", DBP_OPT_INT, OFF(min_idle), 0, INT_MAX, false, "an integer >= 0"},
     {"max_queries", DBP_OPT_INT, OFF(max_queries), 0, INT_MAX, false,
      "an integer >= 0 (0 = never)"},
+    {"prepare_threshold", DBP_OPT_INT, OFF(prepare_threshold), 0, INT_MAX, false,
+     "an integer >= 0 (0 = never prepare)"},
+    {"prepared_max", DBP_OPT_INT, OFF(prepared_max), 1, 100000, false,
+     "an integer from 1 to 100000"},
     {"connect_timeout", DBP_OPT_NUMBER, OFF(connect_timeout), 0, 1e6, false,
      "a number of seconds >= 0 (0 = wait forever)"},
     {"application_name", DBP_OPT_STRING, OFF(application_name), NOBOUND, "a string"},
@@ -87,6 +91,7 @@ void dbp_config_init(dbp_config *c)
     c->yield_after = 0;          /* see docs/decisions.md, OpenResty */
     c->reset_on_return = DBP_RESET_ROLLBACK;
     c->connect_timeout = 10;
+    c->prepared_max = 100;       /* psycopg's prepared_max */
     c->statement_timeout = -1;
     c->lock_timeout = -1;
     c->idle_in_transaction_session_timeout = -1;
@@ -341,6 +346,14 @@ dbp_status dbp_config_finish(const dbp_config *c, dbp_error *err)
                                  "server instead (ALTER ROLE ... SET %s = ...)",
                                  set, set);
     }
+    /* PgBouncer 1.18 in transaction pooling runs each statement on whichever
+     * server connection is free: a statement prepared on one is missing on
+     * the next. */
+    if (c->pgbouncer && c->prepare_threshold > 0)
+        return dbp_error_set(err, DBP_INVALID,
+                             "option 'prepare_threshold' cannot be used with pgbouncer = true: "
+                             "in transaction pooling a prepared statement lives on one server "
+                             "connection and the next statement may run on another");
     return DBP_OK;
 }
 

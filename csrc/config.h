@@ -36,6 +36,8 @@ typedef struct dbp_config {
     bool use_lifo;
     int min_idle;
     int max_queries;          /* 0 = never rotate */
+    int prepare_threshold;    /* executions of a text before it is prepared; 0 = never */
+    int prepared_max;         /* texts counted (and prepared) per connection */
     double connect_timeout;   /* seconds; 0 = wait forever */
     char *application_name;   /* NULL = unset */
     int statement_timeout;    /* ms; -1 = unset */

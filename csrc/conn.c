@@ -1,5 +1,6 @@
 /* conn.c: the pool's only door to libpq. */
 #include "conn.h"
+#include "stmt_cache.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +21,8 @@ struct dbp_conn {
     bool lost;          /* the server or the link went away: a pool-wide event */
     bool primary;       /* role = "primary": a read-only server counts as dead */
     bool verify_role;   /* primary through PgBouncer: ask the session once connected */
+    dbp_stmt_cache *stmts; /* prepare_threshold > 0: statements worth preparing */
+    dbp_stmt *sent_stmt;   /* non-blocking: the prepared statement being run */
 };
 
 bool dbp_sqlstate_is_disconnect(const char *s)
@@ -191,6 +194,12 @@ static dbp_status make_conn(const dbp_config *cfg, const char *dsn, bool wait, d
     c->pg = pg;
     c->primary = cfg->role == DBP_ROLE_PRIMARY;
     c->verify_role = c->primary && cfg->pgbouncer;
+    if (cfg->prepare_threshold > 0 &&
+        (c->stmts = dbp_stmt_cache_new((unsigned)cfg->prepare_threshold,
+                                       (unsigned)cfg->prepared_max)) == NULL) {
+        dbp_conn_close(c);
+        return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
+    }
     if (wait && ready(c, dsn, err) != DBP_OK) {
         dbp_conn_close(c);
         return DBP_CONNECT;
@@ -244,6 +253,7 @@ void dbp_conn_close(dbp_conn *c)
     }
     PQclear(c->pending);
     PQfinish(c->pg);
+    dbp_stmt_cache_free(c->stmts);
     free(c);
 }
 
@@ -265,6 +275,7 @@ void dbp_conn_forget(dbp_conn *c)
         close(devnull);
     PQclear(c->pending);
     PQfinish(c->pg);
+    dbp_stmt_cache_free(c->stmts);
     free(c);
 }
 
@@ -354,6 +365,79 @@ static dbp_status take_result(dbp_conn *c, PGresult *r, struct pg_result **res, 
     }
 }
 
+/* ---- prepare_threshold: statements prepared after repeated use ---------- */
+
+/* Best effort: a statement the cache let go.  Skipped inside a failed
+ * transaction, where it could not run; the server then drops it with the
+ * session. */
+static void deallocate(dbp_conn *c, const char *name)
+{
+    char sql[64];
+
+    if (PQtransactionStatus(c->pg) == PQTRANS_INERROR)
+        return;
+    snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
+    PQclear(PQexec(c->pg, sql));
+}
+
+/* The entry of sql when it is prepared now (after preparing it if it just
+ * became due), else NULL: run it unprepared.  A failed PQprepare is the
+ * statement's own error (a syntax error, say): returned as the result. */
+static dbp_stmt *prepared_entry(dbp_conn *c, const char *sql, int nparams, PGresult **failed)
+{
+    char evicted[24];
+    dbp_stmt *s = dbp_stmt_use(c->stmts, sql, evicted);
+
+    if (evicted[0] != '\0')
+        deallocate(c, evicted);
+    if (s != NULL && dbp_stmt_due(c->stmts, s)) {
+        PGresult *r = PQprepare(c->pg, s->name, sql, nparams, NULL);
+        if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+            *failed = r;
+            return NULL;
+        }
+        PQclear(r);
+        s->prepared = true;
+    }
+    return s != NULL && s->prepared ? s : NULL;
+}
+
+/* The server lost the statement (the app ran DEALLOCATE ALL or DISCARD
+ * ALL: 26000) or its plan no longer fits the tables (0A000, "cached plan
+ * must not change result type"). */
+static bool statement_gone(const PGresult *r)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return state != NULL && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0);
+}
+
+static PGresult *exec_cached(dbp_conn *c, const char *sql, int nparams, const char *const *values,
+                             const int *lengths, const int *formats)
+{
+    PGresult *r = NULL;
+    dbp_stmt *s = prepared_entry(c, sql, nparams, &r);
+
+    if (r != NULL)                        /* PQprepare failed */
+        return r;
+    if (s == NULL)
+        return PQexecParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+    r = PQexecPrepared(c->pg, s->name, nparams, values, lengths, formats, 0);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && statement_gone(r)) {
+        char stale[sizeof s->name];
+        memcpy(stale, s->name, sizeof stale);
+        dbp_stmt_forget(c->stmts, s);
+        /* Outside a transaction nothing was lost: drop the stale statement
+         * and run the text as if it had never been prepared.  Inside one,
+         * the transaction is aborted and the error is the caller's. */
+        if (PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+            deallocate(c, stale);
+            PQclear(r);
+            r = PQexecParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+        }
+    }
+    return r;
+}
+
 dbp_status dbp_conn_exec(dbp_conn *c, const char *sql, int nparams,
                          const char *const *values, const int *lengths, const int *formats, bool simple,
                          struct pg_result **res, dbp_error *err)
@@ -362,6 +446,8 @@ dbp_status dbp_conn_exec(dbp_conn *c, const char *sql, int nparams,
 
     if (simple)
         r = PQexec(c->pg, sql);
+    else if (c->stmts != NULL)
+        r = exec_cached(c, sql, nparams, values, lengths, formats);
     else
         r = PQexecParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
     return take_result(c, r, res, err);
@@ -381,10 +467,23 @@ dbp_status dbp_conn_send(dbp_conn *c, const char *sql, int nparams, const char *
 
     if (c->busy)
         return dbp_error_set(err, DBP_INVALID, "a statement is already running on this connection");
+    /* A statement that just became due is prepared here, blocking for that
+     * one round trip: once per text and connection (docs/decisions.md). */
+    c->sent_stmt = NULL;
+    if (!simple && c->stmts != NULL) {
+        PGresult *failed = NULL;
+        c->sent_stmt = prepared_entry(c, sql, nparams, &failed);
+        if (failed != NULL || PQstatus(c->pg) != CONNECTION_OK)
+            return take_result(c, failed, NULL, err);
+    }
     if (!PQisnonblocking(c->pg) && PQsetnonblocking(c->pg, 1) != 0)
         return fail_from_result(c, NULL, err);
-    sent = simple ? PQsendQuery(c->pg, sql)
-                  : PQsendQueryParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+    if (simple)
+        sent = PQsendQuery(c->pg, sql);
+    else if (c->sent_stmt != NULL)
+        sent = PQsendQueryPrepared(c->pg, c->sent_stmt->name, nparams, values, lengths, formats, 0);
+    else
+        sent = PQsendQueryParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
     if (!sent)
         return fail_from_result(c, NULL, err);
     c->busy = true;
@@ -417,6 +516,11 @@ dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns, struct pg_result **
                 c->busy = false;
                 r = c->pending;
                 c->pending = NULL;
+                /* Unlike the blocking path this cannot rerun the text (its
+                 * parameters are gone): the error is returned once and the
+                 * next run prepares it anew. */
+                if (c->sent_stmt != NULL && r != NULL && statement_gone(r))
+                    dbp_stmt_forget(c->stmts, c->sent_stmt);
                 return take_result(c, r, res, err);
             }
             /* Keep the last result, as PQexec does, but never let a later
