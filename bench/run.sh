@@ -70,7 +70,9 @@ for round in 1 2 3 4 5; do
   measure floor_prep peer_us raw_libpq select1_prepared 20000
   measure sel_dbpool_54 dbpool_us lua5.4 select1 20000
   measure cyc_dbpool_54 dbpool_us lua5.4 cycle 300000
+  measure sel_dbpool_54_prep dbpool_us lua5.4 select1_prepared 20000
   measure sel_dbpool_jit dbpool_us luajit select1 20000
+  measure sel_dbpool_jit_prep dbpool_us luajit select1_prepared 20000
   measure cyc_dbpool_jit dbpool_us luajit cycle 300000
   measure sel_connect peer_us connect_per_request select1 200
   measure sel_luasql peer_us luasql select1 20000
@@ -86,7 +88,7 @@ median_of() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { print a
 declare -A sel cyc
 floor=$(median_of <<<"${runs[floor]}")
 floor_prep=$(median_of <<<"${runs[floor_prep]}")
-for k in dbpool_54 dbpool_jit connect luasql sqlalchemy psycopg_pool hikaricp; do
+for k in dbpool_54 dbpool_54_prep dbpool_jit dbpool_jit_prep connect luasql sqlalchemy psycopg_pool hikaricp; do
   sel[$k]=$(median_of <<<"${runs[sel_$k]}")
 done
 for k in dbpool_54 dbpool_jit sqlalchemy psycopg_pool hikaricp; do
@@ -126,6 +128,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "| raw libpq, prepared once (PQexecPrepared) | $floor_prep | $(ratio "$floor_prep" "$floor") |"
   echo "| dbpool, Lua 5.4 | ${sel[dbpool_54]} | $(ratio "${sel[dbpool_54]}" "$floor") |"
   echo "| dbpool, LuaJIT | ${sel[dbpool_jit]} | $(ratio "${sel[dbpool_jit]}" "$floor") |"
+  echo "| dbpool, Lua 5.4, prepare_threshold = 5 | ${sel[dbpool_54_prep]} | $(ratio "${sel[dbpool_54_prep]}" "$floor") |"
+  echo "| dbpool, LuaJIT, prepare_threshold = 5 | ${sel[dbpool_jit_prep]} | $(ratio "${sel[dbpool_jit_prep]}" "$floor") |"
   echo "| luasql-postgres, one connection, no pool | ${sel[luasql]} | $(ratio "${sel[luasql]}" "$floor") |"
   echo "| SQLAlchemy QueuePool + psycopg2 | ${sel[sqlalchemy]} | $(ratio "${sel[sqlalchemy]}" "$floor") |"
   echo "| psycopg_pool (psycopg 3, Debian's pure-Python build) | ${sel[psycopg_pool]} | $(ratio "${sel[psycopg_pool]}" "$floor") |"

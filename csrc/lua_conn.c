@@ -10,6 +10,7 @@
 #include "lua_dbpool.h"
 
 typedef struct conn_box {
+    const char *tag;    /* dbp_conn_tag: see dbp_lua_checkself */
     dbp_pool *pool;
     dbp_slot *slot;     /* NULL once returned or invalidated */
     bool traced;        /* leak_threshold: the pool holds its traceback */
@@ -20,6 +21,7 @@ typedef struct conn_box {
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
 {
     conn_box *box = dbp_compat_newuserdata(L, sizeof *box);
+    box->tag = dbp_conn_tag;
     box->pool = p;
     box->slot = s;
     box->traced = dbp_pool_config(p)->leak_threshold > 0;
@@ -33,7 +35,7 @@ void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
 
 static conn_box *check_box(lua_State *L)
 {
-    return dbp_lua_checkself(L, 1, DBP_UV_CONN_MT, DBP_CONN_MT);
+    return dbp_lua_checkself(L, 1, dbp_conn_tag, sizeof(conn_box), DBP_CONN_MT);
 }
 
 static conn_box *check_open(lua_State *L)

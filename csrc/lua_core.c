@@ -107,16 +107,15 @@ void dbp_lua_setfuncs(lua_State *L, const luaL_Reg *l)
     luaL_setfuncs(L, l, 2);
 }
 
-void *dbp_lua_checkself(lua_State *L, int idx, int uv, const char *tname)
-{
-    void *p = lua_touserdata(L, idx);
+const char dbp_conn_tag[] = DBP_CONN_MT, dbp_pool_tag[] = DBP_POOL_MT;
 
-    if (p != NULL && lua_getmetatable(L, idx)) {
-        int same = lua_rawequal(L, -1, uv);
-        lua_pop(L, 1);
-        if (same)
-            return p;
-    }
+void *dbp_lua_checkself(lua_State *L, int idx, const char *tag, size_t size, const char *tname)
+{
+    const char **p = lua_touserdata(L, idx);
+
+    /* Size first: a light userdata has none, and a smaller block cannot be read. */
+    if (p != NULL && lua_rawlen(L, idx) == size && *p == tag)
+        return p;
     return luaL_checkudata(L, idx, tname);        /* raises the standard type error */
 }
 

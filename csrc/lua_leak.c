@@ -54,10 +54,11 @@ void dbp_lua_checkout_site(lua_State *L, dbp_site *site)
     /* No formatting here: this runs at every checkout; the text is built
      * only if a leak is ever reported. */
     for (int level = 1; lua_getstack(L, level, &ar); level++) {
-        /* "S" first: the current line costs a walk of the line table, paid
-         * only for the frame that is kept. */
-        if (!lua_getinfo(L, "S", &ar) || ar.what[0] == 'C' || is_own_source(ar.source) ||
-            !lua_getinfo(L, "l", &ar) || ar.currentline < 0)
+        /* One call for both: the caller's frame is nearly always the one
+         * kept, so a second lua_getinfo for the line costs more than the
+         * line of a skipped frame of ours. */
+        if (!lua_getinfo(L, "Sl", &ar) || ar.what[0] == 'C' || is_own_source(ar.source) ||
+            ar.currentline < 0)
             continue;
         memcpy(site->src, ar.short_src, sizeof site->src);
         site->src[sizeof site->src - 1] = '\0';

@@ -8,6 +8,7 @@
 #include "registry.h"
 
 typedef struct pool_box {
+    const char *tag;    /* dbp_pool_tag: see dbp_lua_checkself */
     dbp_pool *pool;
 } pool_box;
 
@@ -20,12 +21,13 @@ dbp_pool *dbp_lua_test_pool(lua_State *L, int idx)
 /* For Pool methods only: they carry the metatables as upvalues. */
 static dbp_pool *check_pool(lua_State *L, int idx)
 {
-    return ((pool_box *)dbp_lua_checkself(L, idx, DBP_UV_POOL_MT, DBP_POOL_MT))->pool;
+    return ((pool_box *)dbp_lua_checkself(L, idx, dbp_pool_tag, sizeof(pool_box), DBP_POOL_MT))->pool;
 }
 
 void dbp_lua_push_pool(lua_State *L, dbp_pool *p)
 {
-    pool_box *box = lua_newuserdata(L, sizeof *box);
+    pool_box *box = dbp_compat_newuserdata(L, sizeof *box);
+    box->tag = dbp_pool_tag;
     box->pool = p;
     luaL_setmetatable(L, DBP_POOL_MT);
 }
