@@ -16,7 +16,8 @@ JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
 CORE  = error config conn stmt_cache breaker fork pool metrics registry
-LUAB  = lua_core lua_config lua_pool lua_conn lua_leak lua_echo lua_result lua_error lua_policy
+LUAB  = lua_core lua_config lua_pool lua_conn lua_leak lua_echo lua_result lua_error lua_policy \
+        lua_ngx_wait
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)
@@ -39,6 +40,19 @@ build/5.4/obj/%.o: csrc/%.c
 build/jit/obj/%.o: csrc/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(JIT_INC) -c $< -o $@
+
+# The event-driven wait under nginx (csrc/lua_ngx_wait.c) needs nginx's
+# configured headers; nginx runs LuaJIT, so only that module gets it.  When
+# the headers cannot be had (scripts/ngx-headers.sh says why), the file
+# builds without them and requests poll instead.
+NGX_DIR = build/ngx
+NGX_INC = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
+$(NGX_DIR)/.done: scripts/ngx-headers.sh
+	@if scripts/ngx-headers.sh $(NGX_DIR); then echo yes >$@; else mkdir -p $(@D); echo no >$@; fi
+build/jit/obj/lua_ngx_wait.o: csrc/lua_ngx_wait.c $(NGX_DIR)/.done
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(JIT_INC) \
+	  $(if $(filter yes,$(shell cat $(NGX_DIR)/.done 2>/dev/null)),-DDBP_WITH_NGX $(NGX_INC)) -c $< -o $@
 
 # Modules do not link liblua: the host program provides the Lua API.
 # -z nodelete: the registry's pools belong to the process, not to the Lua

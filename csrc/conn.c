@@ -23,7 +23,26 @@ struct dbp_conn {
     bool verify_role;   /* primary through PgBouncer: ask the session once connected */
     dbp_stmt_cache *stmts; /* prepare_threshold > 0: statements worth preparing */
     dbp_stmt *sent_stmt;   /* non-blocking: the prepared statement being run */
+    dbp_close_hook close_hook; /* told before the socket goes: an event loop watching it */
+    void *close_hook_arg;
 };
+
+void dbp_conn_set_close_hook(dbp_conn *c, dbp_close_hook hook, void *arg)
+{
+    c->close_hook = hook;
+    c->close_hook_arg = arg;
+}
+
+void *dbp_conn_close_hook_arg(const dbp_conn *c)
+{
+    return c->close_hook_arg;
+}
+
+static void run_close_hook(dbp_conn *c, dbp_close_how how)
+{
+    if (c->close_hook != NULL)
+        c->close_hook(c->close_hook_arg, how, PQsocket(c->pg));
+}
 
 bool dbp_sqlstate_is_disconnect(const char *s)
 {
@@ -251,6 +270,7 @@ void dbp_conn_close(dbp_conn *c)
             PQfreeCancel(cancel);
         }
     }
+    run_close_hook(c, DBP_CLOSE_NOW);
     PQclear(c->pending);
     PQfinish(c->pg);
     dbp_stmt_cache_free(c->stmts);
@@ -263,6 +283,7 @@ void dbp_conn_forget(dbp_conn *c)
 
     if (c == NULL)
         return;
+    run_close_hook(c, DBP_CLOSE_FORGET);
     /* The socket is shared with the process that opened it.  Point our
      * copy of the descriptor at /dev/null so that whatever PQfinish writes
      * (Terminate, a TLS close_notify) goes nowhere; then PQfinish frees

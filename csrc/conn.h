@@ -37,6 +37,19 @@ DBP_MUSTCHECK dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn,
 DBP_MUSTCHECK dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
                                                dbp_error *err);
 
+/* Something outside the pool that watches the connection's socket (an
+ * nginx worker's event loop, csrc/lua_ngx_wait.c) is told before the
+ * connection goes: DBP_CLOSE_NOW from dbp_conn_close, before PQfinish, with
+ * the descriptor libpq still holds (-1 when libpq already dropped it after a
+ * failure: then the number may belong to someone else); DBP_CLOSE_FORGET
+ * from dbp_conn_forget, in a forked child, where the watcher's state is the
+ * parent's.  The hook runs on the closing thread, which may be any. */
+typedef enum dbp_close_how { DBP_CLOSE_NOW, DBP_CLOSE_FORGET } dbp_close_how;
+typedef void (*dbp_close_hook)(void *arg, dbp_close_how how, int fd);
+void dbp_conn_set_close_hook(dbp_conn *c, dbp_close_hook hook, void *arg);
+/* The arg of the hook set, or NULL. */
+void *dbp_conn_close_hook_arg(const dbp_conn *c);
+
 /* Closes politely (libpq sends Terminate) and frees.  NULL is a no-op. */
 void dbp_conn_close(dbp_conn *c);
 

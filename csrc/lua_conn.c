@@ -48,6 +48,11 @@ static conn_box *check_open(lua_State *L)
     return box;
 }
 
+dbp_conn *dbp_lua_check_conn(lua_State *L)
+{
+    return dbp_slot_conn(check_open(L)->slot);
+}
+
 void dbp_lua_conn_set_connecting(lua_State *L, int idx)
 {
     ((conn_box *)lua_touserdata(L, idx))->connecting = true;

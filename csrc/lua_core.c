@@ -140,6 +140,7 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
      * for OpenResty (the metatable itself is protected by __metatable). */
     luaL_getmetatable(L, DBP_CONN_MT);
     lua_getfield(L, -1, "__index");
+    dbp_lua_open_ngx_wait(L, lua_absindex(L, -3), lua_absindex(L, -1));
     lua_setfield(L, -3, "conn_methods");
     lua_pop(L, 1);
     return 1;

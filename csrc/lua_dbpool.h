@@ -53,6 +53,13 @@ dbp_pool *dbp_lua_test_pool(lua_State *L, int idx);
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s);
 /* The Conn at idx holds a slot still connecting (dbp_pool_checkout_async). */
 void dbp_lua_conn_set_connecting(lua_State *L, int idx);
+/* The libpq connection of the checked-out Conn at index 1; raises when it
+ * is closed or still connecting. */
+struct dbp_conn *dbp_lua_check_conn(lua_State *L);
+
+/* lua_ngx_wait.c: core.ngx_wait_ready and conn:watch (nginx's event loop
+ * watches libpq's socket); core_table and conn_methods are absolute indexes. */
+void dbp_lua_open_ngx_wait(lua_State *L, int core_table, int conn_methods);
 void dbp_lua_open_conn(lua_State *L);
 
 /* lua_leak.c: dbpool.log from C (stderr when dbpool is not loaded); the

@@ -38,13 +38,19 @@ void dbp_lua_log(lua_State *L, const char *level, const char *message)
     fprintf(stderr, "dbpool [%s] %s\n", level, message);
 }
 
-/* Is this the source of one of dbpool's own Lua files (the Engine
- * wrappers), which are never the interesting caller? */
+static int ends_with(const char *s, size_t n, const char *suffix, size_t len)
+{
+    return n >= len && memcmp(s + n - len, suffix, len) == 0;
+}
+
+/* Is this the source of one of dbpool's own Lua files that check out for
+ * the app (the Engine wrappers, and under nginx the yielding checkout),
+ * which are never the interesting caller? */
 static int is_own_source(const char *src)
 {
+    static const char init[] = "dbpool/init.lua", ngx[] = "dbpool/ngx.lua";
     size_t n = strlen(src);
-    static const char suffix[] = "dbpool/init.lua";
-    return n >= sizeof suffix - 1 && strcmp(src + n - (sizeof suffix - 1), suffix) == 0;
+    return ends_with(src, n, init, sizeof init - 1) || ends_with(src, n, ngx, sizeof ngx - 1);
 }
 
 void dbp_lua_checkout_site(lua_State *L, dbp_site *site)

@@ -5,10 +5,13 @@
 -- In a phase that may yield (rewrite, access, content, timers, ...):
 -- - conn:query / conn:exec send the statement without blocking and, unless
 --   its result is already in (or arrives within yield_after seconds, default
---   0), yield to nginx with ngx.sleep and look again: 8 times at the next
---   turn of the event loop (ngx.sleep(0)), then every millisecond, so that
---   the other requests of the worker run meanwhile (measured in
---   bench/openresty/results.md: waiting inside the worker loses);
+--   0), yield to nginx until the worker's event loop sees the connection's
+--   socket become ready (conn:watch, csrc/lua_ngx_wait.c: an ngx.semaphore
+--   posted by nginx itself).  Where that cannot be had (the module built
+--   without nginx's headers, no free worker connection) they poll instead:
+--   8 looks at the next turn of the event loop (ngx.sleep(0)), then one
+--   every millisecond (measured in bench/openresty/results.md: waiting
+--   inside the worker loses);
 -- - a checkout that finds no free connection yields and tries again until
 --   pool_timeout, instead of sleeping on a condition variable that would
 --   stall the worker (and the request holding the connection it waits for);
@@ -49,13 +52,58 @@ local methods = core.conn_methods
 local blocking_query, blocking_exec = methods.query, methods.exec
 local send, send_exec, collect = methods.send, methods.send_exec, methods.collect
 
--- Waits for a sent statement: up to yield_after in the worker, then yields.
+-- The event-driven wait: nginx watches the socket and posts a semaphore.
+-- Semaphores are made here (lua-resty-core's ngx.semaphore) and kept for
+-- the worker's life, indexed by the id conn:watch hands back: a wake that
+-- comes after its waiter is gone must find a live semaphore.
+local watch = methods.watch
+local semaphore, ffi          -- false once known to be unavailable
+local semas, spare = {}, nil
+-- A wake is never lost by design; this cap only bounds the cost if one were.
+local WAKE_CAP = 0.1
+
+-- Decided at the first wait, in a worker: dbpool may be loaded by
+-- init_by_lua in the master, whose event loop does not exist yet.
+function M.event_driven()
+  if semaphore == nil then
+    semaphore = false
+    if core.ngx_wait_ready() then
+      local ok_sema, sema_mod = pcall(require, "ngx.semaphore")
+      local ok_ffi, ffi_mod = pcall(require, "ffi")
+      if ok_sema and ok_ffi then semaphore, ffi = sema_mod, ffi_mod end
+    end
+  end
+  return semaphore ~= false
+end
+
+-- The semaphore that conn's socket posts, or nil: then poll.
+local function sema_of(conn)
+  if not (semaphore or M.event_driven()) then return nil end
+  local next_id = #semas + 1
+  if not spare then
+    spare = semaphore.new(0)
+    if not spare then return nil end
+  end
+  local id = watch(conn, next_id, tonumber(ffi.cast("uintptr_t", spare.sem)))
+  if not id then return nil end             -- e.g. worker_connections used up
+  if id == next_id then semas[id], spare = spare, nil end
+  return semas[id]
+end
+
+-- Waits for a sent statement: up to yield_after in the worker, then yields
+-- until the socket is ready (or polls).  A wake may be spurious: look again.
 local function wait_result(conn, bound)
   local rows, err = collect(conn, bound)
+  if rows ~= false then return rows, err end
+  local sema = sema_of(conn)
   local look = 0
   while rows == false do
-    look = look + 1
-    sleep(delay_for(look))
+    if sema then
+      sema:wait(WAKE_CAP)
+    else
+      look = look + 1
+      sleep(delay_for(look))
+    end
     rows, err = collect(conn, 0)
   end
   return rows, err

@@ -17,6 +17,11 @@ function app.init()        -- init_by_lua: the master, before fork
   -- wait for the first to be returned, and gives up after 3 s.
   dbpool.engine { name = "SLOT", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
                   application_name = "dbpool-nginx-spec" }
+  -- One connection each, for the event-driven wait's lifetimes.
+  dbpool.engine { name = "KILL", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
+                  application_name = "dbpool-nginx-spec" }
+  dbpool.engine { name = "RECYCLE", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
+                  pool_recycle = 0.2, application_name = "dbpool-nginx-spec" }
 end
 
 function app.init_cap()    -- init_by_lua of cap.conf: two workers share one cap
@@ -124,6 +129,68 @@ function app.cap_slow()
     local rows, err = dbpool.get("CAP"):query("SELECT pg_sleep($1), pg_backend_pid() AS pid", ms / 1000)
     if not rows then return nil, err end
     return rows[1].pid
+  end)
+end
+
+local core = require "dbpool.core"
+
+local function wait_counts()
+  local counts = core.ngx_wait_counts()
+  counts.event_driven = require("dbpool.ngx").event_driven()
+  return counts
+end
+
+function app.wait_counts()
+  serve(wait_counts)
+end
+
+-- A request's light thread is killed while it waits for a 5 s statement:
+-- its connection, unreachable, goes back through the garbage collector
+-- (cancelling the statement), and its watch with it; the one connection of
+-- engine KILL then serves again.
+function app.wait_killed()
+  serve(function()
+    local engine = dbpool.get("KILL")
+    local before = wait_counts()
+    local th = ngx.thread.spawn(function()
+      local rows, err = engine:query("SELECT pg_sleep(5)")   -- not a tail call: the leak
+      return rows, err                                       -- report names this line
+    end)
+    ngx.sleep(0.1)                               -- it is waiting by now
+    local during = wait_counts()
+    assert(ngx.thread.kill(th))
+    th = nil                                     -- luacheck: ignore (drop the last reference)
+    collectgarbage(); collectgarbage()
+    local after_gc = wait_counts()
+    local t0 = now()
+    local pid = first_value(engine:query("SELECT pg_backend_pid() AS pid"))
+    return { before = before, during = during, after_gc = after_gc, pid = pid,
+             query_seconds = now() - t0, leaks = engine:stats().leaks }
+  end)
+end
+
+-- A connection watched by the main VM is closed in a worker thread's VM
+-- (pool_recycle replaces it there): the thread must not touch nginx, so its
+-- watch waits on a list until the worker's next watch frees it.
+function app.thread_query_recycle()
+  local engine = require("dbpool").get("RECYCLE")
+  local rows, err = engine:query("SELECT pg_backend_pid() AS pid")
+  if not rows then return nil, tostring(err) end
+  return rows[1].pid
+end
+
+function app.wait_thread_close()
+  serve(function()
+    local engine = dbpool.get("RECYCLE")
+    local first = first_value(engine:query("SELECT pg_backend_pid() AS pid, pg_sleep(0.05)"))
+    local watched = wait_counts()
+    ngx.sleep(0.3)                               -- older than pool_recycle now
+    local ok, thread_pid = ngx.run_worker_thread("dbpool", "test_app", "thread_query_recycle")
+    if not ok or not thread_pid then return nil, "run_worker_thread: " .. tostring(thread_pid) end
+    local queued = wait_counts()
+    local last = first_value(engine:query("SELECT pg_backend_pid() AS pid, pg_sleep(0.05)"))
+    return { first = first, thread_pid = thread_pid, last = last, watched = watched,
+             queued = queued, after = wait_counts() }
   end)
 end
 

@@ -98,6 +98,47 @@ describe("one nginx worker, concurrent requests", function()
     assert.are.equal(v.thread_checkouts, v.checkouts_after)
   end)
 
+  it("wakes a waiting statement by its socket, not by polling", function()
+    local before = answer(client.start("/wait/counts")).result
+    assert.is_true(before.event_driven, "built without nginx's headers? (scripts/ngx-headers.sh)")
+    local slow = answer(client.start("/slow?ms=300"))
+    assert.is_nil(slow.error, slow.error)
+    local after = answer(client.start("/wait/counts")).result
+    local wakes = after.wakes - before.wakes
+    -- Polling looks about 300 times in 300 ms; a woken wait a few times.
+    assert.is_true(wakes >= 1 and wakes <= 10, ("%d wakes for one 300 ms statement"):format(wakes))
+    assert.is_true(after.watching <= 4 + 1 + 1 + 1, "more watches than connections")
+  end)
+
+  it("takes the watch away with the connection of a waiter that was killed", function()
+    local r = answer(client.start("/wait/killed"))
+    assert.is_nil(r.error, r.error)
+    local v = r.result
+    assert.are.equal(v.before.watching + 1, v.during.watching, "the waiting statement was watched")
+    assert.are.equal(v.before.watching, v.after_gc.watching, "its watch went with its connection")
+    assert.is_true(v.query_seconds < 1, "the one connection was free again at once")
+    assert.are.equal(1, v.leaks)
+    -- The leak report names the app's line, not dbpool's yielding checkout.
+    local named = false
+    for _, line in ipairs(client.error_lines { "warn" }) do
+      if line:find("engine KILL: connection checked out at [^ ]*test_app%.lua:%d+ was never closed") then
+        named = true
+      end
+    end
+    assert.is_true(named, "no leak report naming test_app.lua")
+  end)
+
+  it("frees on the event loop the watch of a connection closed on a worker thread", function()
+    local r = answer(client.start("/wait/thread_close"))
+    assert.is_nil(r.error, r.error)
+    local v = r.result
+    assert.are_not.equal(v.first, v.thread_pid, "the thread replaced the recycled connection")
+    assert.are.equal(v.thread_pid, v.last)
+    assert.are.equal(v.watched.reaped, v.queued.reaped, "the thread did not touch nginx")
+    assert.are.equal(v.watched.reaped + 1, v.after.reaped, "the loop freed it at its next watch")
+    assert.are.equal(v.watched.watching, v.after.watching)
+  end)
+
   it("leaves no [crit], [alert] or [emerg] line (no worker crashed)", function()
     local lines = client.error_lines { "crit", "alert", "emerg" }
     assert.are.same({}, lines, table.concat(lines, "\n"))

@@ -1,0 +1,281 @@
+/* lua_ngx_wait.c: under nginx, the worker's own event loop watches libpq's
+ * socket and wakes the request that waits for its statement, so that the
+ * request need not poll (docs/decisions.md, OpenResty).
+ *
+ * A connection gets one watch, made the first time a request waits on it:
+ * an nginx connection for libpq's descriptor, registered edge-triggered for
+ * reading and writing, whose handler posts an ngx.semaphore.  The watch
+ * lives as long as the connection (conn.c's close hook takes it away before
+ * PQfinish).  The semaphores come from a per-worker set that is never
+ * freed, so a wake that nobody waits for is only a spurious one, which the
+ * waiting loop (lua/dbpool/ngx.lua) tolerates.
+ *
+ * Only the worker's event loop thread may touch nginx.  A connection closed
+ * on another thread (ngx.run_worker_thread shares the pool) queues its
+ * watch; the loop frees it at its next watch, after the descriptor is gone.
+ *
+ * Built with nginx's configured headers (scripts/ngx-headers.sh) into the
+ * LuaJIT module.  Every nginx symbol is weak, so that module still loads in
+ * a plain LuaJIT, where core.ngx_wait_ready() is false; without the headers
+ * this file compiles to that answer alone. */
+#ifdef DBP_WITH_NGX
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#endif
+
+#include "lua_dbpool.h"
+
+#ifdef DBP_WITH_NGX
+#include "conn.h"
+
+/* lua-nginx-module's, as resty.core declares it. */
+int ngx_http_lua_ffi_sema_post(void *sem, int n);
+
+#pragma weak ngx_http_lua_ffi_sema_post
+#pragma weak ngx_get_connection
+#pragma weak ngx_free_connection
+#pragma weak ngx_log_error_core
+#pragma weak ngx_cycle
+#pragma weak ngx_event_actions
+
+typedef struct watch {
+    ngx_connection_t *c;
+    int fd;                  /* libpq's descriptor when it was watched */
+    int sem_id;
+    struct watch *next;      /* on the zombie list */
+} watch;
+
+/* Per process: every nginx worker is one. */
+static pthread_t loop_thread;            /* the worker's event loop */
+static bool loop_known;
+static void **sems;                      /* [id] = ngx_http_lua_sema_t *, from id 1 */
+static int nsems, sems_cap;
+static int *free_ids;                    /* semaphores of freed watches */
+static int nfree, free_cap;
+static pthread_mutex_t zombie_mu = PTHREAD_MUTEX_INITIALIZER;
+static watch *zombies;                   /* closed on another thread; guarded by zombie_mu */
+/* For core.ngx_wait_counts(); the loop thread's only. */
+static lua_Integer n_watching, n_made, n_wakes, n_reaped;
+
+static bool in_nginx(void)
+{
+    return &ngx_http_lua_ffi_sema_post != NULL && &ngx_get_connection != NULL &&
+           &ngx_free_connection != NULL && &ngx_event_actions != NULL && &ngx_cycle != NULL &&
+           ngx_event_actions.add_conn != NULL && ngx_event_actions.del_conn != NULL;
+}
+
+static bool on_loop_thread(void)
+{
+    return loop_known && pthread_equal(loop_thread, pthread_self());
+}
+
+static bool grow(void **array, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    int n = *cap ? *cap * 2 : 16;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*array, (size_t)n * elem);
+    if (p == NULL)
+        return false;
+    *array = p;
+    *cap = n;
+    return true;
+}
+
+/* The connection's socket is readable or writable: wake its waiter. */
+static void on_ready(ngx_event_t *ev)
+{
+    ngx_connection_t *c = ev->data;
+    watch *w = c->data;
+
+    n_wakes++;
+    (void)ngx_http_lua_ffi_sema_post(sems[w->sem_id], 1);
+}
+
+/* On the loop thread.  registered: the descriptor is still libpq's and in
+ * epoll, so take it out; otherwise it is closed (epoll dropped it by itself)
+ * and its number may be someone else's by now. */
+static void release(watch *w, bool registered)
+{
+    ngx_connection_t *c = w->c;
+
+    if (registered)
+        (void)ngx_del_conn(c, 0);
+    /* Braces: ngx_delete_posted_event is several statements. */
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t)-1;            /* events still in flight are stale */
+    free_ids[nfree++] = w->sem_id;       /* room made when the id was handed out */
+    free(w);
+    n_watching--;
+}
+
+static void reap_zombies(void)
+{
+    watch *list;
+
+    pthread_mutex_lock(&zombie_mu);
+    list = zombies;
+    zombies = NULL;
+    pthread_mutex_unlock(&zombie_mu);
+    while (list != NULL) {
+        watch *next = list->next;
+        release(list, false);
+        n_reaped++;
+        list = next;
+    }
+}
+
+/* conn.c's close hook, on whichever thread closes the connection. */
+static void on_close(void *arg, dbp_close_how how, int fd)
+{
+    watch *w = arg;
+
+    if (how == DBP_CLOSE_FORGET)         /* a forked child: nginx's state is the parent's */
+        return;
+    if (on_loop_thread()) {
+        release(w, fd == w->fd);
+        return;
+    }
+    pthread_mutex_lock(&zombie_mu);
+    w->next = zombies;
+    zombies = w;
+    pthread_mutex_unlock(&zombie_mu);
+}
+
+/* conn:watch(new_id, new_sem) -> id | nil, why.  The id of the semaphore
+ * that the connection's socket posts, making the watch if there is none
+ * yet.  new_id (the next id) and new_sem (its ngx.semaphore's address) are
+ * used only when no freed id can be reused. */
+static int conn_watch(lua_State *L)
+{
+    dbp_conn *conn = dbp_lua_check_conn(L);
+    int new_id = (int)luaL_checkinteger(L, 2);
+    void *new_sem = (void *)(uintptr_t)luaL_checknumber(L, 3);
+    ngx_connection_t *c;
+    watch *w;
+    int fd, id;
+
+    if (!in_nginx())
+        return luaL_error(L, "dbpool: conn:watch() works only inside nginx");
+    if (!loop_known) {
+        loop_thread = pthread_self();
+        loop_known = true;
+    } else if (!on_loop_thread()) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "not on the event loop's thread");
+        return 2;
+    }
+    reap_zombies();
+    if ((w = dbp_conn_close_hook_arg(conn)) != NULL) {
+        lua_pushinteger(L, w->sem_id);
+        return 1;
+    }
+    if ((fd = dbp_conn_socket(conn)) < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the connection has no socket");
+        return 2;
+    }
+    if (nfree > 0) {
+        id = free_ids[--nfree];
+    } else {
+        if (new_id != nsems + 1 || new_sem == NULL)
+            return luaL_error(L, "dbpool: conn:watch(): expected id %d and a semaphore", nsems + 1);
+        if (!grow((void **)&sems, &sems_cap, new_id + 1, sizeof *sems) ||
+            !grow((void **)&free_ids, &free_cap, new_id, sizeof *free_ids))
+            return luaL_error(L, "dbpool: out of memory");
+        sems[new_id] = new_sem;
+        id = nsems = new_id;
+    }
+    if ((w = calloc(1, sizeof *w)) == NULL || (c = ngx_get_connection(fd, ngx_cycle->log)) == NULL) {
+        free(w);
+        free_ids[nfree++] = id;
+        lua_pushnil(L);
+        lua_pushliteral(L, "no free nginx connection (worker_connections)");
+        return 2;
+    }
+    w->c = c;
+    w->fd = fd;
+    w->sem_id = id;
+    n_watching++;
+    c->data = w;
+    c->read->handler = c->write->handler = on_ready;
+    c->read->log = c->write->log = c->log;
+    if (ngx_add_conn(c) != NGX_OK) {
+        release(w, false);
+        lua_pushnil(L);
+        lua_pushliteral(L, "nginx could not watch the socket");
+        return 2;
+    }
+    dbp_conn_set_close_hook(conn, on_close, w);
+    n_made++;
+    lua_pushinteger(L, id);
+    return 1;
+}
+
+/* core.ngx_wait_counts() -> { watching, made, wakes, reaped, semaphores }
+ * of this worker: what the specs check. */
+static int ngx_wait_counts(lua_State *L)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, n_watching);
+    lua_setfield(L, -2, "watching");
+    lua_pushinteger(L, n_made);
+    lua_setfield(L, -2, "made");
+    lua_pushinteger(L, n_wakes);
+    lua_setfield(L, -2, "wakes");
+    lua_pushinteger(L, n_reaped);
+    lua_setfield(L, -2, "reaped");
+    lua_pushinteger(L, nsems);
+    lua_setfield(L, -2, "semaphores");
+    return 1;
+}
+
+/* core.ngx_wait_ready() -> true when conn:watch() can work here. */
+static int ngx_wait_ready(lua_State *L)
+{
+    lua_pushboolean(L, in_nginx());
+    return 1;
+}
+
+#else  /* built without nginx's headers: the request polls */
+
+static int conn_watch(lua_State *L)
+{
+    return luaL_error(L, "dbpool: conn:watch(): built without nginx's headers");
+}
+
+static int ngx_wait_counts(lua_State *L)
+{
+    lua_newtable(L);
+    return 1;
+}
+
+static int ngx_wait_ready(lua_State *L)
+{
+    lua_pushboolean(L, 0);
+    return 1;
+}
+
+#endif
+
+void dbp_lua_open_ngx_wait(lua_State *L, int core_table, int conn_methods)
+{
+    lua_pushcfunction(L, ngx_wait_ready);
+    lua_setfield(L, core_table, "ngx_wait_ready");
+    lua_pushcfunction(L, ngx_wait_counts);
+    lua_setfield(L, core_table, "ngx_wait_counts");
+    lua_pushcfunction(L, conn_watch);
+    lua_setfield(L, conn_methods, "watch");
+}
