@@ -46,6 +46,7 @@ typedef struct watch {
     ngx_connection_t *c;
     int fd;                  /* libpq's descriptor when it was watched */
     int sem_id;
+    bool detached;           /* the worker is shutting down: nginx forgot it */
     struct watch *next;      /* on the zombie list */
 } watch;
 
@@ -88,12 +89,27 @@ static bool grow(void **array, int *cap, int need, size_t elem)
     return true;
 }
 
+/* A graceful shutdown (reload, quit) closes the worker's idle connections
+ * through their read handler, and then reports any still open as an
+ * alert: take the watch out of nginx's sight.  The socket stays libpq's
+ * and stays in epoll (the process is going); its events now count as stale,
+ * and waits on it poll (conn:watch refuses a detached watch). */
+static void detach(watch *w)
+{
+    w->detached = true;
+    w->c->fd = (ngx_socket_t)-1;
+}
+
 /* The connection's socket is readable or writable: wake its waiter. */
 static void on_ready(ngx_event_t *ev)
 {
     ngx_connection_t *c = ev->data;
     watch *w = c->data;
 
+    if (c->close) {
+        detach(w);
+        return;
+    }
     n_wakes++;
     (void)ngx_http_lua_ffi_sema_post(sems[w->sem_id], 1);
 }
@@ -105,7 +121,7 @@ static void release(watch *w, bool registered)
 {
     ngx_connection_t *c = w->c;
 
-    if (registered)
+    if (registered && !w->detached)
         (void)ngx_del_conn(c, 0);
     /* Braces: ngx_delete_posted_event is several statements. */
     if (c->read->posted) {
@@ -114,6 +130,7 @@ static void release(watch *w, bool registered)
     if (c->write->posted) {
         ngx_delete_posted_event(c->write);
     }
+    c->fd = w->fd;                       /* as it was taken, if detached */
     ngx_free_connection(c);
     c->fd = (ngx_socket_t)-1;            /* events still in flight are stale */
     free_ids[nfree++] = w->sem_id;       /* room made when the id was handed out */
@@ -179,6 +196,11 @@ static int conn_watch(lua_State *L)
     }
     reap_zombies();
     if ((w = dbp_conn_close_hook_arg(conn)) != NULL) {
+        if (w->detached) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "the worker is shutting down");
+            return 2;
+        }
         lua_pushinteger(L, w->sem_id);
         return 1;
     }
@@ -212,6 +234,7 @@ static int conn_watch(lua_State *L)
     c->data = w;
     c->read->handler = c->write->handler = on_ready;
     c->read->log = c->write->log = c->log;
+    c->idle = 1;                         /* see detach() */
     if (ngx_add_conn(c) != NGX_OK) {
         release(w, false);
         lua_pushnil(L);

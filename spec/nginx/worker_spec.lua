@@ -139,6 +139,22 @@ describe("one nginx worker, concurrent requests", function()
     assert.are.equal(v.watched.watching, v.after.watching)
   end)
 
+  -- Last but one: the workers after it are new ones.
+  it("lets a graceful reload retire workers whose connections nginx watches, without an alert", function()
+    local before = answer(client.start("/slow?ms=50"))
+    assert.is_nil(before.error, before.error)
+    assert.is_true(answer(client.start("/wait/counts")).result.watching >= 1)
+    assert(os.execute("kill -HUP " .. assert(os.getenv("DBPOOL_NGINX_PID"))))
+    local deadline, after = os.time() + 10, nil
+    repeat
+      client.sleep(0.2)
+      after = answer(client.start("/slow?ms=50"))
+    until after.pid ~= before.pid or os.time() > deadline
+    assert.are_not.equal(before.pid, after.pid, "no new worker after the reload")
+    assert.is_nil(after.error, after.error)
+    client.sleep(0.5)                          -- the old worker's exit is logged by now
+  end)
+
   it("leaves no [crit], [alert] or [emerg] line (no worker crashed)", function()
     local lines = client.error_lines { "crit", "alert", "emerg" }
     assert.are.same({}, lines, table.concat(lines, "\n"))
