@@ -38,12 +38,15 @@ build = {
     ["dbpool.core"] = {
       sources = {
         -- core (no Lua headers)
-        "csrc/error.c", "csrc/config.c", "csrc/conn.c", "csrc/breaker.c", "csrc/fork.c",
-        "csrc/pool.c", "csrc/metrics.c", "csrc/registry.c",
+        "csrc/error.c", "csrc/config.c", "csrc/conn.c", "csrc/stmt_cache.c", "csrc/breaker.c",
+        "csrc/fork.c", "csrc/pool.c", "csrc/metrics.c", "csrc/registry.c",
         -- Lua binding
         "csrc/lua_core.c", "csrc/lua_config.c", "csrc/lua_pool.c", "csrc/lua_conn.c",
         "csrc/lua_leak.c", "csrc/lua_echo.c", "csrc/lua_result.c", "csrc/lua_error.c",
         "csrc/lua_policy.c",
+        -- built without nginx's headers here: under nginx, requests poll
+        -- (`make` builds the event-driven wait, scripts/ngx-headers.sh)
+        "csrc/lua_ngx_wait.c",
       },
       defines = { "_GNU_SOURCE" },
       incdirs = { "csrc", "$(PQ_INCDIR)" },

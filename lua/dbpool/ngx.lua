@@ -81,12 +81,13 @@ local function sema_of(conn)
   if not (semaphore or M.event_driven()) then return nil end
   local next_id = #semas + 1
   if not spare then
-    spare = semaphore.new(0)
-    if not spare then return nil end
+    local sema = semaphore.new(0)
+    if not sema then return nil end
+    spare = { sema = sema, addr = tonumber(ffi.cast("uintptr_t", sema.sem)) }
   end
-  local id = watch(conn, next_id, tonumber(ffi.cast("uintptr_t", spare.sem)))
+  local id = watch(conn, next_id, spare.addr)
   if not id then return nil end             -- e.g. worker_connections used up
-  if id == next_id then semas[id], spare = spare, nil end
+  if id == next_id then semas[id], spare = spare.sema, nil end
   return semas[id]
 end
 
