@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 #endif
 
 #include "lua_dbpool.h"
@@ -51,8 +52,6 @@ typedef struct watch {
 } watch;
 
 /* Per process: every nginx worker is one. */
-static pthread_t loop_thread;            /* the worker's event loop */
-static bool loop_known;
 static void **sems;                      /* [id] = ngx_http_lua_sema_t *, from id 1 */
 static int nsems, sems_cap;
 static int *free_ids;                    /* semaphores of freed watches */
@@ -69,9 +68,11 @@ static bool in_nginx(void)
            ngx_event_actions.add_conn != NULL && ngx_event_actions.del_conn != NULL;
 }
 
+/* A worker runs its event loop on its main thread; ngx.run_worker_thread's
+ * threads are others. */
 static bool on_loop_thread(void)
 {
-    return loop_known && pthread_equal(loop_thread, pthread_self());
+    return gettid() == getpid();
 }
 
 static bool grow(void **array, int *cap, int need, size_t elem)
@@ -186,10 +187,7 @@ static int conn_watch(lua_State *L)
 
     if (!in_nginx())
         return luaL_error(L, "dbpool: conn:watch() works only inside nginx");
-    if (!loop_known) {
-        loop_thread = pthread_self();
-        loop_known = true;
-    } else if (!on_loop_thread()) {
+    if (!on_loop_thread()) {
         lua_pushnil(L);
         lua_pushliteral(L, "not on the event loop's thread");
         return 2;
