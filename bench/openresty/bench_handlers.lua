@@ -33,8 +33,10 @@ local ENGINE = "BENCH"
 function M.init()                                  -- init_by_lua: master, before fork
   local dsn = assert(os.getenv("DBPOOL_TEST_DSN"), "DBPOOL_TEST_DSN is not set")
   -- 32 per worker: every wrk connection can hold one (thread handler).
+  -- BENCH_YIELD_AFTER: the engine's yield_after (default 0), to measure a spin.
   dbpool.engine { name = ENGINE, dsn = dsn, pool_size = 32, max_overflow = 0,
-                  pool_timeout = 30, application_name = "dbpool-bench-openresty" }
+                  pool_timeout = 30, application_name = "dbpool-bench-openresty",
+                  yield_after = tonumber(os.getenv("BENCH_YIELD_AFTER")) or 0 }
 end
 
 -- ---- dbpool: engine:query in the handler --------------------------------------

@@ -11,7 +11,8 @@
 # Usage: scripts/with-pg.sh bench/openresty/run.sh      (after `make all`)
 # Environment: BENCH_DURATION (seconds per run, default 4), BENCH_RUNS
 # (default 3), BENCH_CONNECTIONS (default 32), BENCH_WORKERS (default "1 2"),
-# BENCH_HANDLERS (default "blocking poll thread dbpool").
+# BENCH_HANDLERS (default "blocking poll thread dbpool"), BENCH_YIELD_AFTER
+# (the dbpool engine's yield_after, default 0).
 # Default total: about 4 minutes.  Prints the setup and a Markdown table on
 # stdout; progress goes to stderr.
 set -euo pipefail
