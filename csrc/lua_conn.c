@@ -443,6 +443,14 @@ static int conn_yield_after(lua_State *L)
     return 1;
 }
 
+/* conn:pool_name() -> the engine's name, also once closed (the OpenResty
+ * path wakes that pool's slot waiters after a return). */
+static int conn_pool_name(lua_State *L)
+{
+    lua_pushstring(L, dbp_pool_config(check_box(L)->pool)->name);
+    return 1;
+}
+
 static int conn_is_closed(lua_State *L)
 {
     lua_pushboolean(L, check_box(L)->slot == NULL);
@@ -475,6 +483,7 @@ static const luaL_Reg conn_methods[] = {
     {"escape_literal", conn_escape_literal},
     {"escape_identifier", conn_escape_identifier},
     {"is_closed", conn_is_closed},
+    {"pool_name", conn_pool_name},
     {"yield_after", conn_yield_after},
     {"connect_step", conn_connect_step},
     {NULL, NULL},
