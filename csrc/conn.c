@@ -23,6 +23,7 @@ struct dbp_conn {
     bool verify_role;   /* primary through PgBouncer: ask the session once connected */
     dbp_stmt_cache *stmts; /* prepare_threshold > 0: statements worth preparing */
     dbp_stmt *sent_stmt;   /* non-blocking: the prepared statement being run */
+    bool want_write;       /* non-blocking: libpq has output it could not send yet */
     dbp_close_hook close_hook; /* told before the socket goes: an event loop watching it */
     void *close_hook_arg;
 };
@@ -529,6 +530,7 @@ dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns, struct pg_result **
         return dbp_error_set(err, DBP_INVALID, "no statement is running on this connection");
     for (;;) {
         int flushing = PQflush(c->pg);       /* 1: more to send, -1: failed */
+        c->want_write = flushing == 1;
         if (flushing < 0 || !PQconsumeInput(c->pg))
             break;
         while (flushing == 0 && !PQisBusy(c->pg)) {
@@ -684,6 +686,11 @@ dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err)
 void dbp_conn_mark_broken(dbp_conn *c)
 {
     c->broken = true;
+}
+
+bool dbp_conn_wants_write(const dbp_conn *c)
+{
+    return c->want_write;
 }
 
 int dbp_conn_backend_pid(const dbp_conn *c)

@@ -92,6 +92,9 @@ DBP_MUSTCHECK dbp_status dbp_conn_send(dbp_conn *c, const char *sql, int nparams
 DBP_MUSTCHECK dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns,
                                           struct pg_result **res, dbp_error *err);
 int dbp_conn_socket(const dbp_conn *c);
+/* After dbp_conn_collect said DBP_AGAIN: true when it waits to send (the
+ * socket must become writable), not only to receive. */
+bool dbp_conn_wants_write(const dbp_conn *c);
 
 /* Where the session stands, from PQtransactionStatus: no round trip. */
 dbp_txn dbp_conn_txn(const dbp_conn *c);

@@ -4,7 +4,9 @@
  *
  * A connection gets one watch, made the first time a request waits on it:
  * an nginx connection for libpq's descriptor, registered edge-triggered for
- * reading and writing, whose handler posts an ngx.semaphore.  The watch
+ * reading (and for writing too once libpq had output it could not send:
+ * watching writes always would wake the request at every ACK of its
+ * statement), whose handler posts an ngx.semaphore.  The watch
  * lives as long as the connection (conn.c's close hook takes it away before
  * PQfinish).  The semaphores come from a per-worker set that is never
  * freed, so a wake that nobody waits for is only a spurious one, which the
@@ -65,7 +67,7 @@ static bool in_nginx(void)
 {
     return &ngx_http_lua_ffi_sema_post != NULL && &ngx_get_connection != NULL &&
            &ngx_free_connection != NULL && &ngx_event_actions != NULL && &ngx_cycle != NULL &&
-           ngx_event_actions.add_conn != NULL && ngx_event_actions.del_conn != NULL;
+           ngx_event_actions.add != NULL && ngx_event_actions.del_conn != NULL;
 }
 
 /* A worker runs its event loop on its main thread; ngx.run_worker_thread's
@@ -172,6 +174,22 @@ static void on_close(void *arg, dbp_close_how how, int fd)
     pthread_mutex_unlock(&zombie_mu);
 }
 
+/* Pushes the watch's semaphore id, first adding writes to what it watches
+ * when libpq waits to send. */
+static int arm_write(lua_State *L, watch *w, dbp_conn *conn)
+{
+    ngx_connection_t *c = w->c;
+
+    if (dbp_conn_wants_write(conn) && !c->write->active &&
+        ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_CLEAR_EVENT) != NGX_OK) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "nginx could not watch the socket for writing");
+        return 2;
+    }
+    lua_pushinteger(L, w->sem_id);
+    return 1;
+}
+
 /* conn:watch(new_id, new_sem) -> id | nil, why.  The id of the semaphore
  * that the connection's socket posts, making the watch if there is none
  * yet.  new_id (the next id) and new_sem (its ngx.semaphore's address) are
@@ -199,8 +217,7 @@ static int conn_watch(lua_State *L)
             lua_pushliteral(L, "the worker is shutting down");
             return 2;
         }
-        lua_pushinteger(L, w->sem_id);
-        return 1;
+        return arm_write(L, w, conn);
     }
     if ((fd = dbp_conn_socket(conn)) < 0) {
         lua_pushnil(L);
@@ -233,7 +250,7 @@ static int conn_watch(lua_State *L)
     c->read->handler = c->write->handler = on_ready;
     c->read->log = c->write->log = c->log;
     c->idle = 1;                         /* see detach() */
-    if (ngx_add_conn(c) != NGX_OK) {
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_CLEAR_EVENT) != NGX_OK) {
         release(w, false);
         lua_pushnil(L);
         lua_pushliteral(L, "nginx could not watch the socket");
@@ -241,8 +258,7 @@ static int conn_watch(lua_State *L)
     }
     dbp_conn_set_close_hook(conn, on_close, w);
     n_made++;
-    lua_pushinteger(L, id);
-    return 1;
+    return arm_write(L, w, conn);
 }
 
 /* core.ngx_wait_counts() -> { watching, made, wakes, reaped, semaphores }

@@ -63,7 +63,9 @@ local watching                -- conn:watch works here; false: it does not
 local ffi = require "ffi"     -- nginx's Lua is LuaJIT
 local semas, spare = {}, nil
 -- A wake is never lost by design; this cap only bounds the cost if one were.
+-- M.cap_expiries counts the waits that reached it (a spec holds it at 0).
 local WAKE_CAP = 0.1
+M.cap_expiries = 0
 
 -- ngx.semaphore, or nil.
 local function semaphores()
@@ -107,7 +109,8 @@ local function wait_result(conn, bound)
   local look = 0
   while rows == false do
     if sema then
-      sema:wait(WAKE_CAP)
+      local _, why = sema:wait(WAKE_CAP)
+      if why == "timeout" then M.cap_expiries = M.cap_expiries + 1 end
     else
       look = look + 1
       sleep(delay_for(look))

@@ -136,7 +136,9 @@ local core = require "dbpool.core"
 
 local function wait_counts()
   local counts = core.ngx_wait_counts()
-  counts.event_driven = require("dbpool.ngx").event_driven()
+  local ngx_path = require "dbpool.ngx"
+  counts.event_driven = ngx_path.event_driven()
+  counts.cap_expiries = ngx_path.cap_expiries
   return counts
 end
 
@@ -191,6 +193,16 @@ function app.wait_thread_close()
     local last = first_value(engine:query("SELECT pg_backend_pid() AS pid, pg_sleep(0.05)"))
     return { first = first, thread_pid = thread_pid, last = last, watched = watched,
              queued = queued, after = wait_counts() }
+  end)
+end
+
+-- A statement bigger than the socket's send buffer: libpq must wait for
+-- the socket to take more, so the watch must see writes too.
+function app.big()
+  local mb = math.max(1, math.min(tonumber(ngx.var.arg_mb) or 8, 64))
+  serve(function()
+    local text = string.rep("x", mb * 1024 * 1024)
+    return first_value(dbpool.get("T"):query("SELECT length($1) AS n", text))
   end)
 end
 

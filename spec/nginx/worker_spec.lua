@@ -108,6 +108,24 @@ describe("one nginx worker, concurrent requests", function()
     -- Polling looks about 300 times in 300 ms; a woken wait a few times.
     assert.is_true(wakes >= 1 and wakes <= 10, ("%d wakes for one 300 ms statement"):format(wakes))
     assert.is_true(after.watching <= 4 + 1 + 1 + 1, "more watches than connections")
+    -- At most one wake per statement: the socket is watched for writes only
+    -- while libpq has output to send (else every ACK would wake it too).
+    for _ = 1, 20 do assert.are.equal(200, client.get("/fast").status) end
+    local later = answer(client.start("/wait/counts")).result
+    assert.is_true(later.wakes - after.wakes <= 20 + 1,
+      ("%d wakes for 20 SELECT 1"):format(later.wakes - after.wakes))
+  end)
+
+  it("is woken as the socket takes more of a statement bigger than its send buffer", function()
+    local before = answer(client.start("/wait/counts")).result
+    local r = answer(client.start("/big?mb=16", 30))
+    assert.is_nil(r.error, r.error)
+    assert.are.equal(16 * 1024 * 1024, r.result)
+    local after = answer(client.start("/wait/counts")).result
+    -- Watching reads only, the one wake would be the answer's (the rest of
+    -- the 16 MB would go out at the 0.1 s cap of each wait).
+    local wakes = after.wakes - before.wakes
+    assert.is_true(wakes >= 3, ("%d wakes while sending 16 MB"):format(wakes))
   end)
 
   it("takes the watch away with the connection of a waiter that was killed", function()
