@@ -57,7 +57,7 @@ void dbp_lua_conn_set_connecting(lua_State *L, int idx);
  * is closed or still connecting. */
 struct dbp_conn *dbp_lua_check_conn(lua_State *L);
 
-/* lua_ngx_wait.c: core.ngx_wait_ready and conn:watch (nginx's event loop
+/* lua_ngx_wait.c: core.ngx_wait_ready and conn:_ngx_watch (nginx's event loop
  * watches libpq's socket); core_table and conn_methods are absolute indexes. */
 void dbp_lua_open_ngx_wait(lua_State *L, int core_table, int conn_methods);
 void dbp_lua_open_conn(lua_State *L);

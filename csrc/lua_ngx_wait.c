@@ -96,7 +96,7 @@ static bool grow(void **array, int *cap, int need, size_t elem)
  * through their read handler, and then reports any still open as an
  * alert: take the watch out of nginx's sight.  The socket stays libpq's
  * and stays in epoll (the process is going); its events now count as stale,
- * and waits on it poll (conn:watch refuses a detached watch). */
+ * and waits on it poll (conn:_ngx_watch refuses a detached watch). */
 static void detach(watch *w)
 {
     w->detached = true;
@@ -190,7 +190,7 @@ static int arm_write(lua_State *L, watch *w, dbp_conn *conn)
     return 1;
 }
 
-/* conn:watch(new_id, new_sem) -> id | nil, why.  The id of the semaphore
+/* conn:_ngx_watch(new_id, new_sem) -> id | nil, why.  The id of the semaphore
  * that the connection's socket posts, making the watch if there is none
  * yet.  new_id (the next id) and new_sem (its ngx.semaphore's address) are
  * used only when no freed id can be reused. */
@@ -204,7 +204,7 @@ static int conn_watch(lua_State *L)
     int fd, id;
 
     if (!in_nginx())
-        return luaL_error(L, "dbpool: conn:watch() works only inside nginx");
+        return luaL_error(L, "dbpool: conn:_ngx_watch() works only inside nginx");
     if (!on_loop_thread()) {
         lua_pushnil(L);
         lua_pushliteral(L, "not on the event loop's thread");
@@ -228,7 +228,7 @@ static int conn_watch(lua_State *L)
         id = free_ids[--nfree];
     } else {
         if (new_id != nsems + 1 || new_sem == NULL)
-            return luaL_error(L, "dbpool: conn:watch(): expected id %d and a semaphore", nsems + 1);
+            return luaL_error(L, "dbpool: conn:_ngx_watch(): expected id %d and a semaphore", nsems + 1);
         if (!grow((void **)&sems, &sems_cap, new_id + 1, sizeof *sems) ||
             !grow((void **)&free_ids, &free_cap, new_id, sizeof *free_ids))
             return luaL_error(L, "dbpool: out of memory");
@@ -279,7 +279,7 @@ static int ngx_wait_counts(lua_State *L)
     return 1;
 }
 
-/* core.ngx_wait_ready() -> true when conn:watch() can work here. */
+/* core.ngx_wait_ready() -> true when conn:_ngx_watch() can work here. */
 static int ngx_wait_ready(lua_State *L)
 {
     lua_pushboolean(L, in_nginx());
@@ -290,7 +290,7 @@ static int ngx_wait_ready(lua_State *L)
 
 static int conn_watch(lua_State *L)
 {
-    return luaL_error(L, "dbpool: conn:watch(): built without nginx's headers");
+    return luaL_error(L, "dbpool: conn:_ngx_watch(): built without nginx's headers");
 }
 
 static int ngx_wait_counts(lua_State *L)
@@ -314,5 +314,5 @@ void dbp_lua_open_ngx_wait(lua_State *L, int core_table, int conn_methods)
     lua_pushcfunction(L, ngx_wait_counts);
     lua_setfield(L, core_table, "ngx_wait_counts");
     lua_pushcfunction(L, conn_watch);
-    lua_setfield(L, conn_methods, "watch");
+    lua_setfield(L, conn_methods, "_ngx_watch");
 }

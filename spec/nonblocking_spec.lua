@@ -131,3 +131,18 @@ describe("pool:try_connect(since, true) and conn:connect_step", function()
     assert.are.same({ 0, 0, 1 }, { e.pool:checkedout(), e:stats().total, e:stats().connect_failures })
   end)
 end)
+
+describe("the nginx event hook outside nginx", function()
+  it("is not ready, and conn:_ngx_watch says why instead of touching anything", function()
+    local core = require "dbpool.core"
+    assert.is_false(core.ngx_wait_ready())
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    local c = assert(e:connect())
+    local ok, err = pcall(c._ngx_watch, c, 1, 0)
+    assert.is_false(ok)
+    assert.matches("dbpool: conn:_ngx_watch%(%)", err)
+    assert.matches("nginx", err)
+    assert(c:query("SELECT 1"))                    -- the connection is untouched
+    c:close()
+  end)
+end)

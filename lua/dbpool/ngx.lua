@@ -6,7 +6,7 @@
 -- - conn:query / conn:exec send the statement without blocking and, unless
 --   its result is already in (or arrives within yield_after seconds, default
 --   0), yield to nginx until the worker's event loop sees the connection's
---   socket become ready (conn:watch, csrc/lua_ngx_wait.c: an ngx.semaphore
+--   socket become ready (conn:_ngx_watch, csrc/lua_ngx_wait.c: an ngx.semaphore
 --   posted by nginx itself).  Where that cannot be had (the module built
 --   without nginx's headers, no free worker connection) they poll instead:
 --   8 looks at the next turn of the event loop (ngx.sleep(0)), then one
@@ -55,11 +55,11 @@ local send, send_exec, collect = methods.send, methods.send_exec, methods.collec
 
 -- The event-driven wait: nginx watches the socket and posts a semaphore.
 -- Semaphores are made here (lua-resty-core's ngx.semaphore) and kept for
--- the worker's life, indexed by the id conn:watch hands back: a wake that
+-- the worker's life, indexed by the id conn:_ngx_watch hands back: a wake that
 -- comes after its waiter is gone must find a live semaphore.
-local watch = methods.watch
+local watch = methods._ngx_watch
 local semaphore               -- lua-resty-core's ngx.semaphore; false: not there
-local watching                -- conn:watch works here; false: it does not
+local watching                -- conn:_ngx_watch works here; false: it does not
 local ffi = require "ffi"     -- nginx's Lua is LuaJIT
 local semas, spare = {}, nil
 -- A wake is never lost by design; this cap only bounds the cost if one were.
