@@ -71,10 +71,14 @@ void dbp_lua_push_rows(lua_State *L, struct pg_result *r)
     rows = lua_gettop(L);
     if (ncols > 32)
         kinds = lua_newuserdata(L, (size_t)ncols * sizeof *kinds);   /* GC-owned */
-    lua_createtable(L, ncols, 0);                        /* rows, [kinds], columns */
-    for (int j = 0; j < ncols; j++) {
+    names = lua_gettop(L) + 1;
+    for (int j = 0; j < ncols; j++) {                    /* rows, [kinds], name1..nameN */
         kinds[j] = kind_of(PQftype(r, j));
         lua_pushstring(L, PQfname(r, j));
+    }
+    lua_createtable(L, ncols, 0);                        /* ..., columns */
+    for (int j = 0; j < ncols; j++) {
+        lua_pushvalue(L, names + j);                     /* each name made once */
         lua_rawseti(L, -2, j + 1);
     }
     lua_setfield(L, rows, "columns");
@@ -82,9 +86,6 @@ void dbp_lua_push_rows(lua_State *L, struct pg_result *r)
         lua_pushinteger(L, (lua_Integer)strtoll(tuples, NULL, 10));
         lua_setfield(L, rows, "affected");
     }
-    names = lua_gettop(L) + 1;
-    for (int j = 0; j < ncols; j++)
-        lua_pushstring(L, PQfname(r, j));                /* rows, ..., name1..nameN */
     for (int i = 0; i < nrows; i++) {
         lua_createtable(L, 0, ncols);                    /* ..., row */
         for (int j = 0; j < ncols; j++) {
