@@ -157,6 +157,26 @@ describe("one nginx worker, concurrent requests", function()
     assert.are.equal(v.watched.watching, v.after.watching)
   end)
 
+  it("survives PostgreSQL restarting under a watched statement: an error, then service, no leak", function()
+    local before = answer(client.start("/wait/counts")).result
+    local slow = client.start("/slow?ms=5000")
+    client.sleep(0.5)                          -- its statement is running, its socket watched
+    local root = os.getenv("DBPOOL_ROOT") or "."
+    assert(os.execute(root .. "/scripts/pg-ctl.sh restart"), "pg-ctl.sh restart failed")
+    local js, rs = answer(slow)
+    assert.are.equal(503, rs.status, "the statement cannot survive its server")
+    assert.are.equal("query", js.kind)
+    assert.is_true(rs.seconds < 4.5, "the wait ended with the connection, not with the statement")
+    -- libpq closed the socket when it read the end: the watch goes without
+    -- touching epoll for a descriptor number that may be reused.
+    local ok = 0
+    for _ = 1, 8 do ok = ok + (client.get("/fast").status == 200 and 1 or 0) end
+    assert.are.equal(8, ok)
+    local after = answer(client.start("/wait/counts")).result
+    assert.is_true(after.watching <= before.watching + 1, ("watches %d -> %d"):format(
+      before.watching, after.watching))
+  end)
+
   -- Last but one: the workers after it are new ones.
   it("lets a graceful reload retire workers whose connections nginx watches, without an alert", function()
     local before = answer(client.start("/slow?ms=50"))
