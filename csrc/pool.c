@@ -32,8 +32,15 @@ typedef struct cap_entry {
 } cap_entry;
 typedef struct shared_cap {
     _Atomic int open;       /* all processes: what the cap bounds, exactly */
+    /* The last time a process found the cap full while it had room of its
+     * own, and which one: the others then keep no idle spare (place_locked). */
+    _Atomic int64_t wanted_ns;
+    _Atomic int wanted_by;
     cap_entry procs[CAP_PROCS];
 } shared_cap;
+
+/* How long a process's want of the cap counts for the others. */
+#define CAP_WANT_NS (200 * 1000 * 1000)
 
 /* Where a slot lives.  A slot is always counted in p->total. */
 typedef enum slot_state {
@@ -202,7 +209,19 @@ static bool cap_take(dbp_pool *p)
         if (round == 0 && cap_reclaim(p->cap) == 0)
             break;
     }
+    atomic_store(&p->cap->wanted_by, (int)getpid());
+    atomic_store(&p->cap->wanted_ns, dbp_now_ns());
     return false;
+}
+
+/* Another process could not open a connection for the cap a moment ago.
+ * Then this one keeps no idle connection beyond one: without that, a
+ * worker that once held the whole cap would keep it idle while the others'
+ * requests time out. */
+static bool cap_wanted_elsewhere(const dbp_pool *p, int64_t now)
+{
+    return p->cap != NULL && now - atomic_load(&p->cap->wanted_ns) < CAP_WANT_NS &&
+           atomic_load(&p->cap->wanted_by) != (int)getpid();
 }
 
 /* Reserves capacity for one new connection: p->total and the cap. */
@@ -878,8 +897,10 @@ static int reset_for_return(dbp_pool *p, dbp_slot *s)
 }
 
 /* Puts a healthy in-use slot back: to the first waiter, else idle.  Returns
- * false when it must be closed instead (idle set full). */
-static bool place_locked(dbp_pool *p, dbp_slot *s)
+ * false when it must be closed instead: the idle set is full, or
+ * keep_no_spare (another process waits for the host-wide cap) and one
+ * connection already idles here. */
+static bool place_locked(dbp_pool *p, dbp_slot *s, bool keep_no_spare)
 {
     waiter *w = p->wait_head;
 
@@ -889,7 +910,7 @@ static bool place_locked(dbp_pool *p, dbp_slot *s)
         pthread_cond_signal(&w->cond);
         return true;
     }
-    if (idle_full_locked(p))
+    if (idle_full_locked(p) || (keep_no_spare && p->n_idle >= 1))
         return false;
     slot_set_state_locked(p, s, SLOT_IDLE);
     return true;
@@ -932,7 +953,7 @@ unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s)
     s->last_used_ns = now;
     if (broken && dbp_conn_lost(s->conn))
         note_lost_locked(p, now);
-    if (!broken && s->born_ns >= p->invalidate_ns && place_locked(p, s)) {
+    if (!broken && s->born_ns >= p->invalidate_ns && place_locked(p, s, cap_wanted_elsewhere(p, now))) {
         refill = wants_refill_locked(p);
         pthread_mutex_unlock(&p->mu);
         forget_list(orphans);
@@ -1053,7 +1074,7 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
         if ((st = open_into(p, s, now, true, &ev, err)) != DBP_OK)
             return st;
         pthread_mutex_lock(&p->mu);
-        if (place_locked(p, s)) {
+        if (place_locked(p, s, false)) {      /* min_idle asked for it */
             pthread_mutex_unlock(&p->mu);
             continue;
         }

@@ -943,6 +943,59 @@ static void test_cap_across_fork(void)
     dbp_pool_free(p);
 }
 
+/* Under the cap, a process keeps no idle spare while another one could not
+ * open a connection for it: without that, a worker that once held the whole
+ * cap would keep it idle while the other's requests time out. */
+static void test_cap_spare_given_up(void)
+{
+    dbp_config cfg;
+    dbp_pool *p;
+    dbp_slot *a, *b;
+    dbp_pool_counts c;
+    int status = -1, sync[2];
+    char byte = 0;
+    pid_t child;
+
+    cfg_begin(&cfg, "capspare", g_dsn, 4, 0, 0.2);
+    cfg_set(&cfg, "max_total_connections", 2);
+    cfg_end(&cfg);
+    p = pool_from(&cfg);
+    a = take(p);
+    b = take(p);                                /* the whole cap, in the parent */
+    ok(pipe(sync) == 0, "pipe");
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {                           /* polls, as an nginx worker does */
+        dbp_slot *s = NULL;
+        dbp_error err;
+        if (dbp_pool_try_checkout(p, &s, &err) != DBP_AGAIN)
+            _exit(30);                          /* the cap is full: no connection */
+        if (write(sync[1], "x", 1) != 1)
+            _exit(31);
+        for (int i = 0; i < 200; i++) {         /* 2 s */
+            if (dbp_pool_try_checkout(p, &s, &err) == DBP_OK) {
+                dbp_pool_release(p, s);
+                _exit(0);
+            }
+            tl_sleep(0.01);
+        }
+        _exit(32);
+    }
+    ok(child > 0 && read(sync[0], &byte, 1) == 1, "the child found the cap full");
+    dbp_pool_release(p, a);                     /* kept: the parent's one idle connection */
+    dbp_pool_release(p, b);                     /* a spare while the child waits: closed */
+    dbp_pool_counts_get(p, &c);
+    is_int(c.total, 1, "the parent keeps one connection, not two");
+    is_int(c.checkedin, 1, "... idle");
+    ok(waitpid(child, &status, 0) == child, "wait (cap spare)");
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "the child got the unit the parent gave back (status %d)",
+       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    close(sync[0]);
+    close(sync[1]);
+    dbp_pool_free(p);
+}
+
 int main(void)
 {
     dbp_config mon_cfg;
@@ -971,6 +1024,7 @@ int main(void)
     test_deadlines();
     test_fork();
     test_cap_across_fork();
+    test_cap_spare_given_up();
 
     dbp_conn_close(g_monitor);
     diag("test_pool ran in %.2f s", tl_now() - t0);
