@@ -55,7 +55,10 @@ void dbp_stmt_cache_free(dbp_stmt_cache *c)
     free(c);
 }
 
-static void name_it(dbp_stmt_cache *c, dbp_stmt *s);
+static void name_it(dbp_stmt_cache *c, dbp_stmt *s)
+{
+    snprintf(s->name, sizeof s->name, "dbpool_%u", ++c->next_id);
+}
 
 static void unlink_recency(dbp_stmt_cache *c, dbp_stmt *s)
 {
@@ -122,11 +125,6 @@ dbp_stmt *dbp_stmt_use(dbp_stmt_cache *c, const char *sql, char evicted[24])
 bool dbp_stmt_due(const dbp_stmt_cache *c, const dbp_stmt *s)
 {
     return !s->prepared && s->uses >= c->threshold;
-}
-
-static void name_it(dbp_stmt_cache *c, dbp_stmt *s)
-{
-    snprintf(s->name, sizeof s->name, "dbpool_%u", ++c->next_id);
 }
 
 void dbp_stmt_forget(dbp_stmt_cache *c, dbp_stmt *s)
