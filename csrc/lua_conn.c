@@ -215,43 +215,80 @@ static int fail_inherited(lua_State *L)
     return dbp_lua_fail(L, &err);
 }
 
-/* A statement failed: count it, tell the pool (a disconnect invalidates
- * older connections), return nil, err. */
-static int fail_statement(lua_State *L, conn_box *box, const dbp_error *err)
+/* A statement failed: count it and tell the pool (a disconnect
+ * invalidates older connections). */
+static void note_statement_failure(conn_box *box)
 {
     dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_QUERY_ERRORS);
     dbp_pool_note_failure(box->pool, box->slot);
+}
+
+/* ... and return nil, err. */
+static int fail_statement(lua_State *L, conn_box *box, const dbp_error *err)
+{
+    note_statement_failure(box);
     return dbp_lua_fail(L, err);
 }
 
-/* Runs a statement and pushes its rows (blocking), or with send only
- * queues it (non-blocking) and pushes true; conn:collect gets the rows. */
-static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params *prm,
-               int simple, bool send)
+/* What every statement does first: echo it, count it. */
+static void note_statement(lua_State *L, conn_box *box, const char *sql, int nparams,
+                           const params *prm)
 {
-    dbp_conn *c = dbp_slot_conn(box->slot);
-    const char *const *values = prm ? prm->values : NULL;
-    const int *lengths = prm ? prm->lengths : NULL, *formats = prm ? prm->formats : NULL;
+    if (dbp_pool_config(box->pool)->echo)
+        dbp_lua_echo_statement(L, box->pool, sql, nparams, prm ? prm->values : NULL,
+                               prm ? prm->formats : NULL);
+    dbp_slot_note_query(box->slot);
+    dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_QUERIES);
+}
+
+/* Runs an extended-protocol statement (simple protocol with no params)
+ * and waits for its result. */
+static dbp_status exec_statement(lua_State *L, conn_box *box, const char *sql, int nparams,
+                                 const params *prm, struct pg_result **res, dbp_error *err)
+{
+    note_statement(L, box, sql, nparams, prm);
+    return dbp_conn_exec(dbp_slot_conn(box->slot), sql, nparams, prm ? prm->values : NULL,
+                         prm ? prm->lengths : NULL, prm ? prm->formats : NULL, prm == NULL,
+                         res, err);
+}
+
+/* Runs a statement and pushes its rows (blocking), or with send only
+ * queues it (non-blocking) and pushes true; conn:collect gets the rows.
+ * No prm: the simple query protocol (conn:exec, several statements). */
+static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params *prm,
+               bool send)
+{
     struct pg_result *res;
     dbp_error err;
 
     if (dbp_slot_inherited(box->slot))
         return fail_inherited(L);
-    if (dbp_pool_config(box->pool)->echo)
-        dbp_lua_echo_statement(L, box->pool, sql, nparams, values, formats);
-    dbp_slot_note_query(box->slot);
-    dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_QUERIES);
     if (send) {
-        if (dbp_conn_send(c, sql, nparams, values, lengths, formats, simple, &err) != DBP_OK)
+        note_statement(L, box, sql, nparams, prm);
+        if (dbp_conn_send(dbp_slot_conn(box->slot), sql, nparams, prm ? prm->values : NULL,
+                          prm ? prm->lengths : NULL, prm ? prm->formats : NULL, prm == NULL,
+                          &err) != DBP_OK)
             return fail_statement(L, box, &err);
         lua_pushboolean(L, 1);
         return 1;
     }
-    if (dbp_conn_exec(c, sql, nparams, values, lengths, formats, simple, &res, &err) != DBP_OK)
+    if (exec_statement(L, box, sql, nparams, prm, &res, &err) != DBP_OK)
         return fail_statement(L, box, &err);
     dbp_lua_push_rows(L, res);
     dbp_conn_free_result(res);
     return 1;
+}
+
+/* Points prm at room for n parameters: the caller's stack arrays, or
+ * GC-owned scratch when there are more (nothing leaks if we raise). */
+static void room_for_params(lua_State *L, int n, params *prm)
+{
+    if (n > STACK_PARAMS) {
+        char *mem = lua_newuserdata(L, (size_t)n * (sizeof(char *) + 2 * sizeof(int)));
+        prm->values = (const char **)(void *)mem;
+        prm->lengths = (int *)(void *)(mem + (size_t)n * sizeof(char *));
+        prm->formats = prm->lengths + n;
+    }
 }
 
 /* conn:query(sql, ...) or conn:send(sql, ...): parameters $1..$n. */
@@ -264,14 +301,52 @@ static int query(lua_State *L, bool send)
     int len[STACK_PARAMS], fmt[STACK_PARAMS];
     params prm = {v, len, fmt};
 
-    if (n > STACK_PARAMS) {     /* GC-owned scratch: nothing leaks if we raise */
-        char *mem = lua_newuserdata(L, (size_t)n * (sizeof(char *) + 2 * sizeof(int)));
-        prm.values = (const char **)(void *)mem;
-        prm.lengths = (int *)(void *)(mem + (size_t)n * sizeof(char *));
-        prm.formats = prm.lengths + n;
-    }
+    room_for_params(L, n, &prm);
     collect_params(L, 3, n, &prm);
-    return run(L, box, sql, n, &prm, 0, send);
+    return run(L, box, sql, n, &prm, send);
+}
+
+/* pool:query(sql, ...) -> rows | nil, err: engine:query outside nginx.
+ * Checkout, one statement, return, with no Conn made: nothing escapes to
+ * the app, so there is nothing to leak, no checkout site to record and no
+ * userdata for the garbage collector (about a third of a pooled SELECT 1's
+ * instructions, bench/results).  Arguments are checked before the
+ * checkout, and the slot goes back before the rows are built, so neither
+ * a bad argument nor a memory error can hold it.  The pool is at index 1. */
+int dbp_lua_pool_query(lua_State *L, dbp_pool *p)
+{
+    const char *sql = luaL_checkstring(L, 2);
+    int n = lua_gettop(L) - 2;
+    const char *v[STACK_PARAMS];
+    int len[STACK_PARAMS], fmt[STACK_PARAMS];
+    params prm = {v, len, fmt};
+    conn_box box = {dbp_conn_tag, p, NULL, false, false, {{0}, 0}};
+    struct pg_result *res;
+    unsigned events = 0;
+    dbp_error err;
+    dbp_status st;
+
+    room_for_params(L, n, &prm);
+    collect_params(L, 3, n, &prm);
+    st = dbp_pool_checkout_ev(p, true, 0, &box.slot, &events, &err);
+    if (dbp_pool_config(p)->echo_pool)
+        dbp_lua_echo_checkout(L, p, st, events, &err);
+    if (st != DBP_OK)
+        return dbp_lua_fail(L, &err);
+    box.traced = dbp_pool_config(p)->leak_threshold > 0;
+    if (box.traced)                     /* a statement can outlast the threshold too */
+        dbp_lua_track_checkout(L, p, box.slot);
+    st = exec_statement(L, &box, sql, n, &prm, &res, &err);
+    if (st != DBP_OK)
+        note_statement_failure(&box);
+    if (box.traced)
+        dbp_lua_report_return(L, p, box.slot);
+    release(L, &box);
+    if (st != DBP_OK)
+        return dbp_lua_fail(L, &err);
+    dbp_lua_push_rows(L, res);          /* raises only for memory: res is then lost */
+    dbp_conn_free_result(res);
+    return 1;
 }
 
 /* conn:query(sql, ...) -> rows | nil, err.  $1..$n from the extra
@@ -287,7 +362,7 @@ static int conn_exec(lua_State *L)
 {
     conn_box *box = check_open(L);
     const char *sql = luaL_checkstring(L, 2);
-    return run(L, box, sql, 0, NULL, 1, false);
+    return run(L, box, sql, 0, NULL, false);
 }
 
 /* ----- non-blocking: for event loops (the OpenResty path in init.lua) ---- */
@@ -303,7 +378,7 @@ static int conn_send_exec(lua_State *L)
 {
     conn_box *box = check_open(L);
     const char *sql = luaL_checkstring(L, 2);
-    return run(L, box, sql, 0, NULL, 1, true);
+    return run(L, box, sql, 0, NULL, true);
 }
 
 /* conn:collect([seconds]) -> rows | nil, err | false: the sent statement's

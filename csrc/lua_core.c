@@ -92,6 +92,7 @@ static const luaL_Reg core_functions[] = {
     {"suggest", core_suggest},
     {"find", core_find},
     {"open", dbp_lua_pool_open},
+    {"engine_query", dbp_lua_engine_query},
     {"redact", core_redact},
     {"options", core_options},
     {"pools", core_pools},

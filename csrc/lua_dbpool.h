@@ -48,9 +48,14 @@ int dbp_lua_pool_open(lua_State *L);
 void dbp_lua_push_pool(lua_State *L, dbp_pool *p);
 /* The pool of a dbpool.Pool handle at idx, or NULL for anything else. */
 dbp_pool *dbp_lua_test_pool(lua_State *L, int idx);
+/* core.engine_query(engine, sql, ...): engine:query outside nginx. */
+int dbp_lua_engine_query(lua_State *L);
 
 /* lua_conn.c: pushes a dbpool.Conn owning the checkout of s. */
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s);
+/* pool:query's work: checkout, one statement, return; the pool is at index
+ * 1, sql at 2, parameters after it. */
+int dbp_lua_pool_query(lua_State *L, dbp_pool *p);
 /* The Conn at idx holds a slot still connecting (dbp_pool_checkout_async). */
 void dbp_lua_conn_set_connecting(lua_State *L, int idx);
 /* The libpq connection of the checked-out Conn at index 1; raises when it

@@ -104,6 +104,24 @@ static int pool_try_connect(lua_State *L)
     return checkout(L, false);
 }
 
+/* pool:query(sql, ...) -> rows | nil, err: checkout (waiting up to
+ * pool_timeout), one statement, return; see dbp_lua_pool_query. */
+static int pool_query(lua_State *L)
+{
+    return dbp_lua_pool_query(L, check_pool(L, 1));
+}
+
+/* core.engine_query(engine, sql, ...): engine:query itself outside nginx,
+ * so that the app's call reaches C in one step, and an argument error
+ * names the app's line (luaL_error's level 1 is then the app). */
+int dbp_lua_engine_query(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "pool");
+    lua_replace(L, 1);
+    return dbp_lua_pool_query(L, check_pool(L, 1));
+}
+
 /* ===== SQLAlchemy's counters =========================================== */
 
 static int pool_count(lua_State *L, size_t offset)
@@ -306,6 +324,7 @@ static int pool_eq(lua_State *L)
 static const luaL_Reg pool_methods[] = {
     {"connect", pool_connect},
     {"try_connect", pool_try_connect},
+    {"query", pool_query},
     {"wait_window", pool_wait_window},
     {"size", pool_size},
     {"checkedin", pool_checkedin},

@@ -213,10 +213,16 @@ function Engine:transaction(fn, ...)
 end
 
 -- engine:query(sql, ...) -> rows | nil, err: checkout, one query, return.
-function Engine:query(sql, ...)
-  local conn, err = checkout(self.pool)
-  local rows, query_err = query_once(conn, err, sql, ...)   -- not a tail call: level 3 is our caller
-  return rows, query_err
+-- Outside nginx that is core.engine_query, all in C with no Conn made
+-- (pool:query); inside, the checkout and the statement must yield.
+if in_nginx then
+  function Engine:query(sql, ...)
+    local conn, err = checkout(self.pool)
+    local rows, query_err = query_once(conn, err, sql, ...)   -- not a tail call: level 3 is our caller
+    return rows, query_err
+  end
+else
+  Engine.query = core.engine_query
 end
 
 -- engine:stats() -> counters, gauges and the wait/hold/connect histograms
