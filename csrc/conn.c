@@ -610,6 +610,12 @@ bool dbp_conn_broken(const dbp_conn *c)
     return c->broken || PQstatus(c->pg) != CONNECTION_OK;
 }
 
+bool dbp_conn_clean(const dbp_conn *c)
+{
+    /* PQTRANS_IDLE implies CONNECTION_OK and no statement in flight. */
+    return !c->broken && !c->busy && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+}
+
 bool dbp_conn_lost(const dbp_conn *c)
 {
     return c->lost || PQstatus(c->pg) != CONNECTION_OK;

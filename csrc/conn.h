@@ -105,6 +105,9 @@ DBP_MUSTCHECK dbp_status dbp_conn_reset(dbp_conn *c, dbp_reset how, dbp_error *e
 
 /* True once a failure showed that the link or session is unusable. */
 bool dbp_conn_broken(const dbp_conn *c);
+/* Sound and idle outside a transaction: nothing to do at a return.  One
+ * libpq call, where dbp_conn_broken and dbp_conn_txn make two. */
+bool dbp_conn_clean(const dbp_conn *c);
 /* True when the failure was the server's, not this session's: a disconnect
  * (class 08, 57P01-03, a dead socket) or, for a primary, a read-only server.
  * The pool then replaces every connection born before it. */

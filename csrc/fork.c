@@ -1,4 +1,4 @@
-/* fork.c: fork generation and the mutexes held across fork() (see fork.h). */
+/* fork.c: fork generation and the locks held across fork() (see fork.h). */
 #include "fork.h"
 
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 _Atomic unsigned dbp_fork_gen;
 
 typedef struct held {
-    pthread_mutex_t *mu;
+    dbp_lock *mu;
     struct held *next;
 } held;
 
@@ -26,7 +26,7 @@ static void prepare(void)
         pthread_mutex_lock(o);
     pthread_mutex_lock(&list_mu);
     for (held *h = list; h != NULL; h = h->next)
-        pthread_mutex_lock(h->mu);
+        dbp_lock_acquire(h->mu);
 }
 
 static void unlock_all(void)
@@ -34,7 +34,7 @@ static void unlock_all(void)
     pthread_mutex_t *o = outer;
 
     for (held *h = list; h != NULL; h = h->next)
-        pthread_mutex_unlock(h->mu);
+        dbp_lock_release(h->mu);
     pthread_mutex_unlock(&list_mu);
     if (o != NULL)
         pthread_mutex_unlock(o);
@@ -57,7 +57,7 @@ void dbp_fork_register_outer(pthread_mutex_t *mu)
     outer = mu;
 }
 
-void dbp_fork_register(pthread_mutex_t *mu)
+void dbp_fork_register(dbp_lock *mu)
 {
     held *h = malloc(sizeof *h);
 
@@ -71,7 +71,7 @@ void dbp_fork_register(pthread_mutex_t *mu)
     pthread_mutex_unlock(&list_mu);
 }
 
-void dbp_fork_unregister(pthread_mutex_t *mu)
+void dbp_fork_unregister(dbp_lock *mu)
 {
     pthread_mutex_lock(&list_mu);
     for (held **pp = &list; *pp != NULL; pp = &(*pp)->next) {
