@@ -2,6 +2,8 @@
  * column kinds are decided once per result and column names are pushed
  * once and reused as keys. */
 #include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "lua_dbpool.h"
@@ -23,6 +25,20 @@ static kind kind_of(Oid oid)
     }
 }
 
+/* The server's text of an integer (int2/4/8, oid, a command's tuple
+ * count) as int64: digits only, so a loop instead of strtoll's locale and
+ * base handling, which was a tenth of building a one-row result. */
+static int64_t parse_int(const char *v)
+{
+    bool negative = *v == '-';
+    uint64_t n = 0;
+
+    for (v += negative; *v >= '0' && *v <= '9'; v++)
+        n = n * 10 + (uint64_t)(*v - '0');
+    /* Unsigned, so that -9223372036854775808 wraps to itself. */
+    return negative ? (int64_t)(0 - n) : (int64_t)n;
+}
+
 static void push_field(lua_State *L, PGresult *r, int row, int col, kind k)
 {
     const char *v;
@@ -37,7 +53,7 @@ static void push_field(lua_State *L, PGresult *r, int row, int col, kind k)
         lua_pushboolean(L, v[0] == 't');
         break;
     case K_INT:
-        dbp_compat_push_int64(L, strtoll(v, NULL, 10), v);
+        dbp_compat_push_int64(L, parse_int(v), v);
         break;
     case K_NUMBER:
         lua_pushnumber(L, (lua_Number)strtod(v, NULL));
@@ -83,7 +99,7 @@ void dbp_lua_push_rows(lua_State *L, struct pg_result *r)
     }
     lua_setfield(L, rows, "columns");
     if (tuples[0] != '\0') {
-        lua_pushinteger(L, (lua_Integer)strtoll(tuples, NULL, 10));
+        lua_pushinteger(L, (lua_Integer)parse_int(tuples));
         lua_setfield(L, rows, "affected");
     }
     for (int i = 0; i < nrows; i++) {

@@ -119,6 +119,19 @@ describe("conn:query", function()
     assert.are.equal(-5, rows[1].small)
   end)
 
+  it("reads the integer types' extremes exactly", function()
+    local rows = assert(c:query([[SELECT 9223372036854775807::int8 AS max8,
+      (-9223372036854775807 - 1)::int8 AS min8, (-32768)::int2 AS min2,
+      2147483647::int4 AS max4, 0::int4 AS zero, 4294967295::oid AS max_oid]]))
+    local r = rows[1]
+    if is_luajit then
+      assert.are.same({ "9223372036854775807", "-9223372036854775808" }, { r.max8, r.min8 })
+    else
+      assert.are.same({ math.maxinteger, math.mininteger }, { r.max8, r.min8 })
+    end
+    assert.are.same({ -32768, 2147483647, 0, 4294967295 }, { r.min2, r.max4, r.zero, r.max_oid })
+  end)
+
   it("sends $n parameters separately from the SQL", function()
     local rows = assert(c:query(
       "SELECT $1::int AS a, $2::text AS b, $3::float8 AS f, $4::bool AS t, $5::int IS NULL AS n1, $6::text IS NULL AS n2, $7::bytea AS raw",
