@@ -71,6 +71,10 @@ for round in 1 2 3 4 5; do
   measure sel_dbpool_54 dbpool_us lua5.4 select1 20000
   measure cyc_dbpool_54 dbpool_us lua5.4 cycle 300000
   measure sel_dbpool_54_prep dbpool_us lua5.4 select1_prepared 20000
+  measure q_dbpool_54 dbpool_us lua5.4 query 20000
+  measure q_dbpool_54_prep dbpool_us lua5.4 query_prepared 20000
+  measure q_dbpool_jit dbpool_us luajit query 20000
+  measure q_dbpool_jit_prep dbpool_us luajit query_prepared 20000
   measure sel_dbpool_jit dbpool_us luajit select1 20000
   measure sel_dbpool_jit_prep dbpool_us luajit select1_prepared 20000
   measure cyc_dbpool_jit dbpool_us luajit cycle 300000
@@ -91,6 +95,10 @@ floor_prep=$(median_of <<<"${runs[floor_prep]}")
 for k in dbpool_54 dbpool_54_prep dbpool_jit dbpool_jit_prep connect luasql sqlalchemy psycopg_pool hikaricp; do
   sel[$k]=$(median_of <<<"${runs[sel_$k]}")
 done
+declare -A q
+for k in dbpool_54 dbpool_54_prep dbpool_jit dbpool_jit_prep; do
+  q[$k]=$(median_of <<<"${runs[q_$k]}")
+done
 for k in dbpool_54 dbpool_jit sqlalchemy psycopg_pool hikaricp; do
   cyc[$k]=$(median_of <<<"${runs[cyc_$k]}")
 done
@@ -102,12 +110,15 @@ i_c_cycle=$(callgrind_per_op 10000 "$root/build/bench/cycle" N)
 i_c_select=$(callgrind_per_op 2000 "$root/build/bench/cycle" N select1)
 i_lua_cycle=$(callgrind_per_op 10000 "${LUA54[@]}" "$root/bench/lua_cycle.lua" N)
 i_lua_select=$(callgrind_per_op 2000 "${LUA54[@]}" "$root/bench/lua_cycle.lua" N select1)
+i_lua_query=$(callgrind_per_op 2000 "${LUA54[@]}" "$root/bench/lua_cycle.lua" N engine_query)
 i_raw=$(callgrind_per_op 2000 "$root/build/bench-peers/raw_libpq" select1 N)
 i_luasql=$(callgrind_per_op 2000 lua5.4 "$root/bench/peers/luasql_select.lua" select1 N)
 
 echo "bench: syscalls (strace) ..." >&2
 rt_dbpool=$(strace_per_op sendto 2000 "${LUA54[@]}" "$root/bench/lua_cycle.lua" N select1)
 sys_dbpool=$(strace_per_op total 2000 "${LUA54[@]}" "$root/bench/lua_cycle.lua" N select1)
+rt_query=$(strace_per_op sendto 2000 "${LUA54[@]}" "$root/bench/lua_cycle.lua" N engine_query)
+sys_query=$(strace_per_op total 2000 "${LUA54[@]}" "$root/bench/lua_cycle.lua" N engine_query)
 rt_raw=$(strace_per_op sendto 2000 "$root/build/bench-peers/raw_libpq" select1 N)
 sys_raw=$(strace_per_op total 2000 "$root/build/bench-peers/raw_libpq" select1 N)
 
@@ -126,10 +137,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "|---|---|---|"
   echo "| raw libpq, PQexecParams on one connection (the floor) | $floor | 1.00 |"
   echo "| raw libpq, prepared once (PQexecPrepared) | $floor_prep | $(ratio "$floor_prep" "$floor") |"
-  echo "| dbpool, Lua 5.4 | ${sel[dbpool_54]} | $(ratio "${sel[dbpool_54]}" "$floor") |"
-  echo "| dbpool, LuaJIT | ${sel[dbpool_jit]} | $(ratio "${sel[dbpool_jit]}" "$floor") |"
-  echo "| dbpool, Lua 5.4, prepare_threshold = 5 | ${sel[dbpool_54_prep]} | $(ratio "${sel[dbpool_54_prep]}" "$floor") |"
-  echo "| dbpool, LuaJIT, prepare_threshold = 5 | ${sel[dbpool_jit_prep]} | $(ratio "${sel[dbpool_jit_prep]}" "$floor") |"
+  echo "| dbpool engine:query, Lua 5.4 | ${q[dbpool_54]} | $(ratio "${q[dbpool_54]}" "$floor") |"
+  echo "| dbpool engine:query, LuaJIT | ${q[dbpool_jit]} | $(ratio "${q[dbpool_jit]}" "$floor") |"
+  echo "| dbpool engine:query, Lua 5.4, prepare_threshold = 5 | ${q[dbpool_54_prep]} | $(ratio "${q[dbpool_54_prep]}" "$floor") |"
+  echo "| dbpool engine:query, LuaJIT, prepare_threshold = 5 | ${q[dbpool_jit_prep]} | $(ratio "${q[dbpool_jit_prep]}" "$floor") |"
+  echo "| dbpool connect + query + close, Lua 5.4 | ${sel[dbpool_54]} | $(ratio "${sel[dbpool_54]}" "$floor") |"
+  echo "| dbpool connect + query + close, LuaJIT | ${sel[dbpool_jit]} | $(ratio "${sel[dbpool_jit]}" "$floor") |"
+  echo "| dbpool connect + query + close, Lua 5.4, prepare_threshold = 5 | ${sel[dbpool_54_prep]} | $(ratio "${sel[dbpool_54_prep]}" "$floor") |"
+  echo "| dbpool connect + query + close, LuaJIT, prepare_threshold = 5 | ${sel[dbpool_jit_prep]} | $(ratio "${sel[dbpool_jit_prep]}" "$floor") |"
   echo "| luasql-postgres, one connection, no pool | ${sel[luasql]} | $(ratio "${sel[luasql]}" "$floor") |"
   echo "| SQLAlchemy QueuePool + psycopg2 | ${sel[sqlalchemy]} | $(ratio "${sel[sqlalchemy]}" "$floor") |"
   echo "| psycopg_pool (psycopg 3, Debian's pure-Python build) | ${sel[psycopg_pool]} | $(ratio "${sel[psycopg_pool]}" "$floor") |"
@@ -154,7 +169,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "| dbpool cycle, C | $i_c_cycle | 300 |"
   echo "| dbpool cycle, Lua 5.4 | $i_lua_cycle | 1,000 |"
   echo "| dbpool pooled SELECT 1, C | $i_c_select | |"
-  echo "| dbpool pooled SELECT 1, Lua 5.4 | $i_lua_select | 8,000 |"
+  echo "| dbpool pooled SELECT 1, Lua 5.4, engine:query | $i_lua_query | 8,000 |"
+  echo "| dbpool pooled SELECT 1, Lua 5.4, connect + query + close | $i_lua_select | |"
   echo "| raw libpq SELECT 1 | $i_raw | |"
   echo "| luasql SELECT 1, Lua 5.4, no pool | $i_luasql | |"
   echo
@@ -162,7 +178,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo
   echo "| | sendto (round trips) | syscalls |"
   echo "|---|---|---|"
-  echo "| dbpool, Lua 5.4 | $rt_dbpool | $sys_dbpool |"
+  echo "| dbpool engine:query, Lua 5.4 | $rt_query | $sys_query |"
+  echo "| dbpool connect + query + close, Lua 5.4 | $rt_dbpool | $sys_dbpool |"
   echo "| raw libpq | $rt_raw | $sys_raw |"
   echo
   echo "## Contention: C threads over one pool (checkout + SELECT 1 + checkin, 1 s each)"
@@ -172,11 +189,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "$contention" | awk '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }'
 } >"$results/comparison.md"
 
-# Chart: pooled SELECT 1 per contender (connect-per-request left out: off scale).
+# Chart: pooled SELECT 1 per contender, dbpool as engine:query, unprepared
+# (connect-per-request left out: off scale).
 cat >"$tmp/data" <<DATA
 "raw libpq" $floor
-"dbpool 5.4" ${sel[dbpool_54]}
-"dbpool JIT" ${sel[dbpool_jit]}
+"dbpool 5.4" ${q[dbpool_54]}
+"dbpool JIT" ${q[dbpool_jit]}
 "luasql" ${sel[luasql]}
 "SQLAlchemy" ${sel[sqlalchemy]}
 "psycopg_pool" ${sel[psycopg_pool]}

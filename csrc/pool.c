@@ -667,7 +667,7 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, unsigned
 
 /* The checkout is complete: count it (the wait histogram's count is the
  * checkout count).  Caller holds p->mu. */
-static void note_checkout_locked(dbp_pool *p, dbp_slot *s, int64_t start, int64_t now)
+static DBP_HOT void note_checkout_locked(dbp_pool *p, dbp_slot *s, int64_t start, int64_t now)
 {
     int in_use = p->total - p->n_idle;
 
