@@ -241,8 +241,8 @@ static void note_statement(lua_State *L, conn_box *box, const char *sql, int npa
     dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_QUERIES);
 }
 
-/* Runs an extended-protocol statement (simple protocol with no params)
- * and waits for its result. */
+/* Runs a statement and waits for its result: with prm through the
+ * extended protocol, without it through the simple one. */
 static dbp_status exec_statement(lua_State *L, conn_box *box, const char *sql, int nparams,
                                  const params *prm, struct pg_result **res, dbp_error *err)
 {
@@ -312,7 +312,9 @@ static int query(lua_State *L, bool send)
  * userdata for the garbage collector (about a third of a pooled SELECT 1's
  * instructions, bench/results).  Arguments are checked before the
  * checkout, and the slot goes back before the rows are built, so neither
- * a bad argument nor a memory error can hold it.  The pool is at index 1. */
+ * a bad argument nor a memory error there can hold it.  While it is held,
+ * only echo and leak_threshold run Lua code (dbpool.log, in a protected
+ * call) and only a memory error could raise.  The pool is at index 1. */
 int dbp_lua_pool_query(lua_State *L, dbp_pool *p)
 {
     const char *sql = luaL_checkstring(L, 2);
