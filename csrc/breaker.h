@@ -7,7 +7,7 @@
  * in a row (refuse until the cooldown ends) -> half-open (one probe connect
  * admitted, everyone else still refused) -> closed on the probe's success,
  * open again for another cooldown on its failure.  Not thread-safe: the pool
- * calls these under its own mutex. */
+ * calls these under its own lock. */
 #ifndef DBP_BREAKER_H
 #define DBP_BREAKER_H
 

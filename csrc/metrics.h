@@ -3,9 +3,9 @@
  * Every value is a relaxed atomic, so a reader (stats(), /metrics) never
  * takes a lock that a checkout waits on.  Writers pick the cheaper of two:
  * - dbp_metrics_inc: an atomic add, for counts made anywhere (queries from
- *   any thread, connect failures outside the pool's mutex);
+ *   any thread, connect failures outside the pool's lock);
  * - dbp_metrics_inc_locked / dbp_hist_add_locked: a plain load and store,
- *   no bus lock, for counts made only while holding the pool's mutex (the
+ *   no bus lock, for counts made only while holding the pool's lock (the
  *   checkout and return paths, which hold it anyway).
  * Gauges are not stored here: they are the pool's own counts.
  * With -DDBP_NO_METRICS every write compiles to nothing (bench/metrics). */
@@ -114,13 +114,13 @@ static inline void bump_relaxed(_Atomic uint64_t *v, uint64_t by)
                           memory_order_relaxed);
 }
 
-/* Caller holds the pool's mutex, as every writer of c does. */
+/* Caller holds the pool's lock, as every writer of c does. */
 static inline void dbp_metrics_inc_locked(dbp_metrics *m, dbp_counter c)
 {
     bump_relaxed(&m->counters[c], 1);
 }
 
-/* Caller holds the pool's mutex, as every writer of that histogram does. */
+/* Caller holds the pool's lock, as every writer of that histogram does. */
 static inline void dbp_hist_add_locked(dbp_metrics *m, dbp_hist_kind k, int64_t ns)
 {
     dbp_hist *h = &m->hists[k];

@@ -1,4 +1,4 @@
-/* pool.c: QueuePool.  One mutex per pool; no I/O while it is held: decide
+/* pool.c: QueuePool.  One lock per pool (lock.h); no I/O while it is held: decide
  * under the lock, connect/reset/ping/close outside it (puddle's rule).
  *
  * Recovery lives here too: pre-ping and pool-wide invalidation at checkout,
