@@ -92,7 +92,6 @@ static const luaL_Reg core_functions[] = {
     {"suggest", core_suggest},
     {"find", core_find},
     {"open", dbp_lua_pool_open},
-    {"engine_query", dbp_lua_engine_query},
     {"redact", core_redact},
     {"options", core_options},
     {"pools", core_pools},
@@ -130,6 +129,7 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
     dbp_lua_open_pool(L);
     dbp_lua_open_conn(L);
     luaL_newlib(L, core_functions);
+    dbp_lua_open_engine_functions(L);
     dbp_lua_open_policy(L);
     /* SQL NULL is the NULL light userdata: the same value as cjson.null and
      * ngx.null, so rows encode to JSON null unchanged. */

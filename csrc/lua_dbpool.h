@@ -48,8 +48,9 @@ int dbp_lua_pool_open(lua_State *L);
 void dbp_lua_push_pool(lua_State *L, dbp_pool *p);
 /* The pool of a dbpool.Pool handle at idx, or NULL for anything else. */
 dbp_pool *dbp_lua_test_pool(lua_State *L, int idx);
-/* core.engine_query(engine, sql, ...): engine:query outside nginx. */
-int dbp_lua_engine_query(lua_State *L);
+/* Adds core.engine_connect and core.engine_query (engine:connect and
+ * engine:query outside nginx) to the table on top of the stack. */
+void dbp_lua_open_engine_functions(lua_State *L);
 
 /* lua_conn.c: pushes a dbpool.Conn owning the checkout of s. */
 void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s);

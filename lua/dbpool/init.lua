@@ -120,8 +120,13 @@ function dbpool.engines()
 end
 
 -- engine:connect() -> Conn | nil, err.  Blocks up to pool_timeout.
-function Engine:connect()
-  return checkout(self.pool)
+-- Outside nginx that is core.engine_connect, pool:connect in one C call.
+if in_nginx then
+  function Engine:connect()
+    return checkout(self.pool)
+  end
+else
+  Engine.connect = core.engine_connect
 end
 
 local function finish(conn, ok, ...)

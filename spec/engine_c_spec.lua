@@ -1,7 +1,9 @@
--- engine:query outside nginx runs all in C (pool:query): checkout, one
--- statement, return, with no Conn made.  These specs hold it to what the
--- Conn path promises: errors returned or raised at the app's line, the slot
--- always back, every counter and leak_threshold still seen.
+-- Outside nginx, engine:connect and engine:query are C functions
+-- (core.engine_connect, core.engine_query).  engine:query runs all in C
+-- (pool:query): checkout, one statement, return, with no Conn made.  These
+-- specs hold them to what the Lua versions promised: errors returned or
+-- raised at the app's line, the slot always back, every counter and
+-- leak_threshold still seen, leak reports naming the app's line.
 local dbpool = require "dbpool"
 local helper = require "helper"
 local sys = require "system"
@@ -33,7 +35,7 @@ describe("engine:query", function()
     end)
     assert.is_false(ok2)
     local line = debug.getinfo(1, "l").currentline - 4
-    assert.matches("engine_query_spec.lua:" .. line .. ": bad argument #3", msg2, 1, true)
+    assert.matches("engine_c_spec.lua:" .. line .. ": bad argument #3", msg2, 1, true)
     assert.has_error(function() e:query({}) end)            -- sql must be a string
     assert.has_error(function() dbpool.get(e.name).query({}, "SELECT 1") end)
     assert.are.equal(0, e:stats().checkouts)
@@ -98,6 +100,41 @@ describe("engine:query", function()
   it("the pool's own handle does the same", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0 }
     assert.are.equal(5, assert(e.pool:query("SELECT $1::int AS v", 5))[1].v)
+    assert.are.equal(0, e.pool:checkedout())
+  end)
+end)
+
+describe("engine:connect", function()
+  it("checks out from the engine's pool and ignores stray arguments", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0, pool_timeout = 0.05 }
+    local c = assert(e:connect(12345, true))      -- not taken as since / async
+    assert.are.equal(1, e.pool:checkedout())
+    assert.is_false(c:is_closed())
+    local none, err = e:connect()
+    assert.is_nil(none)
+    assert.are.equal("timeout", err.kind)
+    c:close()
+    assert.are.equal(0, e.pool:checkedout())
+  end)
+
+  it("refuses a call without an engine", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    assert.has_error(function() e.connect() end)
+    assert.has_error(function() e.connect({}) end)
+    assert.are.equal(0, e:stats().checkouts)
+  end)
+
+  it("names the app's line when the collector returns a dropped connection", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    local log = helper.capture_log(function()
+      local function drop() local c = e:connect(); return c ~= nil end
+      drop()
+      collectgarbage(); collectgarbage()
+    end)
+    local line = debug.getinfo(1, "l").currentline - 4
+    assert.are.equal(1, #log)
+    assert.matches("checked out at spec/engine_c_spec.lua:" .. line .. " was never closed",
+      log[1].message, 1, true)
     assert.are.equal(0, e.pool:checkedout())
   end)
 end)
