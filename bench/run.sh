@@ -126,6 +126,8 @@ echo "bench: contention ..." >&2
 contention=$(for p in 1 2 8; do for t in 1 2 8 32; do "$root/build/bench/contention" "$t" "$p" 1; done; done)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# sel_row LABEL MICROSECONDS: a row of the pooled SELECT 1 table.
+sel_row() { echo "| $1 | $2 | $(ratio "$2" "$floor") |"; }
 {
   echo "# dbpool against raw libpq and other pools"
   echo
@@ -136,20 +138,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   echo "| contender | µs | x raw libpq |"
   echo "|---|---|---|"
   echo "| raw libpq, PQexecParams on one connection (the floor) | $floor | 1.00 |"
-  echo "| raw libpq, prepared once (PQexecPrepared) | $floor_prep | $(ratio "$floor_prep" "$floor") |"
-  echo "| dbpool engine:query, Lua 5.4 | ${q[dbpool_54]} | $(ratio "${q[dbpool_54]}" "$floor") |"
-  echo "| dbpool engine:query, LuaJIT | ${q[dbpool_jit]} | $(ratio "${q[dbpool_jit]}" "$floor") |"
-  echo "| dbpool engine:query, Lua 5.4, prepare_threshold = 5 | ${q[dbpool_54_prep]} | $(ratio "${q[dbpool_54_prep]}" "$floor") |"
-  echo "| dbpool engine:query, LuaJIT, prepare_threshold = 5 | ${q[dbpool_jit_prep]} | $(ratio "${q[dbpool_jit_prep]}" "$floor") |"
-  echo "| dbpool connect + query + close, Lua 5.4 | ${sel[dbpool_54]} | $(ratio "${sel[dbpool_54]}" "$floor") |"
-  echo "| dbpool connect + query + close, LuaJIT | ${sel[dbpool_jit]} | $(ratio "${sel[dbpool_jit]}" "$floor") |"
-  echo "| dbpool connect + query + close, Lua 5.4, prepare_threshold = 5 | ${sel[dbpool_54_prep]} | $(ratio "${sel[dbpool_54_prep]}" "$floor") |"
-  echo "| dbpool connect + query + close, LuaJIT, prepare_threshold = 5 | ${sel[dbpool_jit_prep]} | $(ratio "${sel[dbpool_jit_prep]}" "$floor") |"
-  echo "| luasql-postgres, one connection, no pool | ${sel[luasql]} | $(ratio "${sel[luasql]}" "$floor") |"
-  echo "| SQLAlchemy QueuePool + psycopg2 | ${sel[sqlalchemy]} | $(ratio "${sel[sqlalchemy]}" "$floor") |"
-  echo "| psycopg_pool (psycopg 3, Debian's pure-Python build) | ${sel[psycopg_pool]} | $(ratio "${sel[psycopg_pool]}" "$floor") |"
-  echo "| HikariCP 2.7.9 + pgjdbc (prepares after 5 uses) | ${sel[hikaricp]} | $(ratio "${sel[hikaricp]}" "$floor") |"
-  echo "| connect per request | ${sel[connect]} | $(ratio "${sel[connect]}" "$floor") |"
+  sel_row "raw libpq, prepared once (PQexecPrepared)" "$floor_prep"
+  sel_row "dbpool engine:query, Lua 5.4" "${q[dbpool_54]}"
+  sel_row "dbpool engine:query, LuaJIT" "${q[dbpool_jit]}"
+  sel_row "dbpool engine:query, Lua 5.4, prepare_threshold = 5" "${q[dbpool_54_prep]}"
+  sel_row "dbpool engine:query, LuaJIT, prepare_threshold = 5" "${q[dbpool_jit_prep]}"
+  sel_row "dbpool connect + query + close, Lua 5.4" "${sel[dbpool_54]}"
+  sel_row "dbpool connect + query + close, LuaJIT" "${sel[dbpool_jit]}"
+  sel_row "dbpool connect + query + close, Lua 5.4, prepare_threshold = 5" "${sel[dbpool_54_prep]}"
+  sel_row "dbpool connect + query + close, LuaJIT, prepare_threshold = 5" "${sel[dbpool_jit_prep]}"
+  sel_row "luasql-postgres, one connection, no pool" "${sel[luasql]}"
+  sel_row "SQLAlchemy QueuePool + psycopg2" "${sel[sqlalchemy]}"
+  sel_row "psycopg_pool (psycopg 3, Debian's pure-Python build)" "${sel[psycopg_pool]}"
+  sel_row "HikariCP 2.7.9 + pgjdbc (prepares after 5 uses)" "${sel[hikaricp]}"
+  sel_row "connect per request" "${sel[connect]}"
   echo
   echo "## Checkout + checkin alone, µs per cycle, median of 5 interleaved rounds"
   echo
