@@ -27,7 +27,7 @@ static kind kind_of(Oid oid)
 
 /* The server's text of an integer (int2/4/8, oid, a command's tuple
  * count) as int64: digits only, so a loop instead of strtoll's locale and
- * base handling, which was a tenth of building a one-row result. */
+ * base handling (200 of the 4,700 instructions of a one-row result). */
 static int64_t parse_int(const char *v)
 {
     bool negative = *v == '-';
