@@ -10,7 +10,9 @@
 #include "config.h"
 #include "conn.h"
 #include "pool.h"
+#include "pool_stmt.h"
 
+static const dbp_statement select1 = {.sql = "SELECT 1"};
 static dbp_pool *pool;
 static atomic_int stop;
 static atomic_long ops;
@@ -23,12 +25,11 @@ static void *worker(void *arg)
     (void)arg;
     while (!atomic_load(&stop)) {
         dbp_slot *s;
-        struct pg_result *r;
+        dbp_result *r;
         if (dbp_pool_checkout(pool, &s, &err) != DBP_OK)
             continue;                                   /* a timeout: try again */
-        if (dbp_conn_exec(dbp_slot_conn(s), "SELECT 1", 0, NULL, NULL, NULL, false, &r, &err) ==
-            DBP_OK)
-            dbp_conn_free_result(r);
+        if (dbp_slot_exec(pool, s, &select1, &r, &err) == DBP_OK)
+            dbp_result_free(r);
         dbp_pool_release(pool, s);
         mine++;
     }

@@ -11,6 +11,9 @@
 #include "config.h"
 #include "conn.h"
 #include "pool.h"
+#include "pool_stmt.h"
+
+static const dbp_statement select1_stmt = {.sql = "SELECT 1"};
 
 static void die(const char *what, const dbp_error *err)
 {
@@ -51,11 +54,10 @@ int main(int argc, char **argv)
         if (dbp_pool_checkout(p, &s, &err) != DBP_OK)
             die("checkout", &err);
         if (select1) {
-            struct pg_result *r;
-            if (dbp_conn_exec(dbp_slot_conn(s), "SELECT 1", 0, NULL, NULL, NULL, false, &r,
-                              &err) != DBP_OK)
+            dbp_result *r;
+            if (dbp_slot_exec(p, s, &select1_stmt, &r, &err) != DBP_OK)
                 die("SELECT 1", &err);
-            dbp_conn_free_result(r);
+            dbp_result_free(r);
         }
         dbp_pool_release(p, s);
     }

@@ -5,6 +5,7 @@
 #define DBP_COMPAT_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -70,6 +71,12 @@ static inline int dbp_compat_isinteger(lua_State *L, int idx)
     return n == (lua_Number)(int64_t)n;
 }
 
+/* The decimal text of the integral number at idx. */
+static inline void dbp_compat_integer_text(lua_State *L, int idx, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.0f", (double)lua_tonumber(L, idx));
+}
+
 /* int8 beyond 2^53 has no exact double: hand it over as its text. */
 static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *text)
 {
@@ -86,6 +93,11 @@ static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *te
 static inline int dbp_compat_isinteger(lua_State *L, int idx)
 {
     return lua_isinteger(L, idx);
+}
+
+static inline void dbp_compat_integer_text(lua_State *L, int idx, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
 }
 
 static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *text)

@@ -1,6 +1,6 @@
-/* conn.h: one libpq connection.  The only module that calls libpq for the
- * pool; pool.c sees dbp_conn as opaque and needs no libpq header.  The Lua
- * binding may read a query's PGresult (struct pg_result) directly. */
+/* conn.h: one libpq connection.  With result.c the only code that calls
+ * libpq: the pool and the binding see dbp_conn as opaque, and no function
+ * hands libpq's PGconn out. */
 #ifndef DBP_CONN_H
 #define DBP_CONN_H
 
@@ -8,10 +8,20 @@
 #include "common.h"
 #include "config.h"
 #include "error.h"
+#include "result.h"
 
 typedef struct dbp_conn dbp_conn;
-struct pg_result;
-struct pg_conn;
+
+/* One statement: SQL text and its parameters $1..$n. */
+typedef struct dbp_statement {
+    const char *sql;
+    int nparams;
+    const char *const *values;  /* nparams texts; NULL entries are SQL NULL */
+    const int *lengths;         /* byte lengths of binary values; NULL: all text */
+    const int *formats;         /* 1: binary (raw bytes), 0: text; NULL: all text */
+    bool simple;                /* the simple query protocol: several statements,
+                                   no parameters */
+} dbp_statement;
 
 typedef enum dbp_txn {
     DBP_TXN_IDLE,      /* no transaction open: nothing to reset */
@@ -67,17 +77,14 @@ bool dbp_conn_alive_passive(dbp_conn *c);
  * connection lost) when the server no longer accepts writes. */
 DBP_MUSTCHECK dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err);
 
-/* Runs one statement with text parameters ($1..$n, NULL = SQL NULL) through
- * PQexecParams (formats[i] = 1: raw bytes), or, when simple is true, the whole string through PQexec
- * (several statements allowed, no parameters).  On success *res is the last
- * result for the caller to free with dbp_conn_free_result.  On failure
- * returns DBP_QUERY with the server's sqlstate/severity/detail/hint, and marks
- * the connection broken when the link or the session is gone. */
-DBP_MUSTCHECK dbp_status dbp_conn_exec(dbp_conn *c, const char *sql, int nparams,
-                                       const char *const *values, const int *lengths,
-                                       const int *formats, bool simple, struct pg_result **res,
+/* Runs one statement: through PQexecParams (prepared after repeated use with
+ * prepare_threshold), or, when stmt->simple, the whole text through PQexec.
+ * On success *res is the last result for the caller to free with
+ * dbp_result_free.  On failure returns DBP_QUERY with the server's
+ * sqlstate/severity/detail/hint, and marks the connection broken when the
+ * link or the session is gone. */
+DBP_MUSTCHECK dbp_status dbp_conn_exec(dbp_conn *c, const dbp_statement *stmt, dbp_result **res,
                                        dbp_error *err);
-void dbp_conn_free_result(struct pg_result *res);
 
 /* Non-blocking statements, for event loops.  dbp_conn_send queues the
  * statement (the connection switches to libpq's non-blocking mode) without
@@ -86,11 +93,9 @@ void dbp_conn_free_result(struct pg_result *res);
  * error, as dbp_conn_exec), DBP_AGAIN while the statement still runs (call
  * again later, e.g. when dbp_conn_socket is readable), or DBP_QUERY.  One
  * statement at a time; returning a connection mid-statement discards it. */
-DBP_MUSTCHECK dbp_status dbp_conn_send(dbp_conn *c, const char *sql, int nparams,
-                                       const char *const *values, const int *lengths,
-                                       const int *formats, bool simple, dbp_error *err);
-DBP_MUSTCHECK dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns,
-                                          struct pg_result **res, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_send(dbp_conn *c, const dbp_statement *stmt, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns, dbp_result **res,
+                                          dbp_error *err);
 int dbp_conn_socket(const dbp_conn *c);
 /* After dbp_conn_collect said DBP_AGAIN: true when it waits to send (the
  * socket must become writable), not only to receive. */
@@ -98,6 +103,17 @@ bool dbp_conn_wants_write(const dbp_conn *c);
 
 /* Where the session stands, from PQtransactionStatus: no round trip. */
 dbp_txn dbp_conn_txn(const dbp_conn *c);
+/* The same by libpq's name: "idle", "active", "intrans", "inerror" or
+ * "unknown". */
+const char *dbp_conn_txn_name(const dbp_conn *c);
+
+/* s (len bytes) quoted as a string literal (PQescapeLiteral) or an
+ * identifier (PQescapeIdentifier) for this connection's encoding: *out is
+ * malloc'd for dbp_conn_free_text.  DBP_QUERY with libpq's reason when s is
+ * not valid in that encoding. */
+DBP_MUSTCHECK dbp_status dbp_conn_escape(dbp_conn *c, const char *s, size_t len, bool identifier,
+                                         char **out, dbp_error *err);
+void dbp_conn_free_text(char *text);
 
 /* ROLLBACK or COMMIT an open transaction (one round trip).  Callers ask
  * dbp_conn_txn first, so an idle connection costs nothing. */
@@ -115,7 +131,6 @@ bool dbp_conn_lost(const dbp_conn *c);
 void dbp_conn_mark_broken(dbp_conn *c);
 
 int dbp_conn_backend_pid(const dbp_conn *c);
-struct pg_conn *dbp_conn_pg(dbp_conn *c);
 
 /* True for SQLSTATEs that mean the session is gone: class 08 (connection
  * exception), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot

@@ -2,8 +2,8 @@
  *
  * A futex word instead of pthread_mutex_t: taking and dropping a free lock
  * is one atomic instruction each, inlined, where pthread_mutex_lock and
- * unlock cost 53 instructions a pair through the PLT: 106 of a C checkout
- * + checkin's 473 (callgrind, bench/cycle.c).  The algorithm is Drepper's
+ * unlock are two calls through the PLT, a large share of a C checkout +
+ * checkin (docs/decisions.md, bench/results/).  The algorithm is Drepper's
  * "Futexes Are Tricky" mutex 2 (0 free, 1 held, 2 held with sleepers), as
  * in musl; it is not recursive and has no owner, which the pool never
  * needed.  ThreadSanitizer sees the acquire and release of the word, so the

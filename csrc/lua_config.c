@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lua_dbpool.h"
+#include "lua_config.h"
 
 /* "string \"5\"", "boolean true", "a table": what the user gave.  String
  * values are shown only for enum-like options, never for a DSN. */
@@ -193,4 +193,50 @@ void dbp_lua_read_config(lua_State *L, int idx, dbp_config *c)
         dbp_config_free(c);              /* nothing malloc'd survives the raise */
         luaL_error(L, "dbpool: %s", err.message);
     }
+}
+
+/* core.redact(dsn) -> the DSN with its password replaced by "***". */
+static int core_redact(lua_State *L)
+{
+    char buf[1024];
+
+    dbp_redact_dsn(luaL_checkstring(L, 1), buf, sizeof buf);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* core.options() -> the known option names, in DESIGN.md's order. */
+static int core_options(lua_State *L)
+{
+    int n = 0;
+
+    lua_newtable(L);
+    for (const dbp_option *o = dbp_options; o->name != NULL; o++) {
+        lua_pushstring(L, o->name);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+/* core.suggest(name[, prefix]) -> the nearest known option name, or nil. */
+static int core_suggest(lua_State *L)
+{
+    const char *near = dbp_option_suggest(luaL_checkstring(L, 1), luaL_optstring(L, 2, NULL));
+
+    if (near == NULL)
+        return 0;
+    lua_pushstring(L, near);
+    return 1;
+}
+
+static const luaL_Reg config_functions[] = {
+    {"redact", core_redact},
+    {"options", core_options},
+    {"suggest", core_suggest},
+    {NULL, NULL},
+};
+
+void dbp_lua_open_config(lua_State *L)
+{
+    luaL_setfuncs(L, config_functions, 0);
 }

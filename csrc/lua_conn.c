@@ -1,13 +1,18 @@
 /* lua_conn.c: dbpool.Conn, one checked-out connection.  close, __close and
- * __gc share one idempotent release; after it the box is empty and every
- * method but close raises "dbpool.Conn is closed". */
-#include <libpq-fe.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
+ * __gc share one idempotent return; after it the box is empty and every
+ * method but close raises "dbpool.Conn is closed".  Statements go through
+ * the core's statement API (pool_stmt.h), which counts them and tells the
+ * pool of disconnects; this file adds only what Lua needs: arguments,
+ * echo, rows. */
 #include <string.h>
 
-#include "lua_dbpool.h"
+#include "lua_conn.h"
+#include "lua_error.h"
+#include "lua_log.h"
+#include "lua_params.h"
+#include "lua_result.h"
+#include "lua_util.h"
+#include "pool_stmt.h"
 
 typedef struct conn_box {
     const char *tag;    /* dbp_conn_tag: see dbp_lua_checkself */
@@ -18,7 +23,9 @@ typedef struct conn_box {
     dbp_site site;      /* where it was checked out, for a leak report */
 } conn_box;
 
-void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
+/* ===== Checking out and returning ====================================== */
+
+static void push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
 {
     conn_box *box = dbp_compat_newuserdata(L, sizeof *box);
     box->tag = dbp_conn_tag;
@@ -31,6 +38,53 @@ void dbp_lua_push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
     lua_setmetatable(L, -2);
     if (box->traced)
         dbp_lua_track_checkout(L, p, s);
+}
+
+int dbp_lua_checked_out(lua_State *L, dbp_pool *p, dbp_status st, dbp_slot *s, unsigned events,
+                        const dbp_error *err)
+{
+    if (st == DBP_PENDING) {              /* the caller drives conn:connect_step() */
+        push_conn(L, p, s);
+        ((conn_box *)lua_touserdata(L, -1))->connecting = true;
+        lua_pushliteral(L, "connecting");
+        return 2;
+    }
+    if (dbp_pool_config(p)->echo_pool)
+        dbp_lua_echo_checkout(L, p, st, events, err);
+    if (st != DBP_OK)
+        return dbp_lua_fail(L, err);
+    push_conn(L, p, s);
+    return 1;
+}
+
+/* How a checkout ends: conn:close() (also __close and pool:query's
+ * return), the garbage collector, or conn:invalidate(). */
+typedef enum return_how { RETURN_CLOSE, RETURN_GC, RETURN_INVALIDATE } return_how;
+
+/* The one way a box gives its slot back; a second call is a no-op. */
+static void give_back(lua_State *L, conn_box *box, return_how how)
+{
+    dbp_slot *s = box->slot;
+    unsigned events;
+
+    box->slot = NULL;                   /* first: a second call is a no-op */
+    if (s == NULL)
+        return;
+    if (box->connecting) {              /* given up before it connected */
+        box->connecting = false;
+        dbp_pool_connect_abandon(box->pool, s, "given up before the connection was made");
+        return;
+    }
+    if (how == RETURN_INVALIDATE) {
+        dbp_pool_invalidate(box->pool, s);
+        events = DBP_EV_CLOSE;
+    } else {
+        if (how == RETURN_CLOSE && box->traced)
+            dbp_lua_report_return(L, box->pool, s);
+        events = dbp_pool_release(box->pool, s);
+    }
+    if (dbp_pool_config(box->pool)->echo_pool)
+        dbp_lua_echo_checkin(L, box->pool, events, how == RETURN_INVALIDATE);
 }
 
 static conn_box *check_box(lua_State *L)
@@ -53,37 +107,9 @@ dbp_conn *dbp_lua_check_conn(lua_State *L)
     return dbp_slot_conn(check_open(L)->slot);
 }
 
-void dbp_lua_conn_set_connecting(lua_State *L, int idx)
-{
-    ((conn_box *)lua_touserdata(L, idx))->connecting = true;
-}
-
-/* ===== Returning ======================================================= */
-
-static void release(lua_State *L, conn_box *box)
-{
-    dbp_slot *s = box->slot;
-    unsigned events;
-
-    box->slot = NULL;                   /* first: a second call is a no-op */
-    if (s == NULL)
-        return;
-    if (box->connecting) {              /* given up before it connected */
-        box->connecting = false;
-        dbp_pool_connect_abandon(box->pool, s, "given up before the connection was made");
-        return;
-    }
-    events = dbp_pool_release(box->pool, s);
-    if (dbp_pool_config(box->pool)->echo_pool)
-        dbp_lua_echo_checkin(L, box->pool, events, false);
-}
-
 static int conn_close(lua_State *L)
 {
-    conn_box *box = check_box(L);
-    if (box->traced && box->slot != NULL)
-        dbp_lua_report_return(L, box->pool, box->slot);
-    release(L, box);
+    give_back(L, check_box(L), RETURN_CLOSE);
     return 0;
 }
 
@@ -94,260 +120,93 @@ static int conn_gc(lua_State *L)
     conn_box *box = check_box(L);
     if (box->slot != NULL) {
         dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_LEAKS);
-        release(L, box);
-        lua_pushfstring(L,
-                        "engine %s: connection checked out at %s:%d was never closed; "
-                        "returned by the garbage collector",
-                        dbp_pool_config(box->pool)->name, box->site.src, box->site.line);
-        dbp_lua_log(L, "warn", lua_tostring(L, -1));
+        give_back(L, box, RETURN_GC);
+        dbp_lua_log_gc_leak(L, box->pool, &box->site);
     }
     return 0;
 }
 
 static int conn_invalidate(lua_State *L)
 {
-    conn_box *box = check_box(L);
-    dbp_slot *s = box->slot;
-
-    if (box->connecting) {               /* nothing to invalidate yet */
-        release(L, box);
-        return 0;
-    }
-    box->slot = NULL;
-    if (s == NULL)
-        return 0;
-    dbp_pool_invalidate(box->pool, s);
-    if (dbp_pool_config(box->pool)->echo_pool)
-        dbp_lua_echo_checkin(L, box->pool, DBP_EV_CLOSE, true);
+    give_back(L, check_box(L), RETURN_INVALIDATE);
     return 0;
 }
 
-/* ===== Arguments ======================================================= */
+/* ===== Statements ====================================================== */
 
-#define STACK_PARAMS 16
-
-typedef struct params {
-    const char **values;
-    int *lengths;
-    int *formats;
-} params;
-
-/* Text for a Lua number that the server parses back to the same value:
- * integers exactly, floats in the shortest form that round-trips. */
-static void push_number_text(lua_State *L, int idx)
+/* Runs the statement and pushes its rows (blocking), or with send only
+ * queues it (non-blocking) and pushes true; conn:collect gets the rows. */
+static int run(lua_State *L, conn_box *box, const dbp_lua_params *prm, bool send)
 {
-    char buf[40];
-    lua_Number v = lua_tonumber(L, idx);
-
-    if (dbp_compat_isinteger(L, idx) && fabs((double)v) < 9.2e18) {
-#if LUA_VERSION_NUM >= 503
-        snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
-#else
-        snprintf(buf, sizeof buf, "%.0f", (double)v);
-#endif
-    } else if (isnan(v)) {
-        snprintf(buf, sizeof buf, "NaN");
-    } else if (isinf(v)) {
-        snprintf(buf, sizeof buf, v > 0 ? "Infinity" : "-Infinity");
-    } else {
-        snprintf(buf, sizeof buf, "%.15g", (double)v);
-        if (strtod(buf, NULL) != (double)v)
-            snprintf(buf, sizeof buf, "%.17g", (double)v);
-    }
-    lua_pushstring(L, buf);
-}
-
-/* Fills prm from stack slots first..first+n-1.  Converted texts are pushed
- * on the stack, which keeps them alive until the call returns.  Raises on
- * a value that has no SQL meaning, before anything is sent. */
-static void collect_params(lua_State *L, int first, int n, params *prm)
-{
-    luaL_checkstack(L, n + 4, "too many query parameters");
-    for (int i = 0; i < n; i++) {
-        int idx = first + i;
-        size_t len = 0;
-        prm->values[i] = NULL;
-        prm->lengths[i] = 0;
-        prm->formats[i] = 0;
-        switch (lua_type(L, idx)) {
-        case LUA_TNIL:
-            break;
-        case LUA_TLIGHTUSERDATA:
-            if (lua_touserdata(L, idx) == NULL)        /* dbpool.null */
-                break;
-            goto bad;
-        case LUA_TBOOLEAN:
-            prm->values[i] = lua_toboolean(L, idx) ? "true" : "false";
-            break;
-        case LUA_TNUMBER:
-            push_number_text(L, idx);
-            prm->values[i] = lua_tostring(L, -1);
-            break;
-        case LUA_TSTRING:
-            prm->values[i] = lua_tolstring(L, idx, &len);
-            /* Text parameters end at a zero byte; raw bytes (bytea) go in
-             * binary format, which the server takes as they are. */
-            if (strlen(prm->values[i]) != len) {
-                prm->formats[i] = 1;
-                prm->lengths[i] = (int)len;
-            }
-            break;
-        default:
-        bad:
-            luaL_error(L,
-                       "bad argument #%d to 'query' (parameter $%d must be a string, "
-                       "number, boolean, nil or dbpool.null, got %s)",
-                       idx, i + 1, luaL_typename(L, idx));
-        }
-    }
-}
-
-/* ===== Queries ========================================================= */
-
-/* A Conn checked out before fork() must not touch the parent's socket. */
-static int fail_inherited(lua_State *L)
-{
+    dbp_result *res;
     dbp_error err;
 
-    dbp_error_set(&err, DBP_CLOSED,
-                  "dbpool.Conn was checked out before fork(); its socket belongs to the "
-                  "parent process: check out a connection in this one");
-    return dbp_lua_fail(L, &err);
-}
-
-/* A statement failed: count it and tell the pool (a disconnect
- * invalidates older connections). */
-static void note_statement_failure(conn_box *box)
-{
-    dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_QUERY_ERRORS);
-    dbp_pool_note_failure(box->pool, box->slot);
-}
-
-/* ... and return nil, err. */
-static int fail_statement(lua_State *L, conn_box *box, const dbp_error *err)
-{
-    note_statement_failure(box);
-    return dbp_lua_fail(L, err);
-}
-
-/* What every statement does first: echo it, count it. */
-static void note_statement(lua_State *L, conn_box *box, const char *sql, int nparams,
-                           const params *prm)
-{
     if (dbp_pool_config(box->pool)->echo)
-        dbp_lua_echo_statement(L, box->pool, sql, nparams, prm ? prm->values : NULL,
-                               prm ? prm->formats : NULL);
-    dbp_slot_note_query(box->slot);
-    dbp_metrics_inc(dbp_pool_metrics(box->pool), DBP_M_QUERIES);
-}
-
-/* Runs a statement and waits for its result: with prm through the
- * extended protocol, without it through the simple one. */
-static dbp_status exec_statement(lua_State *L, conn_box *box, const char *sql, int nparams,
-                                 const params *prm, struct pg_result **res, dbp_error *err)
-{
-    note_statement(L, box, sql, nparams, prm);
-    return dbp_conn_exec(dbp_slot_conn(box->slot), sql, nparams, prm ? prm->values : NULL,
-                         prm ? prm->lengths : NULL, prm ? prm->formats : NULL, prm == NULL,
-                         res, err);
-}
-
-/* Runs a statement and pushes its rows (blocking), or with send only
- * queues it (non-blocking) and pushes true; conn:collect gets the rows.
- * No prm: the simple query protocol (conn:exec, several statements). */
-static int run(lua_State *L, conn_box *box, const char *sql, int nparams, params *prm,
-               bool send)
-{
-    struct pg_result *res;
-    dbp_error err;
-
-    if (dbp_slot_inherited(box->slot))
-        return fail_inherited(L);
+        dbp_lua_echo_statement(L, box->pool, &prm->stmt);
     if (send) {
-        note_statement(L, box, sql, nparams, prm);
-        if (dbp_conn_send(dbp_slot_conn(box->slot), sql, nparams, prm ? prm->values : NULL,
-                          prm ? prm->lengths : NULL, prm ? prm->formats : NULL, prm == NULL,
-                          &err) != DBP_OK)
-            return fail_statement(L, box, &err);
+        if (dbp_slot_send(box->pool, box->slot, &prm->stmt, &err) != DBP_OK)
+            return dbp_lua_fail(L, &err);
         lua_pushboolean(L, 1);
         return 1;
     }
-    if (exec_statement(L, box, sql, nparams, prm, &res, &err) != DBP_OK)
-        return fail_statement(L, box, &err);
-    dbp_lua_push_rows(L, res);
-    dbp_conn_free_result(res);
+    if (dbp_slot_exec(box->pool, box->slot, &prm->stmt, &res, &err) != DBP_OK)
+        return dbp_lua_fail(L, &err);
+    dbp_lua_push_result(L, res);
     return 1;
-}
-
-/* Points prm at room for n parameters: the caller's stack arrays, or
- * GC-owned scratch when there are more (nothing leaks if we raise). */
-static void room_for_params(lua_State *L, int n, params *prm)
-{
-    if (n > STACK_PARAMS) {
-        char *mem = lua_newuserdata(L, (size_t)n * (sizeof(char *) + 2 * sizeof(int)));
-        prm->values = (const char **)(void *)mem;
-        prm->lengths = (int *)(void *)(mem + (size_t)n * sizeof(char *));
-        prm->formats = prm->lengths + n;
-    }
 }
 
 /* conn:query(sql, ...) or conn:send(sql, ...): parameters $1..$n. */
 static int query(lua_State *L, bool send)
 {
     conn_box *box = check_open(L);
-    const char *sql = luaL_checkstring(L, 2);
-    int n = lua_gettop(L) - 2;
-    const char *v[STACK_PARAMS];
-    int len[STACK_PARAMS], fmt[STACK_PARAMS];
-    params prm = {v, len, fmt};
+    dbp_lua_params prm;
 
-    room_for_params(L, n, &prm);
-    collect_params(L, 3, n, &prm);
-    return run(L, box, sql, n, &prm, send);
+    dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm);
+    return run(L, box, &prm, send);
 }
 
-/* pool:query(sql, ...) -> rows | nil, err: engine:query outside nginx.
- * Checkout, one statement, return, with no Conn made: nothing escapes to
+/* conn:exec(sql) or conn:send_exec(sql): the simple query protocol. */
+static int exec(lua_State *L, bool send)
+{
+    conn_box *box = check_open(L);
+    dbp_lua_params prm;
+
+    dbp_lua_read_simple(L, 2, &prm);
+    return run(L, box, &prm, send);
+}
+
+/* Checkout, one statement, return, with no Conn made: nothing escapes to
  * the app, so there is nothing to leak, no checkout site to record and no
- * userdata for the garbage collector (2,500 of a pooled SELECT 1's 14,000
- * instructions on Lua 5.4, bench/results).  Arguments are checked before the
- * checkout, and the slot goes back before the rows are built, so neither
- * a bad argument nor a memory error there can hold it.  While it is held,
+ * userdata for the garbage collector.  Arguments are checked before the
+ * checkout, and the slot goes back before the rows are built, so neither a
+ * bad argument nor a memory error there can hold it.  While it is held,
  * only echo and leak_threshold run Lua code (dbpool.log, in a protected
- * call) and only a memory error could raise.  The pool is at index 1. */
+ * call) and only a memory error could raise. */
 int dbp_lua_pool_query(lua_State *L, dbp_pool *p)
 {
-    const char *sql = luaL_checkstring(L, 2);
-    int n = lua_gettop(L) - 2;
-    const char *v[STACK_PARAMS];
-    int len[STACK_PARAMS], fmt[STACK_PARAMS];
-    params prm = {v, len, fmt};
-    conn_box box = {dbp_conn_tag, p, NULL, false, false, {{0}, 0}};
-    struct pg_result *res;
+    const dbp_config *cfg = dbp_pool_config(p);
+    conn_box box = {dbp_conn_tag, p, NULL, cfg->leak_threshold > 0, false, {{0}, 0}};
+    dbp_lua_params prm;
+    dbp_result *res;
     unsigned events = 0;
     dbp_error err;
     dbp_status st;
 
-    room_for_params(L, n, &prm);
-    collect_params(L, 3, n, &prm);
+    dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm);
     st = dbp_pool_checkout_ev(p, true, 0, &box.slot, &events, &err);
-    if (dbp_pool_config(p)->echo_pool)
+    if (cfg->echo_pool)
         dbp_lua_echo_checkout(L, p, st, events, &err);
     if (st != DBP_OK)
         return dbp_lua_fail(L, &err);
-    box.traced = dbp_pool_config(p)->leak_threshold > 0;
     if (box.traced)                     /* a statement can outlast the threshold too */
         dbp_lua_track_checkout(L, p, box.slot);
-    st = exec_statement(L, &box, sql, n, &prm, &res, &err);
-    if (st != DBP_OK)
-        note_statement_failure(&box);
-    if (box.traced)
-        dbp_lua_report_return(L, p, box.slot);
-    release(L, &box);
+    if (cfg->echo)
+        dbp_lua_echo_statement(L, p, &prm.stmt);
+    st = dbp_slot_exec(p, box.slot, &prm.stmt, &res, &err);
+    give_back(L, &box, RETURN_CLOSE);
     if (st != DBP_OK)
         return dbp_lua_fail(L, &err);
-    dbp_lua_push_rows(L, res);          /* raises only for memory: res is then lost */
-    dbp_conn_free_result(res);
+    dbp_lua_push_result(L, res);
     return 1;
 }
 
@@ -362,9 +221,7 @@ static int conn_query(lua_State *L)
  * protocol: several statements allowed, no parameters. */
 static int conn_exec(lua_State *L)
 {
-    conn_box *box = check_open(L);
-    const char *sql = luaL_checkstring(L, 2);
-    return run(L, box, sql, 0, NULL, false);
+    return exec(L, false);
 }
 
 /* ----- non-blocking: for event loops (the OpenResty path in init.lua) ---- */
@@ -378,9 +235,7 @@ static int conn_send(lua_State *L)
 /* conn:send_exec(sql) -> true | nil, err: conn:exec's statement, no wait. */
 static int conn_send_exec(lua_State *L)
 {
-    conn_box *box = check_open(L);
-    const char *sql = luaL_checkstring(L, 2);
-    return run(L, box, sql, 0, NULL, true);
+    return exec(L, true);
 }
 
 /* conn:collect([seconds]) -> rows | nil, err | false: the sent statement's
@@ -389,21 +244,18 @@ static int conn_collect(lua_State *L)
 {
     conn_box *box = check_open(L);
     double wait = luaL_optnumber(L, 2, 0);
-    struct pg_result *res;
+    dbp_result *res;
     dbp_error err;
-    dbp_status st;
+    dbp_status st = dbp_slot_collect(box->pool, box->slot, dbp_sec_to_ns(wait > 0 ? wait : 0),
+                                     &res, &err);
 
-    if (dbp_slot_inherited(box->slot))
-        return fail_inherited(L);
-    st = dbp_conn_collect(dbp_slot_conn(box->slot), dbp_sec_to_ns(wait > 0 ? wait : 0), &res, &err);
     if (st == DBP_AGAIN) {
         lua_pushboolean(L, 0);
         return 1;
     }
     if (st != DBP_OK)
-        return fail_statement(L, box, &err);
-    dbp_lua_push_rows(L, res);
-    dbp_conn_free_result(res);
+        return dbp_lua_fail(L, &err);
+    dbp_lua_push_result(L, res);
     return 1;
 }
 
@@ -412,19 +264,12 @@ static int conn_collect(lua_State *L)
 static int conn_ping(lua_State *L)
 {
     conn_box *box = check_open(L);
-    dbp_conn *c = dbp_slot_conn(box->slot);
     dbp_error err;
 
-    if (dbp_slot_inherited(box->slot))
-        return fail_inherited(L);
-    if (!dbp_conn_alive_passive(c))
-        dbp_error_set(&err, DBP_QUERY, "the server closed the connection");
-    else if (dbp_conn_ping(c, &err) == DBP_OK) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    dbp_pool_note_failure(box->pool, box->slot);
-    return dbp_lua_fail(L, &err);
+    if (dbp_slot_ping(box->pool, box->slot, &err) != DBP_OK)
+        return dbp_lua_fail(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* ===== Session facts =================================================== */
@@ -448,35 +293,27 @@ static int conn_in_transaction(lua_State *L)
  * transaction that COMMIT would silently roll back. */
 static int conn_transaction_status(lua_State *L)
 {
-    static const char *const names[] = {"idle", "active", "intrans", "inerror", "unknown"};
-    conn_box *box = check_open(L);
-    PGTransactionStatusType t = PQtransactionStatus(dbp_conn_pg(dbp_slot_conn(box->slot)));
-    lua_pushstring(L, names[(unsigned)t < 5 ? t : 4]);
+    lua_pushstring(L, dbp_conn_txn_name(dbp_slot_conn(check_open(L)->slot)));
     return 1;
 }
 
-static int escape(lua_State *L, int identifier)
+static int escape(lua_State *L, bool identifier)
 {
     conn_box *box = check_open(L);
     size_t len;
     const char *s = luaL_checklstring(L, 2, &len);
-    PGconn *pg = dbp_conn_pg(dbp_slot_conn(box->slot));
-    char *out = identifier ? PQescapeIdentifier(pg, s, len) : PQescapeLiteral(pg, s, len);
+    char *out;
     dbp_error err;
 
-    if (out == NULL) {
-        dbp_error_set(&err, DBP_QUERY, "could not escape: ");
-        dbp_copy_text(err.message + strlen(err.message),
-                      sizeof err.message - strlen(err.message), PQerrorMessage(pg));
+    if (dbp_conn_escape(dbp_slot_conn(box->slot), s, len, identifier, &out, &err) != DBP_OK)
         return dbp_lua_fail(L, &err);
-    }
     lua_pushstring(L, out);   /* may raise only for memory; out is then lost */
-    PQfreemem(out);
+    dbp_conn_free_text(out);
     return 1;
 }
 
-static int conn_escape_literal(lua_State *L) { return escape(L, 0); }
-static int conn_escape_identifier(lua_State *L) { return escape(L, 1); }
+static int conn_escape_literal(lua_State *L) { return escape(L, false); }
+static int conn_escape_identifier(lua_State *L) { return escape(L, true); }
 
 /* conn:connect_step() -> true | false, want_write | nil, err: advances a
  * connect of pool:try_connect(since, true) without blocking.  true: ready

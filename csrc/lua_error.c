@@ -1,6 +1,7 @@
 /* lua_error.c: runtime failures as `nil, err`, err a dbpool.Error table with
  * message, kind and, for server errors, sqlstate, severity, detail, hint. */
-#include "lua_dbpool.h"
+#include "lua_error.h"
+#include "lua_util.h"
 
 static void set_if(lua_State *L, const char *key, const char *value)
 {

@@ -30,7 +30,9 @@
 #include <unistd.h>
 #endif
 
-#include "lua_dbpool.h"
+#include "lua_conn.h"
+#include "lua_ngx_wait.h"
+#include "lua_util.h"
 
 #ifdef DBP_WITH_NGX
 #include "conn.h"
@@ -190,51 +192,28 @@ static int arm_write(lua_State *L, watch *w, dbp_conn *conn)
     return 1;
 }
 
-/* conn:_ngx_watch(new_id, new_sem) -> id | nil, why.  The id of the semaphore
- * that the connection's socket posts, making the watch if there is none
- * yet.  new_id (the next id) and new_sem (its ngx.semaphore's address) are
- * used only when no freed id can be reused. */
-static int conn_watch(lua_State *L)
+/* A semaphore id for a new watch: a freed one, else new_id with its
+ * semaphore new_sem.  Raises on a caller's mistake or for memory. */
+static int take_sem_id(lua_State *L, int new_id, void *new_sem)
 {
-    dbp_conn *conn = dbp_lua_check_conn(L);
-    int new_id = (int)luaL_checkinteger(L, 2);
-    void *new_sem = (void *)(uintptr_t)luaL_checknumber(L, 3);
+    if (nfree > 0)
+        return free_ids[--nfree];
+    if (new_id != nsems + 1 || new_sem == NULL)
+        return luaL_error(L, "dbpool: conn:_ngx_watch(): expected id %d and a semaphore", nsems + 1);
+    if (!grow((void **)&sems, &sems_cap, new_id + 1, sizeof *sems) ||
+        !grow((void **)&free_ids, &free_cap, new_id, sizeof *free_ids))
+        return luaL_error(L, "dbpool: out of memory");
+    sems[new_id] = new_sem;
+    return nsems = new_id;
+}
+
+/* Makes conn's watch on socket fd, posting semaphore id; pushes the id, or
+ * nil and why (the id is freed again then). */
+static int make_watch(lua_State *L, dbp_conn *conn, int fd, int id)
+{
     ngx_connection_t *c;
     watch *w;
-    int fd, id;
 
-    if (!in_nginx())
-        return luaL_error(L, "dbpool: conn:_ngx_watch() works only inside nginx");
-    if (!on_loop_thread()) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "not on the event loop's thread");
-        return 2;
-    }
-    reap_zombies();
-    if ((w = dbp_conn_close_hook_arg(conn)) != NULL) {
-        if (w->detached) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "the worker is shutting down");
-            return 2;
-        }
-        return arm_write(L, w, conn);
-    }
-    if ((fd = dbp_conn_socket(conn)) < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "the connection has no socket");
-        return 2;
-    }
-    if (nfree > 0) {
-        id = free_ids[--nfree];
-    } else {
-        if (new_id != nsems + 1 || new_sem == NULL)
-            return luaL_error(L, "dbpool: conn:_ngx_watch(): expected id %d and a semaphore", nsems + 1);
-        if (!grow((void **)&sems, &sems_cap, new_id + 1, sizeof *sems) ||
-            !grow((void **)&free_ids, &free_cap, new_id, sizeof *free_ids))
-            return luaL_error(L, "dbpool: out of memory");
-        sems[new_id] = new_sem;
-        id = nsems = new_id;
-    }
     if ((w = calloc(1, sizeof *w)) == NULL || (c = ngx_get_connection(fd, ngx_cycle->log)) == NULL) {
         free(w);
         free_ids[nfree++] = id;
@@ -259,6 +238,42 @@ static int conn_watch(lua_State *L)
     dbp_conn_set_close_hook(conn, on_close, w);
     n_made++;
     return arm_write(L, w, conn);
+}
+
+/* conn:_ngx_watch(new_id, new_sem) -> id | nil, why.  The id of the semaphore
+ * that the connection's socket posts, making the watch if there is none
+ * yet.  new_id (the next id) and new_sem (its ngx.semaphore's address) are
+ * used only when no freed id can be reused. */
+static int conn_watch(lua_State *L)
+{
+    dbp_conn *conn = dbp_lua_check_conn(L);
+    int new_id = (int)luaL_checkinteger(L, 2);
+    void *new_sem = (void *)(uintptr_t)luaL_checknumber(L, 3);
+    watch *w;
+    int fd;
+
+    if (!in_nginx())
+        return luaL_error(L, "dbpool: conn:_ngx_watch() works only inside nginx");
+    if (!on_loop_thread()) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "not on the event loop's thread");
+        return 2;
+    }
+    reap_zombies();
+    if ((w = dbp_conn_close_hook_arg(conn)) != NULL) {
+        if (w->detached) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "the worker is shutting down");
+            return 2;
+        }
+        return arm_write(L, w, conn);
+    }
+    if ((fd = dbp_conn_socket(conn)) < 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the connection has no socket");
+        return 2;
+    }
+    return make_watch(L, conn, fd, take_sem_id(L, new_id, new_sem));
 }
 
 /* core.ngx_wait_counts() -> { watching, made, wakes, reaped, semaphores }
@@ -307,12 +322,16 @@ static int ngx_wait_ready(lua_State *L)
 
 #endif
 
-void dbp_lua_open_ngx_wait(lua_State *L, int core_table, int conn_methods)
+void dbp_lua_open_ngx_wait(lua_State *L)
 {
     lua_pushcfunction(L, ngx_wait_ready);
-    lua_setfield(L, core_table, "ngx_wait_ready");
+    lua_setfield(L, -2, "ngx_wait_ready");
     lua_pushcfunction(L, ngx_wait_counts);
-    lua_setfield(L, core_table, "ngx_wait_counts");
+    lua_setfield(L, -2, "ngx_wait_counts");
+    /* conn:_ngx_watch, an internal Conn method */
+    luaL_getmetatable(L, DBP_CONN_MT);
+    lua_getfield(L, -1, "__index");
     lua_pushcfunction(L, conn_watch);
-    lua_setfield(L, conn_methods, "_ngx_watch");
+    lua_setfield(L, -2, "_ngx_watch");
+    lua_pop(L, 2);
 }

@@ -5,7 +5,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "lua_dbpool.h"
+#include "lua_config.h"
+#include "lua_policy.h"
+#include "lua_pool.h"
 
 #define CONFIGS_MT "dbpool.ConfigList"
 

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lua_dbpool.h"
-#include "registry.h"
+#include "lua_conn.h"
+#include "lua_error.h"
+#include "lua_pool.h"
+#include "lua_util.h"
 
 typedef struct pool_box {
     const char *tag;    /* dbp_pool_tag: see dbp_lua_checkself */
@@ -32,35 +34,6 @@ void dbp_lua_push_pool(lua_State *L, dbp_pool *p)
     luaL_setmetatable(L, DBP_POOL_MT);
 }
 
-/* ===== Opening ========================================================= */
-
-/* core.open(options) -> pool, created.  Raises on bad options or when the
- * name is taken with other options.  Opens connections only for min_idle;
- * a failure there is not fatal (the pool connects on demand), and is
- * returned as a third value for the caller to log. */
-int dbp_lua_pool_open(lua_State *L)
-{
-    dbp_config cfg;
-    dbp_error err;
-    dbp_pool *p = NULL;
-    int created = 0;
-    dbp_status st;
-
-    dbp_lua_read_config(L, 1, &cfg);                /* may raise; owns nothing then */
-    st = dbp_registry_open(&cfg, &p, &created, &err);
-    dbp_config_free(&cfg);
-    if (st != DBP_OK)
-        return luaL_error(L, "dbpool: %s", err.message);
-    dbp_lua_push_pool(L, p);
-    lua_pushboolean(L, created);
-    if (created && dbp_pool_refill(p, &err) != DBP_OK) {
-        dbp_lua_fail(L, &err);                      /* nil, err */
-        lua_remove(L, -2);
-        return 3;
-    }
-    return 2;
-}
-
 /* ===== Checkout ======================================================== */
 
 static int checkout(lua_State *L, bool block)
@@ -74,18 +47,7 @@ static int checkout(lua_State *L, bool block)
     dbp_status st = async ? dbp_pool_checkout_async(p, since, &s, &events, &err)
                           : dbp_pool_checkout_ev(p, block, since, &s, &events, &err);
 
-    if (st == DBP_PENDING) {              /* the caller drives conn:connect_step() */
-        dbp_lua_push_conn(L, p, s);
-        dbp_lua_conn_set_connecting(L, -1);
-        lua_pushliteral(L, "connecting");
-        return 2;
-    }
-    if (dbp_pool_config(p)->echo_pool)
-        dbp_lua_echo_checkout(L, p, st, events, &err);
-    if (st != DBP_OK)
-        return dbp_lua_fail(L, &err);
-    dbp_lua_push_conn(L, p, s);
-    return 1;
+    return dbp_lua_checked_out(L, p, st, s, events, &err);
 }
 
 /* pool:connect() -> Conn | nil, err: waits up to pool_timeout. */
@@ -116,8 +78,8 @@ static int pool_query(lua_State *L)
 /* Outside nginx, init.lua makes these engine:connect and engine:query
  * themselves: the app's call reaches C in one step, the checkout site is
  * the app's frame with none of ours to skip, and an argument error names
- * the app's line (luaL_error's level 1 is then the app).  Through a Lua
- * wrapper, e:connect() cost 857 more instructions than pool:connect(). */
+ * the app's line (luaL_error's level 1 is then the app).  A Lua wrapper
+ * costs a call frame per checkout (bench/results/comparison.md). */
 
 /* Replaces the Engine table at index 1 by its Pool handle. */
 static void engine_to_pool(lua_State *L)
@@ -142,16 +104,31 @@ static int engine_query(lua_State *L)
     return dbp_lua_pool_query(L, check_pool(L, 1));
 }
 
-static const luaL_Reg engine_functions[] = {
+/* core.now() -> monotonic seconds, the clock of every deadline in dbpool. */
+static int core_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)dbp_now_ns() / 1e9);
+    return 1;
+}
+
+/* core.hist_bounds() -> the histogram buckets' upper bounds in seconds. */
+static int core_hist_bounds(lua_State *L)
+{
+    lua_createtable(L, DBP_HIST_BOUNDS, 0);
+    for (int i = 0; i < DBP_HIST_BOUNDS; i++) {
+        lua_pushnumber(L, dbp_hist_bound(i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static const luaL_Reg core_functions[] = {
     {"engine_connect", engine_connect},
     {"engine_query", engine_query},
+    {"now", core_now},
+    {"hist_bounds", core_hist_bounds},
     {NULL, NULL},
 };
-
-void dbp_lua_open_engine_functions(lua_State *L)
-{
-    dbp_lua_setfuncs(L, engine_functions);
-}
 
 /* ===== SQLAlchemy's counters =========================================== */
 
@@ -381,10 +358,9 @@ static const luaL_Reg pool_metamethods[] = {
     {NULL, NULL},
 };
 
-/* Fills the Pool metatable (created by luaopen_dbpool_core with the Conn
- * one, since each is the other's methods' upvalue). */
 void dbp_lua_open_pool(lua_State *L)
 {
+    dbp_lua_setfuncs(L, core_functions);
     luaL_getmetatable(L, DBP_POOL_MT);
     lua_newtable(L);
     dbp_lua_setfuncs(L, pool_methods);

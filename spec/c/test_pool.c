@@ -11,7 +11,6 @@
  *
  * Each test gives its pool a unique application_name, so that a separate
  * monitor connection can count the pool's backends in pg_stat_activity. */
-#include <libpq-fe.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -127,11 +126,12 @@ static int pid_of(dbp_slot *s)
 
 static dbp_status run(dbp_conn *c, const char *sql, dbp_error *err)
 {
-    struct pg_result *r = NULL;
-    dbp_status st = dbp_conn_exec(c, sql, 0, NULL, NULL, NULL, true, &r, err);
+    dbp_result *r = NULL;
+    dbp_statement stmt = {.sql = sql, .simple = true};
+    dbp_status st = dbp_conn_exec(c, &stmt, &r, err);
 
     if (st == DBP_OK)
-        dbp_conn_free_result(r);
+        dbp_result_free(r);
     return st;
 }
 
@@ -139,16 +139,20 @@ static dbp_status run(dbp_conn *c, const char *sql, dbp_error *err)
  * "ERROR: ..." when it fails. */
 static void q_text(dbp_conn *c, const char *sql, const char *param, char *out, size_t size)
 {
-    struct pg_result *r = NULL;
+    dbp_result *r = NULL;
     dbp_error err;
     const char *values[1] = {param};
+    dbp_statement stmt = {.sql = sql, .nparams = param ? 1 : 0, .values = values};
+    size_t len;
+    const char *v;
 
-    if (dbp_conn_exec(c, sql, param ? 1 : 0, values, NULL, NULL, false, &r, &err) != DBP_OK) {
+    if (dbp_conn_exec(c, &stmt, &r, &err) != DBP_OK) {
         snprintf(out, size, "ERROR: %s", err.message);
         return;
     }
-    snprintf(out, size, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "(no rows)");
-    dbp_conn_free_result(r);
+    v = dbp_result_rows(r) > 0 ? dbp_result_field(r, 0, 0, &len) : "(no rows)";
+    snprintf(out, size, "%s", v ? v : "NULL");
+    dbp_result_free(r);
 }
 
 static long q_long(dbp_conn *c, const char *sql, const char *param)

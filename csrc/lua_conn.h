@@ -1,0 +1,28 @@
+/* lua_conn.h: dbpool.Conn, one checked-out connection (lua_conn.c). */
+#ifndef DBP_LUA_CONN_H
+#define DBP_LUA_CONN_H
+
+#include "compat.h"
+#include "pool.h"
+
+/* What a Pool method's checkout got, for Lua: pushes the Conn (and for
+ * DBP_PENDING, the string "connecting": the caller drives
+ * conn:connect_step()) or nil, err; logs echo_pool.  Returns the number of
+ * values pushed.  Only for Pool methods (they carry the metatables as
+ * upvalues). */
+int dbp_lua_checked_out(lua_State *L, dbp_pool *p, dbp_status st, dbp_slot *s, unsigned events,
+                        const dbp_error *err);
+
+/* pool:query's work: checkout (waiting up to pool_timeout), one statement,
+ * return, with no Conn made; the pool is at index 1, sql at 2, parameters
+ * after it.  Returns rows | nil, err. */
+int dbp_lua_pool_query(lua_State *L, dbp_pool *p);
+
+/* The connection of the checked-out Conn at index 1; raises when it is
+ * closed or still connecting. */
+dbp_conn *dbp_lua_check_conn(lua_State *L);
+
+/* Fills the Conn metatable (created by luaopen_dbpool_core). */
+void dbp_lua_open_conn(lua_State *L);
+
+#endif

@@ -1,0 +1,275 @@
+/* lua_log.c: everything dbpool tells the app, through dbpool.log (the
+ * settable function of DESIGN.md; stderr when dbpool is not loaded).  The
+ * binding's one logging seam.
+ *
+ * echo logs each statement before it is sent, and its parameters only with
+ * echo_params (they are data: personal, secret).  A quoted literal after the
+ * word PASSWORD (CREATE/ALTER ROLE ... PASSWORD '...') is shown as '***'.
+ * echo_pool logs pool events: checkout (with connect, recycle, invalidate,
+ * wait), checkin, invalidate, timeout and connect failures, breaker
+ * open/close.  Nothing here runs unless the option is on.
+ *
+ * Leaks: every checkout records its site ("app.lua:42"), so that a
+ * connection the garbage collector returns can say where it was checked
+ * out.  With leak_threshold set, a checkout also records its full Lua
+ * traceback and the pool reports, once, each one held longer than that:
+ * when another checkout of the engine happens after the deadline, or at its
+ * return. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lua_log.h"
+
+#define MAX_REPORTS 8
+
+void dbp_lua_log(lua_State *L, const char *level, const char *message)
+{
+    int top = lua_gettop(L);
+
+    /* package.loaded.dbpool.log: the settable function of DESIGN.md. */
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "dbpool");
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "log");
+            if (lua_isfunction(L, -1)) {
+                lua_pushstring(L, message);
+                lua_pushstring(L, level);
+                if (lua_pcall(L, 2, 0, 0) == LUA_OK) {
+                    lua_settop(L, top);
+                    return;
+                }
+            }
+        }
+    }
+    lua_settop(L, top);
+    fprintf(stderr, "dbpool [%s] %s\n", level, message);
+}
+
+static int ends_with(const char *s, size_t n, const char *suffix, size_t len)
+{
+    return n >= len && memcmp(s + n - len, suffix, len) == 0;
+}
+
+/* Is this the source of one of dbpool's own Lua files that check out for
+ * the app (the Engine wrappers, and under nginx the yielding checkout),
+ * which are never the interesting caller? */
+static int is_own_source(const char *src)
+{
+    static const char init[] = "dbpool/init.lua", ngx[] = "dbpool/ngx.lua";
+    size_t n = strlen(src);
+    return ends_with(src, n, init, sizeof init - 1) || ends_with(src, n, ngx, sizeof ngx - 1);
+}
+
+void dbp_lua_checkout_site(lua_State *L, dbp_site *site)
+{
+    lua_Debug ar;
+
+    /* No formatting here: this runs at every checkout; the text is built
+     * only if a leak is ever reported. */
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        /* One call for both: the caller's frame is nearly always the one
+         * kept, so a second lua_getinfo for the line costs more than the
+         * line of a skipped frame of ours. */
+        if (!lua_getinfo(L, "Sl", &ar) || ar.what[0] == 'C' || is_own_source(ar.source) ||
+            ar.currentline < 0)
+            continue;
+        memcpy(site->src, ar.short_src, sizeof site->src);
+        site->src[sizeof site->src - 1] = '\0';
+        site->line = ar.currentline;
+        return;
+    }
+    site->src[0] = '?';
+    site->src[1] = '\0';
+    site->line = 0;
+}
+
+static void report(lua_State *L, const dbp_pool *p, const char *when, double held,
+                   const char *trace)
+{
+    const dbp_config *cfg = dbp_pool_config((dbp_pool *)p);
+
+    lua_pushfstring(L, "engine %s: connection %s %f s, longer than leak_threshold (%f s); %s",
+                    cfg->name, when, held, cfg->leak_threshold, trace);
+    dbp_lua_log(L, "warn", lua_tostring(L, -1));
+    lua_pop(L, 1);
+}
+
+void dbp_lua_track_checkout(lua_State *L, dbp_pool *p, dbp_slot *s)
+{
+    dbp_leak leaks[MAX_REPORTS];
+    const char *tb;
+    char *trace;
+    int n;
+
+    luaL_traceback(L, L, "checked out at:", 1);
+    tb = lua_tostring(L, -1);
+    trace = tb ? strdup(tb) : NULL;
+    lua_pop(L, 1);
+    dbp_pool_track(p, s, trace);
+    n = dbp_pool_overdue(p, leaks, MAX_REPORTS);
+    for (int i = 0; i < n; i++) {
+        report(L, p, "held for", leaks[i].held, leaks[i].trace);
+        free(leaks[i].trace);
+    }
+}
+
+void dbp_lua_report_return(lua_State *L, dbp_pool *p, dbp_slot *s)
+{
+    double held = 0;
+    char *trace = dbp_slot_take_overdue(p, s, &held);
+
+    if (trace == NULL)
+        return;
+    report(L, p, "returned after", held, trace);
+    free(trace);
+}
+
+/* ===== echo and echo_pool ============================================== */
+
+/* Appends sql to b, with the literal after each PASSWORD hidden. */
+static void add_redacted_sql(luaL_Buffer *b, const char *sql)
+{
+    const char *p = sql;
+
+    while (*p) {
+        if (strncasecmp(p, "password", 8) == 0 && (p == sql || !isalnum((unsigned char)p[-1]))) {
+            const char *q = p + 8;
+            luaL_addlstring(b, p, 8);
+            while (isspace((unsigned char)*q))
+                q++;
+            if (*q == '\'') {
+                luaL_addlstring(b, p + 8, (size_t)(q - (p + 8)));
+                luaL_addstring(b, "'***'");
+                for (q++; *q && !(*q == '\'' && q[1] != '\''); q += (*q == '\'') ? 2 : 1)
+                    ;
+                p = *q ? q + 1 : q;
+                continue;
+            }
+            p += 8;
+            continue;
+        }
+        luaL_addchar(b, *p);
+        p++;
+    }
+}
+
+void dbp_lua_echo_statement(lua_State *L, dbp_pool *p, const dbp_statement *stmt)
+{
+    const dbp_config *cfg = dbp_pool_config(p);
+    const char *const *values = stmt->values;
+    const int *formats = stmt->formats;
+    int nparams = stmt->nparams;
+    luaL_Buffer b;
+
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "engine %s: ", cfg->name);
+    luaL_addvalue(&b);
+    add_redacted_sql(&b, stmt->sql);
+    if (nparams > 0 && cfg->echo_params) {
+        luaL_addstring(&b, "  -- params:");
+        for (int i = 0; i < nparams; i++) {
+            lua_pushfstring(L, " $%d=", i + 1);
+            luaL_addvalue(&b);
+            if (values[i] == NULL)
+                luaL_addstring(&b, "NULL");
+            else if (formats != NULL && formats[i] == 1)
+                luaL_addstring(&b, "(binary)");
+            else {
+                luaL_addchar(&b, '\'');
+                luaL_addstring(&b, values[i]);
+                luaL_addchar(&b, '\'');
+            }
+        }
+    } else if (nparams > 0) {
+        lua_pushfstring(L, "  -- %d params (not shown; set echo_params to show them)", nparams);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    dbp_lua_log(L, "info", lua_tostring(L, -1));
+    lua_pop(L, 1);
+}
+
+static void add_events(luaL_Buffer *b, unsigned events)
+{
+    static const struct { unsigned bit; const char *text; } names[] = {
+        {DBP_EV_WAIT, "waited"},
+        {DBP_EV_RECYCLE, "recycled an old connection"},
+        {DBP_EV_INVALIDATE, "replaced a dead or invalidated connection"},
+        {DBP_EV_CONNECT, "connected"},
+        {DBP_EV_BREAKER_CLOSE, "circuit breaker closed"},
+        {DBP_EV_BREAKER_OPEN, "circuit breaker opened"},
+    };
+    int first = 1;
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(events & names[i].bit))
+            continue;
+        luaL_addstring(b, first ? " (" : ", ");
+        luaL_addstring(b, names[i].text);
+        first = 0;
+    }
+    if (!first)
+        luaL_addchar(b, ')');
+}
+
+static void log_event(lua_State *L, dbp_pool *p, const char *level, const char *what,
+                      unsigned events, const char *message)
+{
+    luaL_Buffer b;
+
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "engine %s: %s", dbp_pool_config(p)->name, what);
+    luaL_addvalue(&b);
+    add_events(&b, events);
+    if (message != NULL) {
+        luaL_addstring(&b, ": ");
+        luaL_addstring(&b, message);      /* already free of passwords */
+    }
+    luaL_pushresult(&b);
+    dbp_lua_log(L, level, lua_tostring(L, -1));
+    lua_pop(L, 1);
+}
+
+void dbp_lua_echo_checkout(lua_State *L, dbp_pool *p, dbp_status st, unsigned events,
+                           const dbp_error *err)
+{
+    switch (st) {
+    case DBP_OK:
+        log_event(L, p, "info", "checkout", events, NULL);
+        break;
+    case DBP_AGAIN:
+        break;                              /* not an event: the caller waits its own way */
+    case DBP_TIMEOUT:
+        log_event(L, p, "warn", "checkout timed out", events, err->message);
+        break;
+    case DBP_CIRCUIT_OPEN:
+        log_event(L, p, "warn", "checkout refused", events, err->message);
+        break;
+    default:
+        log_event(L, p, "warn", "checkout failed", events, err->message);
+        break;
+    }
+}
+
+void dbp_lua_echo_checkin(lua_State *L, dbp_pool *p, unsigned events, bool invalidated)
+{
+    const char *what = invalidated ? "invalidate (closed)"
+                       : (events & DBP_EV_INVALIDATE) ? "checkin (broken: closed)"
+                       : (events & DBP_EV_CLOSE) ? "checkin (closed)"
+                                                 : "checkin";
+    log_event(L, p, "info", what, 0, NULL);
+}
+
+void dbp_lua_log_gc_leak(lua_State *L, dbp_pool *p, const dbp_site *site)
+{
+    lua_pushfstring(L,
+                    "engine %s: connection checked out at %s:%d was never closed; "
+                    "returned by the garbage collector",
+                    dbp_pool_config(p)->name, site->src, site->line);
+    dbp_lua_log(L, "warn", lua_tostring(L, -1));
+    lua_pop(L, 1);
+}

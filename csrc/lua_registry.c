@@ -1,0 +1,77 @@
+/* lua_registry.c: core.open, core.find and core.pools: the process-wide
+ * registry of pools (registry.h), shared by every Lua state and thread. */
+#include "lua_config.h"
+#include "lua_error.h"
+#include "lua_pool.h"
+#include "lua_registry.h"
+#include "registry.h"
+
+/* core.open(options) -> pool, created.  Raises on bad options or when the
+ * name is taken with other options.  Opens connections only for min_idle;
+ * a failure there is not fatal (the pool connects on demand), and is
+ * returned as a third value for the caller to log. */
+static int core_open(lua_State *L)
+{
+    dbp_config cfg;
+    dbp_error err;
+    dbp_pool *p = NULL;
+    int created = 0;
+    dbp_status st;
+
+    dbp_lua_read_config(L, 1, &cfg);                /* may raise; owns nothing then */
+    st = dbp_registry_open(&cfg, &p, &created, &err);
+    dbp_config_free(&cfg);
+    if (st != DBP_OK)
+        return luaL_error(L, "dbpool: %s", err.message);
+    dbp_lua_push_pool(L, p);
+    lua_pushboolean(L, created);
+    if (created && dbp_pool_refill(p, &err) != DBP_OK) {
+        dbp_lua_fail(L, &err);                      /* nil, err */
+        lua_remove(L, -2);
+        return 3;
+    }
+    return 2;
+}
+
+/* core.find(name) -> the registry pool of that name, opened by any Lua
+ * state or thread of this process, or nil. */
+static int core_find(lua_State *L)
+{
+    dbp_pool *p = dbp_registry_find(luaL_checkstring(L, 1));
+
+    if (p == NULL)
+        return 0;
+    dbp_lua_push_pool(L, p);
+    return 1;
+}
+
+/* core.pools() -> every registry pool of the process, oldest first: what
+ * dbpool.metrics() renders, whichever Lua state created them. */
+static int core_pools(lua_State *L)
+{
+    dbp_pool *stack[64], **list = stack;
+    int n = dbp_registry_list(stack, 64);
+
+    if (n > 64) {            /* GC-owned scratch: nothing leaks if we raise */
+        list = lua_newuserdata(L, (size_t)n * sizeof *list);
+        n = dbp_registry_list(list, n);
+    }
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        dbp_lua_push_pool(L, list[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static const luaL_Reg registry_functions[] = {
+    {"open", core_open},
+    {"find", core_find},
+    {"pools", core_pools},
+    {NULL, NULL},
+};
+
+void dbp_lua_open_registry(lua_State *L)
+{
+    luaL_setfuncs(L, registry_functions, 0);
+}

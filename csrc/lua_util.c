@@ -1,0 +1,21 @@
+/* lua_util.c: helpers shared by the binding's files (lua_util.h). */
+#include "lua_util.h"
+
+void dbp_lua_setfuncs(lua_State *L, const luaL_Reg *l)
+{
+    luaL_getmetatable(L, DBP_CONN_MT);
+    luaL_getmetatable(L, DBP_POOL_MT);
+    luaL_setfuncs(L, l, 2);
+}
+
+const char dbp_conn_tag[] = DBP_CONN_MT, dbp_pool_tag[] = DBP_POOL_MT;
+
+void *dbp_lua_checkself(lua_State *L, int idx, const char *tag, size_t size, const char *tname)
+{
+    const char **p = lua_touserdata(L, idx);
+
+    /* Size first: a light userdata has none, and a smaller block cannot be read. */
+    if (p != NULL && lua_rawlen(L, idx) == size && *p == tag)
+        return p;
+    return luaL_checkudata(L, idx, tname);        /* raises the standard type error */
+}

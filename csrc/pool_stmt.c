@@ -1,0 +1,76 @@
+/* pool_stmt.c: statements on checked-out slots (pool_stmt.h): the
+ * bookkeeping every caller gets, around conn.c's statements. */
+#include "pool_stmt.h"
+
+static dbp_status inherited(dbp_error *err)
+{
+    return dbp_error_set(err, DBP_CLOSED,
+                         "dbpool.Conn was checked out before fork(); its socket belongs to the "
+                         "parent process: check out a connection in this one");
+}
+
+static void note_statement(dbp_pool *p, dbp_slot *s)
+{
+    dbp_slot_note_query(s);
+    dbp_metrics_inc(dbp_pool_metrics(p), DBP_M_QUERIES);
+}
+
+/* st is a failed statement's status: count it, and let the pool see a
+ * disconnect.  A refusal that sent nothing (DBP_INVALID: misuse, such as a
+ * second send) is no query error. */
+static dbp_status failed(dbp_pool *p, dbp_slot *s, dbp_status st)
+{
+    if (st == DBP_INVALID)
+        return st;
+    dbp_metrics_inc(dbp_pool_metrics(p), DBP_M_QUERY_ERRORS);
+    dbp_pool_note_failure(p, s);
+    return st;
+}
+
+dbp_status dbp_slot_exec(dbp_pool *p, dbp_slot *s, const dbp_statement *stmt, dbp_result **res,
+                         dbp_error *err)
+{
+    dbp_status st;
+
+    if (dbp_slot_inherited(s))
+        return inherited(err);
+    note_statement(p, s);
+    st = dbp_conn_exec(dbp_slot_conn(s), stmt, res, err);
+    return st == DBP_OK ? st : failed(p, s, st);
+}
+
+dbp_status dbp_slot_send(dbp_pool *p, dbp_slot *s, const dbp_statement *stmt, dbp_error *err)
+{
+    dbp_status st;
+
+    if (dbp_slot_inherited(s))
+        return inherited(err);
+    note_statement(p, s);
+    st = dbp_conn_send(dbp_slot_conn(s), stmt, err);
+    return st == DBP_OK ? st : failed(p, s, st);
+}
+
+dbp_status dbp_slot_collect(dbp_pool *p, dbp_slot *s, int64_t timeout_ns, dbp_result **res,
+                            dbp_error *err)
+{
+    dbp_status st;
+
+    if (dbp_slot_inherited(s))
+        return inherited(err);
+    st = dbp_conn_collect(dbp_slot_conn(s), timeout_ns, res, err);
+    return st == DBP_OK || st == DBP_AGAIN ? st : failed(p, s, st);
+}
+
+dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err)
+{
+    dbp_conn *c = dbp_slot_conn(s);
+
+    if (dbp_slot_inherited(s))
+        return inherited(err);
+    if (!dbp_conn_alive_passive(c))
+        dbp_error_set(err, DBP_QUERY, "the server closed the connection");
+    else if (dbp_conn_ping(c, err) == DBP_OK)
+        return DBP_OK;
+    dbp_pool_note_failure(p, s);
+    return err->status;
+}

@@ -1,0 +1,43 @@
+/* pool_stmt.h: a statement on a checked-out slot, the one way every caller
+ * (the Lua binding, the LuaJIT FFI path, C programs and tests) runs SQL on
+ * a pooled connection.  Each function takes no lua_State and:
+ *   - refuses a slot inherited across fork() (DBP_CLOSED: its socket is the
+ *     parent's);
+ *   - counts the statement (the `queries` counter, and the slot's count
+ *     that max_queries rotates on);
+ *   - on failure counts a query error and tells the pool, which records a
+ *     disconnect (and for role = "primary" a read-only server) as the
+ *     pool-wide invalidation time, so that every connection born before it
+ *     is replaced at its next checkout, as SQLAlchemy does.
+ * The caller holds the checkout of s throughout. */
+#ifndef DBP_POOL_STMT_H
+#define DBP_POOL_STMT_H
+
+#include "pool.h"
+
+/* Runs stmt and waits for its result (blocking: threads, Lua 5.4).  On
+ * DBP_OK *res is the last result, for the caller to free with
+ * dbp_result_free.  Fails with DBP_QUERY (the server's error, or the link's)
+ * or DBP_CLOSED. */
+DBP_MUSTCHECK dbp_status dbp_slot_exec(dbp_pool *p, dbp_slot *s, const dbp_statement *stmt,
+                                       dbp_result **res, dbp_error *err);
+
+/* Queues stmt without waiting (event loops).  One statement at a time: a
+ * second send before its collect fails with DBP_INVALID. */
+DBP_MUSTCHECK dbp_status dbp_slot_send(dbp_pool *p, dbp_slot *s, const dbp_statement *stmt,
+                                       dbp_error *err);
+
+/* The sent statement's result, waiting at most timeout_ns nanoseconds (0:
+ * not at all): DBP_OK with *res, DBP_AGAIN while it still runs (call again
+ * when the socket, dbp_conn_socket, is ready), or a failure as
+ * dbp_slot_exec's. */
+DBP_MUSTCHECK dbp_status dbp_slot_collect(dbp_pool *p, dbp_slot *s, int64_t timeout_ns,
+                                          dbp_result **res, dbp_error *err);
+
+/* The pre-ping check on demand: the socket first (no round trip), then the
+ * ping (one round trip; for role = "primary" also that the server accepts
+ * writes).  A dead server counts as a disconnect for the pool.  Not counted
+ * as a statement. */
+DBP_MUSTCHECK dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err);
+
+#endif
