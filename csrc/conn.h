@@ -19,6 +19,7 @@ typedef struct dbp_statement {
     const char *const *values;  /* nparams texts; NULL entries are SQL NULL */
     const int *lengths;         /* byte lengths of binary values; NULL: all text */
     const int *formats;         /* 1: binary (raw bytes), 0: text; NULL: all text */
+    const unsigned *types;      /* type OIDs, 0: the server infers it; NULL: all inferred */
     bool simple;                /* the simple query protocol: several statements,
                                    no parameters */
 } dbp_statement;

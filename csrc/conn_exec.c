@@ -115,15 +115,15 @@ static void deallocate(dbp_conn *c, const char *name)
 /* The entry of sql when it is prepared now (after preparing it if it just
  * became due), else NULL: run it unprepared.  A failed PQprepare is the
  * statement's own error (a syntax error, say): returned as the result. */
-static dbp_stmt *prepared_entry(dbp_conn *c, const char *sql, int nparams, PGresult **failed)
+static dbp_stmt *prepared_entry(dbp_conn *c, const dbp_statement *stmt, PGresult **failed)
 {
     char evicted[24];
-    dbp_stmt *s = dbp_stmt_use(c->stmts, sql, evicted);
+    dbp_stmt *s = dbp_stmt_use(c->stmts, stmt->sql, evicted);
 
     if (evicted[0] != '\0')
         deallocate(c, evicted);
     if (s != NULL && dbp_stmt_due(c->stmts, s)) {
-        PGresult *r = PQprepare(c->pg, s->name, sql, nparams, NULL);
+        PGresult *r = PQprepare(c->pg, s->name, stmt->sql, stmt->nparams, stmt->types);
         if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
             *failed = r;
             return NULL;
@@ -143,17 +143,23 @@ static bool statement_gone(const PGresult *r)
     return state != NULL && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0);
 }
 
-static PGresult *exec_cached(dbp_conn *c, const char *sql, int nparams, const char *const *values,
-                             const int *lengths, const int *formats)
+static PGresult *exec_params(dbp_conn *c, const dbp_statement *stmt)
+{
+    return PQexecParams(c->pg, stmt->sql, stmt->nparams, stmt->types, stmt->values,
+                        stmt->lengths, stmt->formats, 0);
+}
+
+static PGresult *exec_cached(dbp_conn *c, const dbp_statement *stmt)
 {
     PGresult *r = NULL;
-    dbp_stmt *s = prepared_entry(c, sql, nparams, &r);
+    dbp_stmt *s = prepared_entry(c, stmt, &r);
 
     if (r != NULL)                        /* PQprepare failed */
         return r;
     if (s == NULL)
-        return PQexecParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
-    r = PQexecPrepared(c->pg, s->name, nparams, values, lengths, formats, 0);
+        return exec_params(c, stmt);
+    r = PQexecPrepared(c->pg, s->name, stmt->nparams, stmt->values, stmt->lengths,
+                       stmt->formats, 0);
     if (PQresultStatus(r) == PGRES_FATAL_ERROR && statement_gone(r)) {
         char stale[sizeof s->name];
         memcpy(stale, s->name, sizeof stale);
@@ -164,7 +170,7 @@ static PGresult *exec_cached(dbp_conn *c, const char *sql, int nparams, const ch
         if (PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
             deallocate(c, stale);
             PQclear(r);
-            r = PQexecParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+            r = exec_params(c, stmt);
         }
     }
     return r;
@@ -178,10 +184,9 @@ dbp_status dbp_conn_exec(dbp_conn *c, const dbp_statement *stmt, dbp_result **re
     if (stmt->simple)
         r = PQexec(c->pg, stmt->sql);
     else if (c->stmts != NULL)
-        r = exec_cached(c, stmt->sql, stmt->nparams, stmt->values, stmt->lengths, stmt->formats);
+        r = exec_cached(c, stmt);
     else
-        r = PQexecParams(c->pg, stmt->sql, stmt->nparams, NULL, stmt->values, stmt->lengths,
-                         stmt->formats, 0);
+        r = exec_params(c, stmt);
     return take_result(c, r, res, err);
 }
 
@@ -204,7 +209,7 @@ dbp_status dbp_conn_send(dbp_conn *c, const dbp_statement *stmt, dbp_error *err)
     c->sent_stmt = NULL;
     if (!stmt->simple && c->stmts != NULL) {
         PGresult *failed = NULL;
-        c->sent_stmt = prepared_entry(c, stmt->sql, stmt->nparams, &failed);
+        c->sent_stmt = prepared_entry(c, stmt, &failed);
         if (failed != NULL || PQstatus(c->pg) != CONNECTION_OK)
             return take_result(c, failed, NULL, err);
     }
@@ -216,7 +221,7 @@ dbp_status dbp_conn_send(dbp_conn *c, const dbp_statement *stmt, dbp_error *err)
         sent = PQsendQueryPrepared(c->pg, c->sent_stmt->name, stmt->nparams, stmt->values,
                                    stmt->lengths, stmt->formats, 0);
     else
-        sent = PQsendQueryParams(c->pg, stmt->sql, stmt->nparams, NULL, stmt->values,
+        sent = PQsendQueryParams(c->pg, stmt->sql, stmt->nparams, stmt->types, stmt->values,
                                  stmt->lengths, stmt->formats, 0);
     if (!sent)
         return fail_from_result(c, NULL, err);

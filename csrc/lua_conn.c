@@ -52,9 +52,15 @@ int dbp_lua_checked_out(lua_State *L, dbp_pool *p, dbp_status st, dbp_slot *s, u
     if (dbp_pool_config(p)->echo_pool)
         dbp_lua_echo_checkout(L, p, st, events, err);
     if (st != DBP_OK)
-        return dbp_lua_fail(L, err);
+        return dbp_lua_fail(L, dbp_pool_config(p)->name, err);
     push_conn(L, p, s);
     return 1;
+}
+
+/* nil, msg, err for a failure on box's connection. */
+static int fail(lua_State *L, const conn_box *box, const dbp_error *err)
+{
+    return dbp_lua_fail(L, dbp_pool_config(box->pool)->name, err);
 }
 
 /* How a checkout ends: conn:close() (also __close and pool:query's
@@ -145,12 +151,12 @@ static int run(lua_State *L, conn_box *box, const dbp_lua_params *prm, bool send
         dbp_lua_echo_statement(L, box->pool, &prm->stmt);
     if (send) {
         if (dbp_slot_send(box->pool, box->slot, &prm->stmt, &err) != DBP_OK)
-            return dbp_lua_fail(L, &err);
+            return fail(L, box, &err);
         lua_pushboolean(L, 1);
         return 1;
     }
     if (dbp_slot_exec(box->pool, box->slot, &prm->stmt, &res, &err) != DBP_OK)
-        return dbp_lua_fail(L, &err);
+        return fail(L, box, &err);
     dbp_lua_push_result(L, res);
     return 1;
 }
@@ -161,7 +167,17 @@ static int query(lua_State *L, bool send)
     conn_box *box = check_open(L);
     dbp_lua_params prm;
 
-    dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm);
+    dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm, send ? "send" : "query");
+    return run(L, box, &prm, send);
+}
+
+/* conn:query_params(sql, params) or conn:send_params(sql, params). */
+static int query_params(lua_State *L, bool send)
+{
+    conn_box *box = check_open(L);
+    dbp_lua_params prm;
+
+    dbp_lua_read_statement_table(L, 2, 3, &prm, send ? "send_params" : "query_params");
     return run(L, box, &prm, send);
 }
 
@@ -171,7 +187,7 @@ static int exec(lua_State *L, bool send)
     conn_box *box = check_open(L);
     dbp_lua_params prm;
 
-    dbp_lua_read_simple(L, 2, &prm);
+    dbp_lua_read_simple(L, 2, &prm, send ? "send_exec" : "exec");
     return run(L, box, &prm, send);
 }
 
@@ -182,7 +198,7 @@ static int exec(lua_State *L, bool send)
  * bad argument nor a memory error there can hold it.  While it is held,
  * only echo and leak_threshold run Lua code (dbpool.log, in a protected
  * call) and only a memory error could raise. */
-int dbp_lua_pool_query(lua_State *L, dbp_pool *p)
+int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table)
 {
     const dbp_config *cfg = dbp_pool_config(p);
     conn_box box = {dbp_conn_tag, p, NULL, cfg->leak_threshold > 0, false, {{0}, 0}};
@@ -192,12 +208,15 @@ int dbp_lua_pool_query(lua_State *L, dbp_pool *p)
     dbp_error err;
     dbp_status st;
 
-    dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm);
+    if (params_table)
+        dbp_lua_read_statement_table(L, 2, 3, &prm, "query_params");
+    else
+        dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm, "query");
     st = dbp_pool_checkout_ev(p, true, 0, &box.slot, &events, &err);
     if (cfg->echo_pool)
         dbp_lua_echo_checkout(L, p, st, events, &err);
     if (st != DBP_OK)
-        return dbp_lua_fail(L, &err);
+        return fail(L, &box, &err);
     if (box.traced)                     /* a statement can outlast the threshold too */
         dbp_lua_track_checkout(L, p, box.slot);
     if (cfg->echo)
@@ -205,19 +224,27 @@ int dbp_lua_pool_query(lua_State *L, dbp_pool *p)
     st = dbp_slot_exec(p, box.slot, &prm.stmt, &res, &err);
     give_back(L, &box, RETURN_CLOSE);
     if (st != DBP_OK)
-        return dbp_lua_fail(L, &err);
+        return fail(L, &box, &err);
     dbp_lua_push_result(L, res);
     return 1;
 }
 
-/* conn:query(sql, ...) -> rows | nil, err.  $1..$n from the extra
+/* conn:query(sql, ...) -> rows | nil, msg, err.  $1..$n from the extra
  * arguments, through PQexecParams: no value is ever spliced into SQL. */
 static int conn_query(lua_State *L)
 {
     return query(L, false);
 }
 
-/* conn:exec(sql) -> rows of the last statement | nil, err.  Simple query
+/* conn:query_params(sql, params) -> rows | nil, msg, err: conn:query with
+ * the parameters in one array (params.n counts trailing nils), for up to
+ * PostgreSQL's 65,535 on every Lua (varargs stop near 8,000 on LuaJIT). */
+static int conn_query_params(lua_State *L)
+{
+    return query_params(L, false);
+}
+
+/* conn:exec(sql) -> rows of the last statement | nil, msg, err.  Simple query
  * protocol: several statements allowed, no parameters. */
 static int conn_exec(lua_State *L)
 {
@@ -226,19 +253,26 @@ static int conn_exec(lua_State *L)
 
 /* ----- non-blocking: for event loops (the OpenResty path in init.lua) ---- */
 
-/* conn:send(sql, ...) -> true | nil, err: queues the statement, no wait. */
+/* conn:send(sql, ...) -> true | nil, msg, err: queues the statement, no wait. */
 static int conn_send(lua_State *L)
 {
     return query(L, true);
 }
 
-/* conn:send_exec(sql) -> true | nil, err: conn:exec's statement, no wait. */
+/* conn:send_params(sql, params) -> true | nil, msg, err: conn:query_params's
+ * statement, no wait. */
+static int conn_send_params(lua_State *L)
+{
+    return query_params(L, true);
+}
+
+/* conn:send_exec(sql) -> true | nil, msg, err: conn:exec's statement, no wait. */
 static int conn_send_exec(lua_State *L)
 {
     return exec(L, true);
 }
 
-/* conn:collect([seconds]) -> rows | nil, err | false: the sent statement's
+/* conn:collect([seconds]) -> rows | nil, msg, err | false: the sent statement's
  * rows, waiting at most that long (default 0); false while it still runs. */
 static int conn_collect(lua_State *L)
 {
@@ -254,12 +288,12 @@ static int conn_collect(lua_State *L)
         return 1;
     }
     if (st != DBP_OK)
-        return dbp_lua_fail(L, &err);
+        return fail(L, box, &err);
     dbp_lua_push_result(L, res);
     return 1;
 }
 
-/* conn:ping() -> true | nil, err: the pre-ping check on demand (socket,
+/* conn:ping() -> true | nil, msg, err: the pre-ping check on demand (socket,
  * then one round trip).  A dead server counts as a disconnect for the pool. */
 static int conn_ping(lua_State *L)
 {
@@ -267,7 +301,7 @@ static int conn_ping(lua_State *L)
     dbp_error err;
 
     if (dbp_slot_ping(box->pool, box->slot, &err) != DBP_OK)
-        return dbp_lua_fail(L, &err);
+        return fail(L, box, &err);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -301,12 +335,13 @@ static int escape(lua_State *L, bool identifier)
 {
     conn_box *box = check_open(L);
     size_t len;
-    const char *s = luaL_checklstring(L, 2, &len);
+    const char *s = dbp_lua_check_cstring(L, 2, identifier ? "escape_identifier" : "escape_literal",
+                                          &len);
     char *out;
     dbp_error err;
 
     if (dbp_conn_escape(dbp_slot_conn(box->slot), s, len, identifier, &out, &err) != DBP_OK)
-        return dbp_lua_fail(L, &err);
+        return fail(L, box, &err);
     lua_pushstring(L, out);   /* may raise only for memory; out is then lost */
     dbp_conn_free_text(out);
     return 1;
@@ -315,10 +350,10 @@ static int escape(lua_State *L, bool identifier)
 static int conn_escape_literal(lua_State *L) { return escape(L, false); }
 static int conn_escape_identifier(lua_State *L) { return escape(L, true); }
 
-/* conn:connect_step() -> true | false, want_write | nil, err: advances a
+/* conn:connect_step() -> true | false, want_write | nil, msg, err: advances a
  * connect of pool:try_connect(since, true) without blocking.  true: ready
  * to use; false: not yet, call again later (want_write: libpq waits to
- * write, else to read); nil, err: it failed and the Conn is closed. */
+ * write, else to read); nil, msg, err: it failed and the Conn is closed. */
 static int conn_connect_step(lua_State *L)
 {
     conn_box *box = check_box(L);
@@ -344,7 +379,7 @@ static int conn_connect_step(lua_State *L)
         dbp_lua_echo_checkout(L, box->pool, st, events, &err);
     if (st != DBP_OK) {
         box->slot = NULL;                       /* freed by the pool */
-        return dbp_lua_fail(L, &err);
+        return fail(L, box, &err);
     }
     lua_pushboolean(L, 1);
     return 1;
@@ -385,7 +420,9 @@ static int conn_tostring(lua_State *L)
 static const luaL_Reg conn_methods[] = {
     {"query", conn_query},
     {"exec", conn_exec},
+    {"query_params", conn_query_params},
     {"send", conn_send},
+    {"send_params", conn_send_params},
     {"send_exec", conn_send_exec},
     {"collect", conn_collect},
     {"ping", conn_ping},

@@ -7,7 +7,7 @@
 
 /* What a Pool method's checkout got, for Lua: pushes the Conn (and for
  * DBP_PENDING, the string "connecting": the caller drives
- * conn:connect_step()) or nil, err; logs echo_pool.  Returns the number of
+ * conn:connect_step()) or nil, msg, err; logs echo_pool.  Returns the number of
  * values pushed.  Only for Pool methods (they carry the metatables as
  * upvalues). */
 int dbp_lua_checked_out(lua_State *L, dbp_pool *p, dbp_status st, dbp_slot *s, unsigned events,
@@ -15,8 +15,9 @@ int dbp_lua_checked_out(lua_State *L, dbp_pool *p, dbp_status st, dbp_slot *s, u
 
 /* pool:query's work: checkout (waiting up to pool_timeout), one statement,
  * return, with no Conn made; the pool is at index 1, sql at 2, parameters
- * after it.  Returns rows | nil, err. */
-int dbp_lua_pool_query(lua_State *L, dbp_pool *p);
+ * after it (params_table: one array of them, as conn:query_params).
+ * Returns rows | nil, msg, err. */
+int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table);
 
 /* The connection of the checked-out Conn at index 1; raises when it is
  * closed or still connecting. */

@@ -5,6 +5,7 @@
 #include "lua_conn.h"
 #include "lua_error.h"
 #include "lua_ngx_wait.h"
+#include "lua_params.h"
 #include "lua_policy.h"
 #include "lua_pool.h"
 #include "lua_registry.h"
@@ -22,6 +23,7 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
     dbp_lua_open_conn(L);
     lua_newtable(L);                              /* core */
     dbp_lua_open_pool(L);
+    dbp_lua_open_params(L);
     dbp_lua_open_registry(L);
     dbp_lua_open_config(L);
     dbp_lua_open_policy(L);

@@ -1,5 +1,7 @@
-/* lua_error.c: runtime failures as `nil, err`, err a dbpool.Error table with
- * message, kind and, for server errors, sqlstate, severity, detail, hint. */
+/* lua_error.c: runtime failures as `nil, msg, err`, as luv and the
+ * lua-resty libraries return them: msg a string, err a dbpool.Error table
+ * with message (= msg), kind, engine and, for server errors, sqlstate,
+ * severity, detail, hint. */
 #include "lua_error.h"
 #include "lua_util.h"
 
@@ -11,12 +13,17 @@ static void set_if(lua_State *L, const char *key, const char *value)
     lua_setfield(L, -2, key);                     /* err[key] = value */
 }
 
-int dbp_lua_fail(lua_State *L, const dbp_error *err)
+int dbp_lua_fail(lua_State *L, const char *engine, const dbp_error *err)
 {
     lua_pushnil(L);
-    lua_createtable(L, 0, 6);                     /* nil, err */
     lua_pushstring(L, err->message);
+    lua_createtable(L, 0, 7);                     /* nil, msg, err */
+    lua_pushvalue(L, -2);
     lua_setfield(L, -2, "message");
+    if (engine != NULL) {
+        lua_pushstring(L, engine);
+        lua_setfield(L, -2, "engine");
+    }
     lua_pushstring(L, dbp_status_kind(err->status));
     lua_setfield(L, -2, "kind");
     set_if(L, "sqlstate", err->sqlstate);
@@ -24,7 +31,7 @@ int dbp_lua_fail(lua_State *L, const dbp_error *err)
     set_if(L, "detail", err->detail);
     set_if(L, "hint", err->hint);
     luaL_setmetatable(L, DBP_ERROR_MT);
-    return 2;
+    return 3;
 }
 
 /* tostring(err) is the message, so assert(conn:query(...)) reads well. */

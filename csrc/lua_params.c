@@ -5,54 +5,117 @@
 
 #include "lua_params.h"
 
+enum { OID_BYTEA = 17 };        /* pg_type.dat */
+
+const char *dbp_lua_check_cstring(lua_State *L, int idx, const char *fname, size_t *len)
+{
+    size_t n;
+    const char *s;
+
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_error(L, "bad argument #%d to '%s' (string expected, got %s)", idx - 1, fname,
+                   luaL_typename(L, idx));
+    s = lua_tolstring(L, idx, &n);
+    if (strlen(s) != n)
+        luaL_error(L, "bad argument #%d to '%s' (string contains a zero byte at byte %d)",
+                   idx, fname, (int)strlen(s) + 1);
+    if (len != NULL)
+        *len = n;
+    return s;
+}
+
 /* Text for a Lua number that the server parses back to the same value:
  * integers exactly, floats in the shortest form that round-trips. */
-static void push_number_text(lua_State *L, int idx)
+static void number_text(lua_State *L, int idx, char *buf)
 {
-    char buf[40];
     lua_Number v = lua_tonumber(L, idx);
 
     if (dbp_compat_isinteger(L, idx) && fabs((double)v) < 9.2e18) {
-        dbp_compat_integer_text(L, idx, buf, sizeof buf);
+        dbp_compat_integer_text(L, idx, buf, DBP_LUA_NUMBER_TEXT);
     } else if (isnan(v)) {
-        snprintf(buf, sizeof buf, "NaN");
+        strcpy(buf, "NaN");
     } else if (isinf(v)) {
-        snprintf(buf, sizeof buf, v > 0 ? "Infinity" : "-Infinity");
+        strcpy(buf, v > 0 ? "Infinity" : "-Infinity");
     } else {
-        snprintf(buf, sizeof buf, "%.15g", (double)v);
+        snprintf(buf, DBP_LUA_NUMBER_TEXT, "%.15g", (double)v);
         if (strtod(buf, NULL) != (double)v)
-            snprintf(buf, sizeof buf, "%.17g", (double)v);
+            snprintf(buf, DBP_LUA_NUMBER_TEXT, "%.17g", (double)v);
     }
-    lua_pushstring(L, buf);
 }
 
-/* Room for n parameters: prm's arrays, or GC-owned scratch for more. */
-static void room_for_params(lua_State *L, int n, dbp_lua_params *prm, const char ***values,
-                            int **lengths, int **formats)
+/* Where parameter values go: prm's arrays or scratch, and its number texts. */
+typedef struct slots {
+    const char **values;
+    int *lengths, *formats;
+    unsigned *types;
+    char (*numbers)[DBP_LUA_NUMBER_TEXT];
+} slots;
+
+static void room_for_params(lua_State *L, int n, dbp_lua_params *prm, slots *sl,
+                            const char *fname)
 {
+    size_t each = sizeof(char *) + 2 * sizeof(int) + sizeof(unsigned) + DBP_LUA_NUMBER_TEXT;
     char *mem;
 
+    if (n > DBP_LUA_MAX_PARAMS)
+        luaL_error(L, "bad argument to '%s' (%d parameters; PostgreSQL takes at most 65535)",
+                   fname, n);
     if (n <= DBP_LUA_STACK_PARAMS) {
-        *values = prm->values;
-        *lengths = prm->lengths;
-        *formats = prm->formats;
+        *sl = (slots){prm->values, prm->lengths, prm->formats, prm->types, prm->numbers};
         return;
     }
-    mem = lua_newuserdata(L, (size_t)n * (sizeof(char *) + 2 * sizeof(int)));
-    *values = (const char **)(void *)mem;
-    *lengths = (int *)(void *)(mem + (size_t)n * sizeof(char *));
-    *formats = *lengths + n;
+    mem = lua_newuserdata(L, (size_t)n * each);          /* GC-owned: nothing leaks on a raise */
+    sl->numbers = (char (*)[DBP_LUA_NUMBER_TEXT])(void *)mem;
+    sl->values = (const char **)(void *)(mem + (size_t)n * DBP_LUA_NUMBER_TEXT);
+    sl->lengths = (int *)(void *)(sl->values + n);
+    sl->formats = sl->lengths + n;
+    sl->types = (unsigned *)(void *)(sl->formats + n);
+}
+
+/* How parameter i was given, for errors: "parameter $3" or "params[3]". */
+typedef struct origin {
+    const char *fname;
+    int arg;            /* the argument's position as the caller counts */
+    bool in_table;
+} origin;
+
+static void bad_param(lua_State *L, const origin *o, int i, const char *why)
+{
+    if (o->in_table)
+        luaL_error(L, "bad argument #%d to '%s' (params[%d] %s)", o->arg, o->fname, i + 1, why);
+    luaL_error(L, "bad argument #%d to '%s' (parameter $%d %s)", o->arg, o->fname, i + 1, why);
+}
+
+/* dbpool.bytea(s) at idx: raw bytes in binary format, typed bytea. */
+static bool read_typed(lua_State *L, int idx, const slots *sl, int i)
+{
+    size_t len;
+    bool typed = false;
+
+    if (lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, DBP_PARAM_MT);
+        typed = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    if (!typed)
+        return false;
+    lua_rawgeti(L, idx, 1);                 /* the bytes; the table keeps them alive */
+    sl->values[i] = lua_tolstring(L, -1, &len);
+    lua_pop(L, 1);
+    sl->lengths[i] = (int)len;
+    sl->formats[i] = 1;
+    sl->types[i] = OID_BYTEA;
+    return true;
 }
 
 /* Sets parameter i (0-based) from the value at idx. */
-static void read_param(lua_State *L, int idx, int i, const char **value, int *length,
-                       int *format)
+static void read_param(lua_State *L, int idx, const slots *sl, int i, const origin *o)
 {
     size_t len = 0;
 
-    *value = NULL;
-    *length = 0;
-    *format = 0;
+    sl->values[i] = NULL;
+    sl->lengths[i] = sl->formats[i] = 0;
+    sl->types[i] = 0;
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         return;
@@ -61,50 +124,108 @@ static void read_param(lua_State *L, int idx, int i, const char **value, int *le
             return;
         break;
     case LUA_TBOOLEAN:
-        *value = lua_toboolean(L, idx) ? "true" : "false";
+        sl->values[i] = lua_toboolean(L, idx) ? "true" : "false";
         return;
     case LUA_TNUMBER:
-        push_number_text(L, idx);
-        *value = lua_tostring(L, -1);
+        number_text(L, idx, sl->numbers[i]);
+        sl->values[i] = sl->numbers[i];
         return;
     case LUA_TSTRING:
-        *value = lua_tolstring(L, idx, &len);
-        /* Text parameters end at a zero byte; raw bytes (bytea) go in
-         * binary format, which the server takes as they are. */
-        if (strlen(*value) != len) {
-            *format = 1;
-            *length = (int)len;
-        }
+        sl->values[i] = lua_tolstring(L, idx, &len);
+        if (strlen(sl->values[i]) != len)
+            bad_param(L, o, i, "contains a zero byte, which text cannot hold: use "
+                               "dbpool.bytea(s) for binary data");
         return;
+    case LUA_TTABLE:
+        if (read_typed(L, idx, sl, i))
+            return;
+        break;
     default:
         break;
     }
-    luaL_error(L,
-               "bad argument #%d to 'query' (parameter $%d must be a string, "
-               "number, boolean, nil or dbpool.null, got %s)",
-               idx, i + 1, luaL_typename(L, idx));
+    lua_pushfstring(L, "must be a string, number, boolean, nil, dbpool.null or dbpool.bytea(s), "
+                       "got %s", luaL_typename(L, idx));
+    bad_param(L, o, i, lua_tostring(L, -1));
 }
 
-void dbp_lua_read_statement(lua_State *L, int sql_idx, int first, int n, dbp_lua_params *prm)
+static void set_stmt(dbp_lua_params *prm, const slots *sl, int n)
 {
-    const char **values;
-    int *lengths, *formats;
-
-    prm->stmt.sql = luaL_checkstring(L, sql_idx);
     prm->stmt.nparams = n;
     prm->stmt.simple = false;
-    luaL_checkstack(L, n + 4, "too many query parameters");
-    room_for_params(L, n, prm, &values, &lengths, &formats);
-    for (int i = 0; i < n; i++)
-        read_param(L, first + i, i, &values[i], &lengths[i], &formats[i]);
-    prm->stmt.values = values;
-    prm->stmt.lengths = lengths;
-    prm->stmt.formats = formats;
+    prm->stmt.values = sl->values;
+    prm->stmt.lengths = sl->lengths;
+    prm->stmt.formats = sl->formats;
+    prm->stmt.types = sl->types;
 }
 
-void dbp_lua_read_simple(lua_State *L, int sql_idx, dbp_lua_params *prm)
+void dbp_lua_read_statement(lua_State *L, int sql_idx, int first, int n, dbp_lua_params *prm,
+                            const char *fname)
+{
+    origin o = {fname, 0, false};
+    slots sl;
+
+    prm->stmt.sql = dbp_lua_check_cstring(L, sql_idx, fname, NULL);
+    room_for_params(L, n, prm, &sl, fname);
+    for (int i = 0; i < n; i++) {
+        o.arg = first + i;
+        read_param(L, first + i, &sl, i, &o);
+    }
+    set_stmt(prm, &sl, n);
+}
+
+void dbp_lua_read_statement_table(lua_State *L, int sql_idx, int params_idx, dbp_lua_params *prm,
+                                  const char *fname)
+{
+    origin o = {fname, params_idx, true};
+    lua_Integer n;
+    slots sl;
+
+    prm->stmt.sql = dbp_lua_check_cstring(L, sql_idx, fname, NULL);
+    luaL_checktype(L, params_idx, LUA_TTABLE);
+    lua_getfield(L, params_idx, "n");
+    if (lua_isnil(L, -1))
+        n = (lua_Integer)lua_rawlen(L, params_idx);
+    else if (lua_type(L, -1) == LUA_TNUMBER && dbp_compat_isinteger(L, -1) && lua_tonumber(L, -1) >= 0)
+        n = (lua_Integer)lua_tonumber(L, -1);
+    else
+        return (void)luaL_error(L, "bad argument #%d to '%s' (params.n must be a whole number "
+                                   ">= 0, got %s)", params_idx, fname, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    room_for_params(L, n > DBP_LUA_MAX_PARAMS ? DBP_LUA_MAX_PARAMS + 1 : (int)n, prm, &sl, fname);
+    for (int i = 0; i < (int)n; i++) {
+        lua_rawgeti(L, params_idx, i + 1);     /* kept alive by the params table */
+        read_param(L, lua_gettop(L), &sl, i, &o);
+        lua_pop(L, 1);
+    }
+    set_stmt(prm, &sl, (int)n);
+}
+
+void dbp_lua_read_simple(lua_State *L, int sql_idx, dbp_lua_params *prm, const char *fname)
 {
     memset(&prm->stmt, 0, sizeof prm->stmt);
-    prm->stmt.sql = luaL_checkstring(L, sql_idx);
+    prm->stmt.sql = dbp_lua_check_cstring(L, sql_idx, fname, NULL);
     prm->stmt.simple = true;
+}
+
+/* core.bytea(s) -> a parameter that sends s as bytea, byte for byte. */
+static int core_bytea(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TSTRING);
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 1);
+    luaL_setmetatable(L, DBP_PARAM_MT);
+    return 1;
+}
+
+void dbp_lua_open_params(lua_State *L)
+{
+    luaL_newmetatable(L, DBP_PARAM_MT);
+    lua_pushliteral(L, DBP_PARAM_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pushliteral(L, DBP_PARAM_MT);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, core_bytea);
+    lua_setfield(L, -2, "bytea");
 }

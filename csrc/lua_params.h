@@ -1,5 +1,11 @@
-/* lua_params.h: a statement's SQL and parameters from the Lua stack, the
- * one place Lua values become the texts libpq sends. */
+/* lua_params.h: a statement's SQL and parameters from Lua, the one place Lua
+ * values become what libpq sends (lua_params.c).
+ *
+ * Parameters: nil and dbpool.null are SQL NULL; booleans, numbers and
+ * strings go as text (a string with a zero byte is refused: text cannot
+ * hold one); dbpool.bytea(s) goes as binary bytea, byte for byte.  At most
+ * PostgreSQL's 65,535.  SQL text with a zero byte is refused too: C would
+ * cut it there. */
 #ifndef DBP_LUA_PARAMS_H
 #define DBP_LUA_PARAMS_H
 
@@ -7,25 +13,44 @@
 #include "conn.h"
 
 #define DBP_LUA_STACK_PARAMS 16
+#define DBP_LUA_NUMBER_TEXT 40          /* room for any number's text */
+#define DBP_LUA_MAX_PARAMS 65535        /* PostgreSQL's limit (the protocol's Int16) */
+#define DBP_PARAM_MT "dbpool.Param"     /* metatable of typed parameters */
 
-/* stmt points into the arrays below, or, for more parameters, into
- * scratch memory the garbage collector owns (nothing leaks on a raise). */
+/* stmt points into the arrays below, or, for more parameters, into scratch
+ * memory the garbage collector owns (nothing leaks on a raise). */
 typedef struct dbp_lua_params {
     dbp_statement stmt;
     const char *values[DBP_LUA_STACK_PARAMS];
     int lengths[DBP_LUA_STACK_PARAMS];
     int formats[DBP_LUA_STACK_PARAMS];
+    unsigned types[DBP_LUA_STACK_PARAMS];
+    char numbers[DBP_LUA_STACK_PARAMS][DBP_LUA_NUMBER_TEXT];
 } dbp_lua_params;
 
 /* Fills prm with the SQL text at sql_idx and the n values from first on as
- * $1..$n (the extended protocol).  Converted texts are pushed on the stack,
- * which keeps them alive until the calling C function returns: the caller
- * must not pop them.  Raises before anything is sent: a non-string SQL, a
- * value that has no SQL meaning (tables, functions, other userdata). */
-void dbp_lua_read_statement(lua_State *L, int sql_idx, int first, int n, dbp_lua_params *prm);
+ * $1..$n (the extended protocol).  fname names the Lua function in errors.
+ * The values must stay on the stack until the statement is sent.  Raises
+ * before anything is sent: SQL that is not a string or holds a zero byte, a
+ * value that has no SQL meaning, more than 65,535 parameters. */
+void dbp_lua_read_statement(lua_State *L, int sql_idx, int first, int n, dbp_lua_params *prm,
+                            const char *fname);
+
+/* The same with the parameters in the array at params_idx: params[1..n],
+ * n = params.n when set (trailing nils), else #params. */
+void dbp_lua_read_statement_table(lua_State *L, int sql_idx, int params_idx, dbp_lua_params *prm,
+                                  const char *fname);
 
 /* The SQL text at sql_idx alone, for the simple query protocol (several
  * statements, no parameters). */
-void dbp_lua_read_simple(lua_State *L, int sql_idx, dbp_lua_params *prm);
+void dbp_lua_read_simple(lua_State *L, int sql_idx, dbp_lua_params *prm, const char *fname);
+
+/* The string at idx, raising (bad argument idx to fname) when it is not a
+ * string or holds a zero byte, which C would silently cut there. */
+const char *dbp_lua_check_cstring(lua_State *L, int idx, const char *fname, size_t *len);
+
+/* Creates the typed-parameter metatable and adds core.bytea to the core
+ * table on top of the stack. */
+void dbp_lua_open_params(lua_State *L);
 
 #endif

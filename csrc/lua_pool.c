@@ -50,13 +50,13 @@ static int checkout(lua_State *L, bool block)
     return dbp_lua_checked_out(L, p, st, s, events, &err);
 }
 
-/* pool:connect() -> Conn | nil, err: waits up to pool_timeout. */
+/* pool:connect() -> Conn | nil, msg, err: waits up to pool_timeout. */
 static int pool_connect(lua_State *L)
 {
     return checkout(L, true);
 }
 
-/* pool:try_connect([since[, async]]) -> Conn | nil, err: never waits for a
+/* pool:try_connect([since[, async]]) -> Conn | nil, msg, err: never waits for a
  * slot; err.kind "again" when it would have to.  since (core.now()
  * seconds): when the caller began waiting by itself, for the wait
  * histogram.  async: never connects either; when a connection must be
@@ -66,11 +66,18 @@ static int pool_try_connect(lua_State *L)
     return checkout(L, false);
 }
 
-/* pool:query(sql, ...) -> rows | nil, err: checkout (waiting up to
+/* pool:query(sql, ...) -> rows | nil, msg, err: checkout (waiting up to
  * pool_timeout), one statement, return; see dbp_lua_pool_query. */
 static int pool_query(lua_State *L)
 {
-    return dbp_lua_pool_query(L, check_pool(L, 1));
+    return dbp_lua_pool_query(L, check_pool(L, 1), false);
+}
+
+/* pool:query_params(sql, params) -> rows | nil, msg, err: pool:query with
+ * the parameters in one array (conn:query_params). */
+static int pool_query_params(lua_State *L)
+{
+    return dbp_lua_pool_query(L, check_pool(L, 1), true);
 }
 
 /* ===== Engine methods in C ============================================ */
@@ -89,7 +96,7 @@ static void engine_to_pool(lua_State *L)
     lua_replace(L, 1);
 }
 
-/* core.engine_connect(engine) -> Conn | nil, err: pool:connect(). */
+/* core.engine_connect(engine) -> Conn | nil, msg, err: pool:connect(). */
 static int engine_connect(lua_State *L)
 {
     lua_settop(L, 1);                   /* engine:connect takes no arguments */
@@ -97,11 +104,19 @@ static int engine_connect(lua_State *L)
     return checkout(L, true);
 }
 
-/* core.engine_query(engine, sql, ...) -> rows | nil, err: pool:query. */
+/* core.engine_query(engine, sql, ...) -> rows | nil, msg, err: pool:query. */
 static int engine_query(lua_State *L)
 {
     engine_to_pool(L);
-    return dbp_lua_pool_query(L, check_pool(L, 1));
+    return dbp_lua_pool_query(L, check_pool(L, 1), false);
+}
+
+/* core.engine_query_params(engine, sql, params) -> rows | nil, msg, err:
+ * pool:query_params. */
+static int engine_query_params(lua_State *L)
+{
+    engine_to_pool(L);
+    return dbp_lua_pool_query(L, check_pool(L, 1), true);
 }
 
 /* core.now() -> monotonic seconds, the clock of every deadline in dbpool. */
@@ -125,6 +140,7 @@ static int core_hist_bounds(lua_State *L)
 static const luaL_Reg core_functions[] = {
     {"engine_connect", engine_connect},
     {"engine_query", engine_query},
+    {"engine_query_params", engine_query_params},
     {"now", core_now},
     {"hist_bounds", core_hist_bounds},
     {NULL, NULL},
@@ -171,14 +187,16 @@ static int pool_note_wait(lua_State *L)
     return 0;
 }
 
-/* pool:timed_out() -> nil, err: an event loop's checkout gives up after
+/* pool:timed_out() -> nil, msg, err: an event loop's checkout gives up after
  * pool_timeout; counted, with QueuePool's sentence and the live state. */
 static int pool_timed_out(lua_State *L)
 {
     dbp_error err;
 
-    if (dbp_pool_timed_out(check_pool(L, 1), &err) != DBP_OK)
-        return dbp_lua_fail(L, &err);
+    dbp_pool *p = check_pool(L, 1);
+
+    if (dbp_pool_timed_out(p, &err) != DBP_OK)
+        return dbp_lua_fail(L, dbp_pool_config(p)->name, &err);
     return 0;
 }
 
@@ -333,6 +351,7 @@ static const luaL_Reg pool_methods[] = {
     {"connect", pool_connect},
     {"try_connect", pool_try_connect},
     {"query", pool_query},
+    {"query_params", pool_query_params},
     {"wait_window", pool_wait_window},
     {"size", pool_size},
     {"checkedin", pool_checkedin},

@@ -9,7 +9,7 @@
 /* core.open(options) -> pool, created.  Raises on bad options or when the
  * name is taken with other options.  Opens connections only for min_idle;
  * a failure there is not fatal (the pool connects on demand), and is
- * returned as a third value for the caller to log. */
+ * returned as a third value (its message) for the caller to log. */
 static int core_open(lua_State *L)
 {
     dbp_config cfg;
@@ -26,8 +26,7 @@ static int core_open(lua_State *L)
     dbp_lua_push_pool(L, p);
     lua_pushboolean(L, created);
     if (created && dbp_pool_refill(p, &err) != DBP_OK) {
-        dbp_lua_fail(L, &err);                      /* nil, err */
-        lua_remove(L, -2);
+        lua_pushstring(L, err.message);             /* pool, created, why */
         return 3;
     }
     return 2;

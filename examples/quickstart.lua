@@ -13,11 +13,11 @@ local dbpool = require "dbpool"
 
 local function say(fmt, ...) io.write(fmt:format(...), "\n") end
 
--- assert() for `value, err` pairs: raise with the error's kind and message.
-local function check(value, err)
-  if value == nil and err ~= nil then
-    error(("%s error: %s%s"):format(tostring(err.kind), tostring(err),
-      err.sqlstate and (" [" .. err.sqlstate .. "]") or ""), 2)
+-- assert() for `value | nil, msg, err`: raise with the error's kind and message.
+local function check(value, msg, err)
+  if value == nil and msg ~= nil then
+    error(("%s error: %s%s"):format(tostring(err and err.kind), msg,
+      err and err.sqlstate and (" [" .. err.sqlstate .. "]") or ""), 2)
   end
   return value
 end
@@ -97,10 +97,10 @@ local function tour()
       assert(#rows == 1 and rows[1].id == 2 and rows[1].name == "pear")
       say("[%s] SELECT ... WHERE id = $1 (2) -> id=%d name=%s", m.name, rows[1].id, rows[1].name)
 
-      -- A server error is `nil, err`; the connection stays usable.
-      local dup, err = conn:query("INSERT INTO " .. t .. " (id, name) VALUES ($1, $2)", 1, "again")
+      -- A server error is `nil, msg, err`; the connection stays usable.
+      local dup, msg, err = conn:query("INSERT INTO " .. t .. " (id, name) VALUES ($1, $2)", 1, "again")
       assert(dup == nil and err.kind == "query" and err.sqlstate == "23505", "expected a unique violation")
-      say("[%s] duplicate id -> nil, err: kind=%s sqlstate=%s", m.name, err.kind, err.sqlstate)
+      say("[%s] duplicate id -> nil, %q, err (kind=%s sqlstate=%s)", m.name, msg, err.kind, err.sqlstate)
       return true
     end))
 
@@ -133,11 +133,11 @@ local function tour()
   for i = 1, 3 do held[i] = check(kg:connect()) end
   say("[KG] holding 3 connections: %s", kg.pool:status())
   local t0 = os.time()
-  local none, err = kg:connect()
+  local none, msg, err = kg:connect()
   assert(none == nil and err and err.kind == "timeout", "expected a pool timeout")
   assert(os.time() - t0 <= 5)
-  say("[KG] 4th connect() -> nil, err (kind=%s)", err.kind)
-  say("[KG]   message: %s", assert_no_secret(markets[1], err.message))
+  say("[KG] 4th connect() -> nil, msg, err (kind=%s)", err.kind)
+  say("[KG]   message: %s", assert_no_secret(markets[1], msg))
   say("[KG]   detail:  %s", assert_no_secret(markets[1], tostring(err.detail)))
   for i = 1, 3 do held[i]:close() end
   assert(kg.pool:checkedout() == 0)
@@ -157,8 +157,8 @@ local ok, failure = xpcall(tour, debug.traceback)
 collectgarbage()   -- returns connections a failure may have left checked out
 for _, m in ipairs(markets) do
   if m.engine then
-    local dropped, err = m.engine:query("DROP TABLE IF EXISTS " .. m.table)
-    if ok then check(dropped, err) end
+    local dropped, msg, err = m.engine:query("DROP TABLE IF EXISTS " .. m.table)
+    if ok then check(dropped, msg, err) end
     m.engine:dispose()
   end
 end

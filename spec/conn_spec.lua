@@ -135,7 +135,7 @@ describe("conn:query", function()
   it("sends $n parameters separately from the SQL", function()
     local rows = assert(c:query(
       "SELECT $1::int AS a, $2::text AS b, $3::float8 AS f, $4::bool AS t, $5::int IS NULL AS n1, $6::text IS NULL AS n2, $7::bytea AS raw",
-      7, "'; DROP TABLE x; --", 0.1, true, nil, dbpool.null, "a\0b"))
+      7, "'; DROP TABLE x; --", 0.1, true, nil, dbpool.null, dbpool.bytea("a\0b")))
     local r = rows[1]
     assert.are.same({ 7, "'; DROP TABLE x; --", 0.1, true, true, true, "a\0b" },
       { r.a, r.b, r.f, r.t, r.n1, r.n2, r.raw })
@@ -149,7 +149,7 @@ describe("conn:query", function()
 
   it("raises on a parameter with no SQL meaning, naming it", function()
     assert.has_error(function() c:query("SELECT $1", {}) end,
-      "bad argument #3 to 'query' (parameter $1 must be a string, number, boolean, nil or dbpool.null, got table)")
+      "bad argument #3 to 'query' (parameter $1 must be a string, number, boolean, nil, dbpool.null or dbpool.bytea(s), got table)")
     assert.is_truthy(c:query("SELECT 1"))          -- nothing was sent; still usable
   end)
 
@@ -208,7 +208,7 @@ describe("engine conveniences", function()
   end)
 
   it("transaction rolls back when fn returns nil, err", function()
-    local ok, err = e:transaction(function(conn)
+    local ok, _, err = e:transaction(function(conn)
       assert(conn:query("INSERT INTO conv_t VALUES ('lost')"))
       return conn:query("SELECT * FROM no_such_table")
     end)
@@ -218,7 +218,7 @@ describe("engine conveniences", function()
   end)
 
   it("transaction reports an aborted transaction instead of a silent COMMIT", function()
-    local ok, err = e:transaction(function(conn)
+    local ok, _, err = e:transaction(function(conn)
       assert(conn:query("INSERT INTO conv_t VALUES ('lost')"))
       conn:query("SELECT 1/0")                      -- error ignored by fn
       return true
@@ -317,7 +317,7 @@ describe("connect-time settings", function()
     it("statement_timeout cancels a long statement and the connection stays usable", function()
       local e = helper.engine { statement_timeout = 100 }
       local c = assert(e:connect())
-      local rows, err = c:query("SELECT pg_sleep(2)")
+      local rows, _, err = c:query("SELECT pg_sleep(2)")
       assert.is_nil(rows)
       assert.are.equal("57014", err.sqlstate)
       assert(c:query("SELECT 1"))
@@ -330,7 +330,7 @@ describe("connect-time settings", function()
     local e = helper.engine { connect_timeout = 2, pool_timeout = 10, retry = { attempts = 1 } }
     assert(os.execute("kill -STOP " .. pid))
     local t0 = require("system").monotime()
-    local ok, conn, err = pcall(e.connect, e)
+    local ok, conn, _, err = pcall(e.connect, e)
     os.execute("kill -CONT " .. pid)
     local took = require("system").monotime() - t0
     assert.is_true(ok)

@@ -45,7 +45,7 @@ describe("engine:query", function()
   it("returns a server error as nil, err and keeps the connection", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0 }
     local pid = assert(e:query("SELECT pg_backend_pid() AS p"))[1].p
-    local rows, err = e:query("SELECT 1/0")
+    local rows, _, err = e:query("SELECT 1/0")
     assert.is_nil(rows)
     assert.are.equal("query", err.kind)
     assert.are.equal("22012", err.sqlstate)
@@ -58,7 +58,7 @@ describe("engine:query", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0 }
     local pid = assert(e:query("SELECT pg_backend_pid() AS p"))[1].p
     helper.disconnect(e, { pid })
-    local rows, err = e:query("SELECT 1 AS one")
+    local rows, _, err = e:query("SELECT 1 AS one")
     if rows == nil then                        -- seen only by the statement
       assert.are.equal(helper.disconnect_error.sqlstate, err.sqlstate)
     end
@@ -71,7 +71,7 @@ describe("engine:query", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0, pool_timeout = 0.1 }
     local held = assert(e:connect())
     local t0 = sys.monotime()
-    local rows, err = e:query("SELECT 1")
+    local rows, _, err = e:query("SELECT 1")
     assert.is_nil(rows)
     assert.are.equal("timeout", err.kind)
     assert.is_true(sys.monotime() - t0 >= 0.09)
@@ -110,7 +110,7 @@ describe("engine:connect", function()
     local c = assert(e:connect(12345, true))      -- not taken as since / async
     assert.are.equal(1, e.pool:checkedout())
     assert.is_false(c:is_closed())
-    local none, err = e:connect()
+    local none, _, err = e:connect()
     assert.is_nil(none)
     assert.are.equal("timeout", err.kind)
     c:close()

@@ -44,7 +44,7 @@ describe("after fork()", function()
 
     local report = in_child(function()
       -- The inherited checkout refuses to touch the parent's socket ...
-      local rows, err = held:query("SELECT 1")
+      local rows, _, err = held:query("SELECT 1")
       assert(rows == nil and err.kind == "closed", "inherited connection was usable")
       assert(err.message:find("before fork()", 1, true), err.message)
       held:close()                                   -- ... and is forgotten silently

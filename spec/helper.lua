@@ -71,7 +71,7 @@ local function console_exec(sql)
                                       pgbouncer = true, pool_size = 1, max_overflow = 0,
                                       pool_pre_ping = true }   -- outlives PgBouncer restarts
   local c = assert(console:connect())
-  local rows, err = c:exec(sql)
+  local rows, _, err = c:exec(sql)
   c:close()
   return assert(rows, err)
 end

@@ -27,7 +27,7 @@ describe("conn:send and conn:collect", function()
     local c = assert(e:connect())
     assert(c:send_exec("SELECT 1; SELECT 1/0; SELECT 2"))
     local rows, err
-    repeat rows, err = c:collect(0.05) until rows ~= false
+    repeat rows, _, err = c:collect(0.05) until rows ~= false
     assert.is_nil(rows)
     assert.are.equal("22012", err.sqlstate)
     assert(c:send("SELECT $1::text AS s", "again"))
@@ -42,7 +42,7 @@ describe("conn:send and conn:collect", function()
     local c = assert(e:connect())
     local pid = c:backend_pid()
     assert(c:send("SELECT pg_sleep(5)"))
-    local ok, err = c:send("SELECT 1")
+    local ok, _, err = c:send("SELECT 1")
     assert.is_nil(ok)
     assert.matches("already running", err.message)
     c:close()                                      -- mid-statement: discarded, not pooled
@@ -64,7 +64,7 @@ end)
 describe("pool:try_connect(since, true) and conn:connect_step", function()
   local function step_until_ready(c)
     for _ = 1, 5000 do
-      local ready, err = c:connect_step()
+      local ready, _, err = c:connect_step()
       if ready then return true end
       if ready == nil then return nil, err end
       sys.sleep(0.001)
@@ -116,14 +116,14 @@ describe("pool:try_connect(since, true) and conn:connect_step", function()
   it("report a refused connect from a step, with kind 'connect', and leak no slot", function()
     local e = helper.engine { dsn = "postgresql://postgres@127.0.0.1:1/x", pool_size = 1,
                               max_overflow = 0, breaker = { failures = 0 } }
-    local c, state = e.pool:try_connect(nil, true)
+    local c, state, failure = e.pool:try_connect(nil, true)
     local ready, err
     if c then
       assert.are.equal("connecting", state)
       ready, err = step_until_ready(c)
       assert.is_true(c:is_closed())
     else
-      err = state
+      err = failure
     end
     assert.is_nil(ready)
     assert.are.equal("connect", err.kind)

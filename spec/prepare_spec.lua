@@ -40,7 +40,7 @@ describe("prepare_threshold", function()
     local sql = "SELECT $1::int + 1 AS n, $2::text AS s, $3::int AS nothing, $4::bytea AS b"
     local seen = {}
     for i = 1, 4 do
-      local rows = assert(c:query(sql, i, "x" .. i, dbpool.null, "\0\1"))
+      local rows = assert(c:query(sql, i, "x" .. i, dbpool.null, dbpool.bytea("\0\1")))
       seen[i] = { rows[1].n, rows[1].s, rows[1].nothing, rows[1].b, rows.columns[2], rows.affected }
       if i == 2 then assert.are.same({}, prepared(c)) end
     end
@@ -66,7 +66,7 @@ describe("prepare_threshold", function()
   it("returns a syntax error from the prepare as the query's own error, and stays usable", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0, prepare_threshold = 1 }
     local c = assert(e:connect())
-    local rows, err = c:query("SELEC 1")
+    local rows, _, err = c:query("SELEC 1")
     assert.is_nil(rows)
     assert.are.same({ "query", "42601" }, { err.kind, err.sqlstate })
     assert.are.equal(1, assert(c:query("SELECT 1 AS one"))[1].one)
@@ -103,7 +103,7 @@ describe("prepare_threshold", function()
     assert(c:query("SELECT * FROM plan_tx"))
     assert(c:exec("ALTER TABLE plan_tx ALTER COLUMN v TYPE text"))
     assert(c:exec("BEGIN"))
-    local rows, err = c:query("SELECT * FROM plan_tx")
+    local rows, _, err = c:query("SELECT * FROM plan_tx")
     assert.is_nil(rows)
     assert.are.equal("0A000", err.sqlstate)
     assert(c:exec("ROLLBACK"))
@@ -127,18 +127,18 @@ describe("prepare_threshold", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0, prepare_threshold = 2 }
     local c = assert(e:connect())
     local function run(sql, ...)
-      local ok, err = c:send(sql, ...)
-      if not ok then return nil, err end
+      local ok, msg, err = c:send(sql, ...)
+      if not ok then return nil, msg, err end
       local rows
-      repeat rows, err = c:collect(0.05) until rows ~= false
-      return rows, err
+      repeat rows, msg, err = c:collect(0.05) until rows ~= false
+      return rows, msg, err
     end
     assert.are.equal(3, assert(run("SELECT $1::int + 1 AS n", 2))[1].n)
     assert.are.same({}, prepared(c))
     assert.are.equal(4, assert(run("SELECT $1::int + 1 AS n", 3))[1].n)
     assert.are.same({ "SELECT $1::int + 1 AS n" }, prepared(c))
     assert(c:exec("DEALLOCATE ALL"))
-    local rows, err = run("SELECT $1::int + 1 AS n", 4)
+    local rows, _, err = run("SELECT $1::int + 1 AS n", 4)
     assert.is_nil(rows)
     assert.are.equal("26000", err.sqlstate)
     assert.are.equal(6, assert(run("SELECT $1::int + 1 AS n", 5))[1].n)

@@ -43,7 +43,7 @@ describe("QueuePool semantics", function()
     local e = helper.engine { pool_size = 1, max_overflow = 1, pool_timeout = 0.25 }
     local held = take(e, 2)
     local t0 = monotime()
-    local conn, err = e:connect()
+    local conn, _, err = e:connect()
     local waited = monotime() - t0
     assert.is_nil(conn)
     assert.are.equal("timeout", err.kind)
@@ -63,7 +63,7 @@ describe("QueuePool semantics", function()
   it("fails at once with pool_timeout = 0", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0, pool_timeout = 0 }
     local held = take(e, 1)
-    local conn, err = e:connect()
+    local conn, _, err = e:connect()
     assert.is_nil(conn)
     assert.are.equal(
       "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 0.00", err.message)

@@ -80,7 +80,7 @@ describe("without pre-ping", function()
     local pid = pids_of(e, 1)[1]
     helper.disconnect(e, { pid })
     local c = assert(e:connect())
-    local rows, err = c:query("SELECT 1")
+    local rows, _, err = c:query("SELECT 1")
     c:close()
     assert.is_nil(rows)
     assert.are.equal("query", err.kind)
@@ -142,14 +142,14 @@ describe("role = 'primary'", function()
     local ok, err = pcall(function()
       read_only(true)
       -- No pre-ping: the write itself fails with 25006 and condemns the pool.
-      local rows, werr = held:query("CREATE TEMP TABLE t_primary (x int)")
+      local rows, _, werr = held:query("CREATE TEMP TABLE t_primary (x int)")
       assert.is_nil(rows)
       assert.are.equal("25006", werr.sqlstate)
       held:close()
       assert.are.equal(1, writer:stats().invalidations)
       -- Pre-ping: SHOW transaction_read_only finds it; the replacement is
       -- refused by libpq (target_session_attrs=read-write).
-      local c, cerr = e:connect()
+      local c, _, cerr = e:connect()
       assert.is_nil(c)
       assert.are.equal("connect", cerr.kind)
       assert.matches("read%-only", cerr.message)
@@ -215,7 +215,7 @@ describe("a pool exhausted by held connections", function()
   it("times the waiter out with the exact message and leaks nothing", function()
     local e = helper.engine { pool_size = 1, max_overflow = 1, pool_timeout = 0.2 }
     local a, b = assert(e:connect()), assert(e:connect())
-    local c, err = e:connect()
+    local c, _, err = e:connect()
     assert.is_nil(c)
     assert.are.equal("timeout", err.kind)
     assert.are.equal("QueuePool limit of size 1 overflow 1 reached, connection timed out, timeout 0.20",
@@ -235,7 +235,7 @@ describe("the server", function()
     local old = set_of(pids_of(e, 3))
     local held = assert(e:connect())              -- in use across the restart
     helper.server_ctl("restart")
-    local rows, err = held:query("SELECT 1")      -- in use: nothing can save it
+    local rows, _, err = held:query("SELECT 1")      -- in use: nothing can save it
     held:close()
     assert.is_nil(rows)
     assert.are.equal("query", err.kind)
@@ -261,14 +261,14 @@ describe("the server", function()
       helper.server_ctl("stop")
       -- Two checkouts of two attempts each open the breaker.
       for _ = 1, 2 do
-        local c, err = e:connect()
+        local c, _, err = e:connect()
         assert.is_nil(c)
         assert.are.equal("connect", err.kind)
       end
       assert.are.equal("open", e:stats().breaker)
       for _ = 1, 5 do
         local t0 = sys.monotime()
-        local c, err = e:connect()
+        local c, _, err = e:connect()
         local took = sys.monotime() - t0
         assert.is_nil(c)
         assert.are.equal("circuit_open", err.kind)

@@ -26,7 +26,7 @@ local function read_until(e, sql, fn, seconds)
   local deadline = sys.monotime() + (seconds or 5)
   local rows, err
   repeat
-    rows, err = e:read_query(sql)
+    rows, err = e:read_query(sql)   -- err: the message
     if rows and fn(rows) then return rows end
     sys.sleep(0.02)
   until sys.monotime() > deadline
@@ -44,7 +44,7 @@ describe("replicas", function()
       function(r) return r[1].n == 1 end)
     assert.are.equal(1, rows[1].n)
     -- A write through read() fails on the replica: read() is for reads.
-    local ok, err = e:read(function(c) return c:query("INSERT INTO " .. t .. " VALUES (8)") end)
+    local ok, _, err = e:read(function(c) return c:query("INSERT INTO " .. t .. " VALUES (8)") end)
     assert.is_nil(ok)
     assert.are.equal("25006", err.sqlstate)
     local s = e:stats()

@@ -44,9 +44,9 @@ local function worker()
   return { id = ngx.worker.id(), pid = ngx.worker.pid() }
 end
 
-local function failure(err)
-  return { error = tostring(err), kind = type(err) == "table" and err.kind or nil,
-           sqlstate = type(err) == "table" and err.sqlstate or nil }
+-- A runtime failure (nil, msg, err) as a JSON body.
+local function failure(msg, err)
+  return { error = msg, kind = err and err.kind, sqlstate = err and err.sqlstate }
 end
 
 -- ---- engines: init_by_lua (master) -------------------------------------------
@@ -86,11 +86,11 @@ function app.now(market)
   if not engine then
     return reply(404, { error = "unknown market " .. market, markets = app.markets })
   end
-  local rows, err = engine:query(
+  local rows, msg, err = engine:query(
     "SELECT now()::text AS now, current_database() AS database, pg_backend_pid() AS backend_pid")
   if not rows then
-    ngx.log(ngx.WARN, "market ", market, ": ", tostring(err))
-    return reply(503, failure(err))
+    ngx.log(ngx.WARN, "market ", market, ": ", msg)
+    return reply(503, failure(msg, err))
   end
   local row = rows[1]
   return reply(200, { market = market, now = row.now, database = row.database,

@@ -20,12 +20,12 @@ end
 -- Reads the limits from a live server through an engine: max_connections,
 -- superuser_reserved_connections, and this role's and database's own limits.
 local function read_live(engine)
-  local rows, err = engine:query([[
+  local rows, msg, err = engine:query([[
     SELECT current_setting('max_connections')::int AS max_connections,
            current_setting('superuser_reserved_connections')::int AS superuser_reserved,
            (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user) AS role_limit,
            (SELECT datconnlimit FROM pg_database WHERE datname = current_database()) AS database_limit]])
-  if not rows then return nil, err end
+  if not rows then return nil, msg, err end
   return rows[1]
 end
 
@@ -34,18 +34,18 @@ end
 -- max_client_conn (clients PgBouncer accepts: what our pools count against)
 -- and max_db_connections (server connections per database; 0 = no limit).
 local function read_pgbouncer(engine)
-  local conn, err = engine:connect()
-  if not conn then return nil, err end
-  local rows, qerr = conn:exec("SHOW CONFIG")
+  local conn, msg, err = engine:connect()
+  if not conn then return nil, msg, err end
+  local rows, qmsg, qerr = conn:exec("SHOW CONFIG")
   conn:close()
-  if not rows then return nil, qerr end
+  if not rows then return nil, qmsg, qerr end
   local config = {}
   for _, row in ipairs(rows) do config[row.key] = tonumber(row.value) end
   return config
 end
 
 -- dbpool.budget{ instances=, engines=, reserve=, max_connections=,
---   superuser_reserved_connections=, live= } -> result | nil, err
+--   superuser_reserved_connections=, live= } -> result | nil, msg, err
 --
 -- needed = instances x (sum of every engine's pool_size + max_overflow) + reserve
 -- available = max_connections - superuser_reserved_connections, further capped
@@ -80,8 +80,8 @@ function M.budget(dbpool, spec)
   local live = spec.live
   if live == true then live = engines[next(engines)] end
   if live then
-    local limits, err = read_live(live)
-    if not limits then return nil, err end
+    local limits, msg, err = read_live(live)
+    if not limits then return nil, msg, err end
     result.max_connections = limits.max_connections
     result.superuser_reserved_connections = limits.superuser_reserved
     if limits.role_limit >= 0 then result.role_limit = limits.role_limit end
@@ -99,8 +99,8 @@ function M.budget(dbpool, spec)
     available, limited_by = result.database_limit, "the database's connection limit"
   end
   if spec.pgbouncer then
-    local bouncer, err = read_pgbouncer(spec.pgbouncer)
-    if not bouncer then return nil, err end
+    local bouncer, msg, err = read_pgbouncer(spec.pgbouncer)
+    if not bouncer then return nil, msg, err end
     result.max_client_conn = bouncer.max_client_conn
     result.max_db_connections = bouncer.max_db_connections
     -- PgBouncer multiplexes: the server sees at most max_db_connections.

@@ -30,14 +30,14 @@ local function capacity(stats)
 end
 
 local function ping(pool)
-  local conn, err = pool:try_connect()
+  local conn, msg, err = pool:try_connect()
   if not conn then
     if err.kind == "again" then return true end      -- all busy: utilization says so
-    return false, err
+    return false, msg
   end
-  local ok, perr = conn:ping()
+  local ok, pmsg = conn:ping()
   conn:close()
-  return ok ~= nil, perr
+  return ok ~= nil, pmsg
 end
 
 function health.check(engine, thresholds)

@@ -13,6 +13,7 @@ local unpack = table.unpack or unpack
 local dbpool = {
   null = core.null,        -- SQL NULL: the NULL light userdata (== cjson.null, ngx.null)
   Error = core.Error,      -- metatable of runtime errors
+  bytea = core.bytea,      -- dbpool.bytea(s): a parameter sent as bytea, byte for byte
 }
 
 -- Inside nginx, queries and slot waits yield instead of blocking the worker
@@ -38,8 +39,54 @@ function dbpool.log(message, level)
   end
 end
 
-local function new_error(kind, message)
-  return setmetatable({ kind = kind, message = message }, core.Error)
+-- nil, msg, err: a runtime failure as every dbpool function returns it
+-- (and luv and the lua-resty libraries): msg a string, err a dbpool.Error.
+local function fail(engine, kind, message)
+  return nil, message, setmetatable({ kind = kind, message = message, engine = engine }, core.Error)
+end
+
+-- Programming mistakes raise at the caller of the public function (level 3
+-- from here), before any connection is taken.
+local function check_callable(fn, method)
+  local t = type(fn)
+  if t == "function" then return end
+  local mt = t == "table" and getmetatable(fn)
+  if mt and mt.__call then return end
+  error(("bad argument #1 to '%s' (function expected, got %s)"):format(method, t), 3)
+end
+local function check_sql(sql, method)
+  if type(sql) ~= "string" then
+    error(("bad argument #1 to '%s' (string expected, got %s)"):format(method, type(sql)), 3)
+  end
+  if sql:find("\0", 1, true) then
+    error(("bad argument #1 to '%s' (string contains a zero byte)"):format(method), 3)
+  end
+end
+
+-- Under nginx the statement's parameters are read only after the checkout
+-- (the yielding path): look at them first, as the C path does.
+local function check_param(v, i, method)
+  local t = type(v)
+  if t == "nil" or t == "boolean" or t == "number" or v == core.null or
+     (t == "table" and getmetatable(v) == "dbpool.Param") then
+    return
+  end
+  if t == "string" then
+    if not v:find("\0", 1, true) then return end
+    error(("bad argument to '%s' (parameter $%d contains a zero byte, which text cannot hold: "
+      .. "use dbpool.bytea(s) for binary data)"):format(method, i), 4)
+  end
+  error(("bad argument to '%s' (parameter $%d must be a string, number, boolean, nil, "
+    .. "dbpool.null or dbpool.bytea(s), got %s)"):format(method, i, t), 4)
+end
+local function check_params(method, ...)
+  for i = 1, select("#", ...) do check_param((select(i, ...)), i, method) end
+end
+local function check_params_table(params, method)
+  if type(params) ~= "table" then
+    error(("bad argument #2 to '%s' (table expected, got %s)"):format(method, type(params)), 3)
+  end
+  for i = 1, params.n or #params do check_param(params[i], i, method) end
 end
 
 -- ===== Engine ===============================================================
@@ -119,7 +166,7 @@ function dbpool.engines()
   return copy
 end
 
--- engine:connect() -> Conn | nil, err.  Blocks up to pool_timeout.
+-- engine:connect() -> Conn | nil, msg, err.  Blocks up to pool_timeout.
 -- Outside nginx that is core.engine_connect, pool:connect in one C call.
 if in_nginx then
   function Engine:connect()
@@ -137,10 +184,12 @@ end
 
 -- engine:with(fn, ...) -> fn's results.  Checks out, calls fn(conn, ...),
 -- and always returns the connection, also when fn raises (the error is
--- raised again).  nil, err when no connection could be had.
+-- raised again).  nil, msg, err when no connection could be had; raises at
+-- once, before any checkout, when fn is not callable.
 function Engine:with(fn, ...)
-  local conn, err = checkout(self.pool)
-  if not conn then return nil, err end
+  check_callable(fn, "with")
+  local conn, msg, err = checkout(self.pool)
+  if not conn then return nil, msg, err end
   return finish(conn, pcall(fn, conn, ...))
 end
 
@@ -168,67 +217,87 @@ end
 -- engine:read(fn, ...) -> fn's results: like with, on a replica when one is
 -- healthy (see read_connection), else on the primary.
 function Engine:read(fn, ...)
-  local conn, err = read_connection(self)
-  if not conn then return nil, err end
+  check_callable(fn, "read")
+  local conn, msg, err = read_connection(self)
+  if not conn then return nil, msg, err end
   return finish(conn, pcall(fn, conn, ...))
 end
 
 -- One statement on a checked-out connection, which is always returned;
 -- an error raised by the query (bad arguments) is raised at the caller.
-local function query_once(conn, err, sql, ...)
-  if not conn then return nil, err end
-  local ok, rows, query_err = pcall(conn.query, conn, sql, ...)
+local function query_once(conn, msg, err, sql, ...)
+  if not conn then return nil, msg, err end
+  local ok, rows, query_msg, query_err = pcall(conn.query, conn, sql, ...)
   conn:close()
   if not ok then error(rows, 3) end
-  return rows, query_err
+  return rows, query_msg, query_err
 end
 
--- engine:read_query(sql, ...) -> rows | nil, err: one read on a replica.
+-- engine:read_query(sql, ...) -> rows | nil, msg, err: one read on a replica.
 function Engine:read_query(sql, ...)
-  local conn, err = read_connection(self)
-  local rows, query_err = query_once(conn, err, sql, ...)   -- not a tail call: level 3 is our caller
-  return rows, query_err
+  check_sql(sql, "read_query")
+  check_params("read_query", ...)
+  local conn, msg, err = read_connection(self)
+  local rows, query_msg, query_err = query_once(conn, msg, err, sql, ...)   -- not a tail call: level 3 is our caller
+  return rows, query_msg, query_err
 end
 
 -- engine:transaction(fn, ...) -> fn's results.  BEGIN, fn(conn, ...),
 -- COMMIT.  ROLLBACK instead when fn raises (raised again), when fn returns
--- nil, err (returned), or when a statement inside failed and left the
--- transaction aborted (nil, err of kind "query": COMMIT would silently roll
--- back).
+-- nil, msg[, err] (returned as they are), or when a statement inside failed
+-- and left the transaction aborted (nil, msg, err of kind "query": COMMIT
+-- would silently roll back).
 function Engine:transaction(fn, ...)
-  local conn, err = checkout(self.pool)
-  if not conn then return nil, err end
-  local began, begin_err = conn:exec("BEGIN")
+  check_callable(fn, "transaction")
+  local conn, msg, err = checkout(self.pool)
+  if not conn then return nil, msg, err end
+  local began, begin_msg, begin_err = conn:exec("BEGIN")
   if not began then
     conn:close()
-    return nil, begin_err
+    return nil, begin_msg, begin_err
   end
   local r = pack(pcall(fn, conn, ...))
   if not r[1] or (r[2] == nil and r.n >= 3) or conn:transaction_status() == "inerror" then
     conn:exec("ROLLBACK")
     conn:close()
     if not r[1] then error(r[2], 0) end
-    if r[2] == nil and r.n >= 3 then return nil, r[3] end
-    return nil, new_error("query", "transaction aborted by an earlier error; rolled back")
+    if r[2] == nil and r.n >= 3 then return unpack(r, 2, r.n) end
+    return fail(self.name, "query", "transaction aborted by an earlier error; rolled back")
   end
-  local done, commit_err = conn:exec("COMMIT")
+  local done, commit_msg, commit_err = conn:exec("COMMIT")
   conn:close()
-  if not done then return nil, commit_err end
+  if not done then return nil, commit_msg, commit_err end
   return unpack(r, 2, r.n)
 end
 
--- engine:query(sql, ...) -> rows | nil, err: checkout, one query, return.
+-- engine:query(sql, ...) -> rows | nil, msg, err: checkout, one query, return.
 -- Outside nginx that is core.engine_query, all in C with no Conn made
 -- (pool:query); inside, the checkout and the statement must yield.
 if in_nginx then
   function Engine:query(sql, ...)
-    local conn, err = checkout(self.pool)
-    local rows, query_err = query_once(conn, err, sql, ...)   -- not a tail call: level 3 is our caller
-    return rows, query_err
+    check_sql(sql, "query")
+    check_params("query", ...)
+    local conn, msg, err = checkout(self.pool)
+    local rows, query_msg, query_err = query_once(conn, msg, err, sql, ...)   -- not a tail call: level 3 is our caller
+    return rows, query_msg, query_err
+  end
+  function Engine:query_params(sql, params)
+    check_sql(sql, "query_params")
+    check_params_table(params, "query_params")
+    local conn, msg, err = checkout(self.pool)
+    if not conn then return nil, msg, err end
+    local ok, rows, query_msg, query_err = pcall(conn.query_params, conn, sql, params)
+    conn:close()
+    if not ok then error(rows, 2) end
+    return rows, query_msg, query_err
   end
 else
   Engine.query = core.engine_query
+  Engine.query_params = core.engine_query_params
 end
+-- engine:query_params(sql, params) -> rows | nil, msg, err: engine:query
+-- with the parameters in one array (params.n counts trailing nils), up to
+-- PostgreSQL's 65,535 on every Lua.
 
 -- engine:stats() -> counters, gauges and the wait/hold/connect histograms
 -- ({count, sum, mean, p50, p95, p99, buckets}); see README.
@@ -273,7 +342,7 @@ function dbpool.configure(spec)
   return blame_caller(pcall(require "dbpool.configure", dbpool, spec))
 end
 
--- dbpool.budget{...} -> result | nil, err (see lua/dbpool/budget.lua)
+-- dbpool.budget{...} -> result | nil, msg, err (see lua/dbpool/budget.lua)
 function dbpool.budget(spec)
   return blame_caller(pcall(require("dbpool.budget").budget, dbpool, spec))
 end

@@ -50,8 +50,10 @@ local function delay_for(look)
 end
 
 local methods = core.conn_methods
-local blocking_query, blocking_exec = methods.query, methods.exec
-local send, send_exec, collect = methods.send, methods.send_exec, methods.collect
+local blocking_query, blocking_exec, blocking_query_params =
+  methods.query, methods.exec, methods.query_params
+local send, send_exec, send_params, collect =
+  methods.send, methods.send_exec, methods.send_params, methods.collect
 
 -- The event-driven wait: nginx watches the socket and posts a semaphore.
 -- Semaphores are made here (lua-resty-core's ngx.semaphore) and kept for
@@ -103,8 +105,8 @@ end
 -- Waits for a sent statement: up to yield_after in the worker, then yields
 -- until the socket is ready (or polls).  A wake may be spurious: look again.
 local function wait_result(conn, bound)
-  local rows, err = collect(conn, bound)
-  if rows ~= false then return rows, err end
+  local rows, msg, err = collect(conn, bound)
+  if rows ~= false then return rows, msg, err end
   local sema = sema_of(conn)
   local look = 0
   while rows == false do
@@ -115,23 +117,30 @@ local function wait_result(conn, bound)
       look = look + 1
       sleep(delay_for(look))
     end
-    rows, err = collect(conn, 0)
+    rows, msg, err = collect(conn, 0)
   end
-  return rows, err
+  return rows, msg, err
 end
 
 
 function methods.query(conn, sql, ...)
   if not can_yield() then return blocking_query(conn, sql, ...) end
-  local ok, err = send(conn, sql, ...)
-  if not ok then return nil, err end
+  local ok, msg, err = send(conn, sql, ...)
+  if not ok then return nil, msg, err end
+  return wait_result(conn, conn:yield_after())
+end
+
+function methods.query_params(conn, sql, params)
+  if not can_yield() then return blocking_query_params(conn, sql, params) end
+  local ok, msg, err = send_params(conn, sql, params)
+  if not ok then return nil, msg, err end
   return wait_result(conn, conn:yield_after())
 end
 
 function methods.exec(conn, sql)
   if not can_yield() then return blocking_exec(conn, sql) end
-  local ok, err = send_exec(conn, sql)
-  if not ok then return nil, err end
+  local ok, msg, err = send_exec(conn, sql)
+  if not ok then return nil, msg, err end
   return wait_result(conn, conn:yield_after())
 end
 
@@ -180,32 +189,33 @@ local function finish_connect(pool, conn)
   local deadline = connect_timeout > 0 and now() + connect_timeout or math.huge
   local look = 0
   while true do
-    local ready, err = conn:connect_step()
+    local ready, msg, err = conn:connect_step()
     if ready then return conn end
-    if ready == nil then return nil, err end
+    if ready == nil then return nil, msg, err end
     if now() >= deadline then
+      local name = conn:pool_name()
       conn:close()                        -- counted as a failed connect
-      return nil, setmetatable({ kind = "connect", message = ("could not connect: "
-        .. "no answer within connect_timeout (%g s)"):format(connect_timeout) }, core.Error)
+      msg = ("could not connect: no answer within connect_timeout (%g s)"):format(connect_timeout)
+      return nil, msg, setmetatable({ kind = "connect", message = msg, engine = name }, core.Error)
     end
     look = look + 1
     sleep(delay_for(look))
   end
 end
 
--- One try: a checked-out Conn, or nil, err ("again": no slot now).
+-- One try: a checked-out Conn, or nil, msg, err (kind "again": no slot now).
 local function try_once(pool, since)
-  local conn, err = pool:try_connect(since, true)
-  if conn and err == "connecting" then return finish_connect(pool, conn) end
-  return conn, err
+  local conn, msg, err = pool:try_connect(since, true)
+  if conn and msg == "connecting" then return finish_connect(pool, conn) end
+  return conn, msg, err
 end
 
--- M.connect(pool) -> Conn | nil, err: a checkout that yields while it waits
--- for a slot and while a new connection is being made.
+-- M.connect(pool) -> Conn | nil, msg, err: a checkout that yields while it
+-- waits for a slot and while a new connection is being made.
 function M.connect(pool)
   if not can_yield() then return pool:connect() end
-  local conn, err = try_once(pool)
-  if conn or err.kind ~= "again" then return conn, err end
+  local conn, msg, err = try_once(pool)
+  if conn or err.kind ~= "again" then return conn, msg, err end
   local since = now()
   local deadline = since + (pool:timing())
   pool:note_wait()
@@ -214,8 +224,8 @@ function M.connect(pool)
   repeat
     look = look + 1
     if sema then sema:wait(SLOT_LOOK) else sleep(delay_for(look)) end
-    conn, err = try_once(pool, since)
-    if conn or err.kind ~= "again" then return conn, err end
+    conn, msg, err = try_once(pool, since)
+    if conn or err.kind ~= "again" then return conn, msg, err end
   until now() >= deadline
   return pool:timed_out()
 end

@@ -41,16 +41,16 @@ local function ms_arg(default)
   return math.max(0, math.min(ms, 10000))
 end
 
--- Runs fn() -> result | nil, err and answers 200 with the result, or 503
--- with the error, in either case with the timing.
+-- Runs fn() -> result | nil, msg, err and answers 200 with the result, or
+-- 503 with the error, in either case with the timing.
 local function serve(fn)
   local started = now()
-  local ok, result, err = pcall(fn)
+  local ok, result, msg, err = pcall(fn)
   local body = { pid = ngx.worker.pid(), started = started }
   if not ok then
     body.error, body.kind = tostring(result), "raised"
   elseif result == nil then
-    body.error, body.kind = tostring(err), type(err) == "table" and err.kind or nil
+    body.error, body.kind = "failed: " .. msg, err and err.kind  -- msg is a string
   else
     body.result = result
   end
@@ -60,8 +60,8 @@ local function serve(fn)
   ngx.say(json.encode(body))
 end
 
-local function first_value(rows, err)
-  if not rows then return nil, err end
+local function first_value(rows, msg, err)
+  if not rows then return nil, msg, err end
   return rows[1][rows.columns[1]]
 end
 
@@ -72,8 +72,8 @@ end
 function app.slow()
   local ms = ms_arg(200)
   serve(function()
-    local rows, err = dbpool.get("T"):query("SELECT pg_sleep($1) AS slept", ms / 1000)
-    if not rows then return nil, err end
+    local rows, msg, err = dbpool.get("T"):query("SELECT pg_sleep($1) AS slept", ms / 1000)
+    if not rows then return nil, msg, err end
     return ms
   end)
 end
@@ -86,8 +86,8 @@ end
 function app.slot_hold()
   local ms = ms_arg(1000)
   serve(function()
-    local conn, err = dbpool.get("SLOT"):connect()
-    if not conn then return nil, err end
+    local conn, msg, err = dbpool.get("SLOT"):connect()
+    if not conn then return nil, msg, err end
     local ok, rows, qerr = pcall(conn.query, conn, "SELECT pg_backend_pid() AS pid")
     -- Holding the checkout across a yield: other requests of this worker run meanwhile.
     ngx.sleep(ms / 1000)
@@ -103,8 +103,8 @@ end
 function app.thread_query()
   local engine = require("dbpool").get("SLOT")
   if not engine then return nil, "no engine SLOT in the registry" end
-  local rows, err = engine:query("SELECT pg_backend_pid() AS pid")
-  if not rows then return nil, tostring(err) end
+  local rows, msg = engine:query("SELECT pg_backend_pid() AS pid")
+  if not rows then return nil, msg end
   return rows[1].pid, engine:stats().checkouts
 end
 
@@ -126,8 +126,8 @@ end
 function app.cap_slow()
   local ms = ms_arg(300)
   serve(function()
-    local rows, err = dbpool.get("CAP"):query("SELECT pg_sleep($1), pg_backend_pid() AS pid", ms / 1000)
-    if not rows then return nil, err end
+    local rows, msg, err = dbpool.get("CAP"):query("SELECT pg_sleep($1), pg_backend_pid() AS pid", ms / 1000)
+    if not rows then return nil, msg, err end
     return rows[1].pid
   end)
 end
@@ -155,8 +155,8 @@ function app.wait_killed()
     local engine = dbpool.get("KILL")
     local before = wait_counts()
     local th = ngx.thread.spawn(function()
-      local rows, err = engine:query("SELECT pg_sleep(5)")   -- not a tail call: the leak
-      return rows, err                                       -- report names this line
+      local rows, msg = engine:query("SELECT pg_sleep(5)")   -- not a tail call: the leak
+      return rows, msg                                       -- report names this line
     end)
     ngx.sleep(0.1)                               -- it is waiting by now
     local during = wait_counts()
@@ -176,8 +176,8 @@ end
 -- watch waits on a list until the worker's next watch frees it.
 function app.thread_query_recycle()
   local engine = require("dbpool").get("RECYCLE")
-  local rows, err = engine:query("SELECT pg_backend_pid() AS pid")
-  if not rows then return nil, tostring(err) end
+  local rows, msg = engine:query("SELECT pg_backend_pid() AS pid")
+  if not rows then return nil, msg end
   return rows[1].pid
 end
 

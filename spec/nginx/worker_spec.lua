@@ -166,6 +166,7 @@ describe("one nginx worker, concurrent requests", function()
     local js, rs = answer(slow)
     assert.are.equal(503, rs.status, "the statement cannot survive its server")
     assert.are.equal("query", js.kind)
+    assert.matches("^failed: ", js.error)     -- "failed: " .. msg: msg is a string
     assert.is_true(rs.seconds < 4.5, "the wait ended with the connection, not with the statement")
     -- libpq closed the socket when it read the end: the watch goes without
     -- touching epoll for a descriptor number that may be reused.
