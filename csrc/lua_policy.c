@@ -1,11 +1,12 @@
 /* lua_policy.c: core.check(subjects, rules) -> { sentence, ... }.
  * subjects: a list of option tables or dbpool.Pool handles; rules: a list of
  * rule tables (lua/dbpool/policy.lua documents their shape).  Evaluation is
- * config.c's dbp_policy_check; this file only translates. */
+ * policy.c's dbp_policy_check; this file only translates. */
 #include <math.h>
 #include <string.h>
 
 #include "lua_dbpool.h"
+#include "policy.h"
 
 #define CONFIGS_MT "dbpool.ConfigList"
 
@@ -81,7 +82,7 @@ static double equals_value(lua_State *L, const dbp_option *o, int i)
     return luaL_error(L, "dbpool: policy rule %d: 'equals' is not a value of '%s'", i, o->name);
 }
 
-static void read_rule(lua_State *L, int rule, dbp_rule *r, int i)
+static void read_rule(lua_State *L, int rule, dbp_policy_rule *r, int i)
 {
     luaL_checkstack(L, 4, NULL);
     memset(r, 0, sizeof *r);
@@ -138,7 +139,7 @@ static void collect(void *ud, const char *sentence)
 static int core_check(lua_State *L)
 {
     int nsub, nrules;
-    dbp_rule *rules;
+    dbp_policy_rule *rules;
     const dbp_config **ptrs;
     config_list *owned;
 

@@ -1,4 +1,4 @@
--- Policies: plain Lua tables of rules, checked by the C core (config.c).
+-- Policies: plain Lua tables of rules, checked by the C core (policy.c).
 --
 -- A policy is a list of rules.  Each rule is one of:
 --   { option = "pool_size", min = 10 }               option >= 10
