@@ -1,10 +1,9 @@
-/* config.c: option descriptors, defaults, validation, copy, comparison,
- * options as numbers and DSN redaction.  The descriptor table is the single
+/* config.c: option descriptors, defaults, validation, copy, comparison and
+ * options as numbers.  The descriptor table is the single
  * list of option names: the Lua binding reads options through it, the
  * registry compares through it, policy.c bounds values through it. */
 #include "config.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -410,133 +409,6 @@ int dbp_config_diff(const dbp_config *a, const dbp_config *b, char *out, size_t 
         n++;
     }
     return n;
-}
-
-/* ---- DSN redaction ---------------------------------------------------- */
-
-static void append(char *out, size_t size, size_t *used, const char *s, size_t n)
-{
-    if (*used + 1 >= size)
-        return;
-    if (n > size - 1 - *used)
-        n = size - 1 - *used;
-    memcpy(out + *used, s, n);
-    *used += n;
-    out[*used] = '\0';
-}
-
-/* Replaces the value after every "password=" in a URI query string. */
-static void redact_query_params(const char *q, char *out, size_t size, size_t *used)
-{
-    while (*q) {
-        const char *amp = strchr(q, '&');
-        size_t len = amp ? (size_t)(amp - q) : strlen(q);
-        if (len >= 9 && strncmp(q, "password=", 9) == 0) {
-            append(out, size, used, "password=***", 12);
-        } else {
-            append(out, size, used, q, len);
-        }
-        q += len;
-        if (*q == '&') {
-            append(out, size, used, "&", 1);
-            q++;
-        }
-    }
-}
-
-static void redact_uri(const char *dsn, const char *rest, char *out, size_t size)
-{
-    size_t used = 0;
-    size_t auth_len = strcspn(rest, "/?");
-    const char *at = NULL;
-
-    for (const char *p = rest; p < rest + auth_len; p++)
-        if (*p == '@')
-            at = p;
-    append(out, size, &used, dsn, (size_t)(rest - dsn));
-    if (at != NULL) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        if (colon != NULL) {
-            append(out, size, &used, rest, (size_t)(colon - rest));
-            append(out, size, &used, ":***", 4);
-        } else {
-            append(out, size, &used, rest, (size_t)(at - rest));
-        }
-        rest = at;
-    }
-    const char *q = strchr(rest, '?');
-    if (q == NULL) {
-        append(out, size, &used, rest, strlen(rest));
-        return;
-    }
-    append(out, size, &used, rest, (size_t)(q - rest) + 1);
-    redact_query_params(q + 1, out, size, &used);
-}
-
-/* key = value pairs; values may be single-quoted with backslash escapes. */
-static void redact_keyvalue(const char *dsn, char *out, size_t size)
-{
-    size_t used = 0;
-    const char *p = dsn;
-
-    while (*p) {
-        const char *start = p;
-        while (isspace((unsigned char)*p))
-            p++;
-        const char *key = p;
-        while (*p && *p != '=' && !isspace((unsigned char)*p))
-            p++;
-        size_t key_len = (size_t)(p - key);
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p != '=') {
-            /* Malformed ("password s3cret"): nothing after it can be told
-             * apart from a value, so copy the key and hide the rest. */
-            append(out, size, &used, start, (size_t)(p - start));
-            if (*p != '\0')
-                append(out, size, &used, "***", 3);
-            break;
-        }
-        p++;
-        while (isspace((unsigned char)*p))
-            p++;
-        const char *val = p;
-        if (*p == '\'') {
-            p++;
-            while (*p && *p != '\'') {
-                if (*p == '\\' && p[1])
-                    p++;
-                p++;
-            }
-            if (*p == '\'')
-                p++;
-        } else {
-            while (*p && !isspace((unsigned char)*p))
-                p++;
-        }
-        append(out, size, &used, start, (size_t)(val - start));
-        if (key_len == 8 && strncmp(key, "password", 8) == 0)
-            append(out, size, &used, "***", 3);
-        else
-            append(out, size, &used, val, (size_t)(p - val));
-    }
-}
-
-void dbp_redact_dsn(const char *dsn, char *out, size_t size)
-{
-    const char *scheme_end;
-
-    if (size == 0)
-        return;
-    out[0] = '\0';
-    if (dsn == NULL)
-        return;
-    scheme_end = strstr(dsn, "://");
-    if ((strncmp(dsn, "postgresql://", 13) == 0 || strncmp(dsn, "postgres://", 11) == 0) &&
-        scheme_end != NULL)
-        redact_uri(dsn, scheme_end + 3, out, size);
-    else
-        redact_keyvalue(dsn, out, size);
 }
 
 /* ---- options as numbers (policies, the capacity) ---------------------- */

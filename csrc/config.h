@@ -1,7 +1,7 @@
 /* config.h: an engine's options as a plain C struct, their defaults, one
  * descriptor per option (name, type, bounds), validation, copy, comparison,
- * and the capacity they allow.  Policies over options are policy.h; DSN
- * redaction is still here.  Pure C: no Lua, no libpq, testable from spec/c. */
+ * and the capacity they allow.  Policies over options are policy.h, DSN
+ * redaction redact.h.  Pure C: no Lua, no libpq, testable from spec/c. */
 #ifndef DBP_CONFIG_H
 #define DBP_CONFIG_H
 
@@ -112,10 +112,6 @@ DBP_MUSTCHECK dbp_status dbp_config_finish(const dbp_config *c, dbp_error *err);
 /* Writes the names of the options that differ, comma separated, into out.
  * Returns how many differ. */
 int dbp_config_diff(const dbp_config *a, const dbp_config *b, char *out, size_t size);
-
-/* Copies dsn into out with any password replaced by "***" (URI userinfo,
- * URI ?password=, key=value password=). */
-void dbp_redact_dsn(const char *dsn, char *out, size_t size);
 
 /* An option's value as a number (booleans 0/1, enums by index); NAN for
  * options that have none (strings, lists, tables). */

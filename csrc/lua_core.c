@@ -1,6 +1,7 @@
 /* lua_core.c: luaopen_dbpool_core, the only exported symbol.  Registers the
  * metatables and returns {open = ..., null = ...}. */
 #include "lua_dbpool.h"
+#include "redact.h"
 #include "registry.h"
 
 #define DBP_EXPORT __attribute__((visibility("default")))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lua_dbpool.h"
+#include "redact.h"
 #include "registry.h"
 
 typedef struct pool_box {
