@@ -117,8 +117,12 @@ int dbp_config_diff(const dbp_config *a, const dbp_config *b, char *out, size_t 
  * options that have none (strings, lists, tables). */
 double dbp_option_value(const dbp_config *c, const dbp_option *o);
 
-/* pool_size + max_overflow, or HUGE_VAL when that is unbounded (pool_size
- * = 0 or max_overflow = -1). */
+/* The most connections c's pool may hold at once: pool_size + max_overflow,
+ * or HUGE_VAL when that is unbounded (pool_size = 0 or max_overflow = -1).
+ * The one place the sum and its unbounded rules are written: the pool's
+ * limit (pool.c), policies (policy.c), stats().capacity and the Lua code
+ * after it all read this.  A double, so that the sum of two large ints
+ * cannot overflow and "unbounded" compares above any count.  Cannot fail. */
 double dbp_config_capacity(const dbp_config *c);
 
 #endif

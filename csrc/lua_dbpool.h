@@ -86,8 +86,11 @@ void dbp_lua_echo_checkout(lua_State *L, dbp_pool *p, dbp_status st, unsigned ev
                            const dbp_error *err);
 void dbp_lua_echo_checkin(lua_State *L, dbp_pool *p, unsigned events, bool invalidated);
 
-/* lua_policy.c: adds core.check to the table on top of the stack. */
+/* lua_policy.c: adds core.check and core.capacity to the table on top of
+ * the stack; pushes a dbp_config_capacity (an integer, math.huge when
+ * unbounded), as stats().capacity and core.capacity give it. */
 void dbp_lua_open_policy(lua_State *L);
+void dbp_lua_push_capacity(lua_State *L, double capacity);
 
 /* lua_result.c: pushes rows (array of tables, .columns, .affected). */
 void dbp_lua_push_rows(lua_State *L, struct pg_result *res);

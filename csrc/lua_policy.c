@@ -1,7 +1,9 @@
 /* lua_policy.c: core.check(subjects, rules) -> { sentence, ... }.
  * subjects: a list of option tables or dbpool.Pool handles; rules: a list of
  * rule tables (lua/dbpool/policy.lua documents their shape).  Evaluation is
- * policy.c's dbp_policy_check; this file only translates. */
+ * policy.c's dbp_policy_check; this file only translates.  Also
+ * core.capacity(subject): config.c's dbp_config_capacity, for Lua code
+ * that plans with options before any engine exists (dbpool.budget). */
 #include <math.h>
 #include <string.h>
 
@@ -174,6 +176,34 @@ static int core_check(lua_State *L)
     return 1;
 }
 
+void dbp_lua_push_capacity(lua_State *L, double capacity)
+{
+    if (isinf(capacity))
+        lua_pushnumber(L, HUGE_VAL);                     /* math.huge: unbounded */
+    else
+        lua_pushinteger(L, (lua_Integer)capacity);
+}
+
+/* core.capacity(subject) -> pool_size + max_overflow, or math.huge when
+ * unbounded; subject is a dbpool.Pool or an option table (name and dsn
+ * required, as for core.check).  Raises on bad options. */
+static int core_capacity(lua_State *L)
+{
+    dbp_pool *pool = dbp_lua_test_pool(L, 1);
+    dbp_config cfg;
+    double capacity;
+
+    if (pool != NULL) {
+        capacity = dbp_config_capacity(dbp_pool_config(pool));
+    } else {
+        dbp_lua_read_config(L, 1, &cfg);                 /* raises on bad options */
+        capacity = dbp_config_capacity(&cfg);
+        dbp_config_free(&cfg);
+    }
+    dbp_lua_push_capacity(L, capacity);
+    return 1;
+}
+
 void dbp_lua_open_policy(lua_State *L)
 {
     luaL_newmetatable(L, CONFIGS_MT);
@@ -182,4 +212,6 @@ void dbp_lua_open_policy(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, core_check);
     lua_setfield(L, -2, "check");                /* into the core table on top */
+    lua_pushcfunction(L, core_capacity);
+    lua_setfield(L, -2, "capacity");
 }

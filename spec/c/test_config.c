@@ -1,8 +1,9 @@
 /* test_config.c: csrc/config.c from C, no server needed.
  *
  * Defaults (DESIGN.md's option table), "did you mean" suggestions, setter
- * validation and its messages, cross-option checks, diff and deep copy.
- * Redaction is test_redact.c, policies test_policy.c. */
+ * validation and its messages, cross-option checks, diff, deep copy and
+ * capacity.  Redaction is test_redact.c, policies test_policy.c. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -359,6 +360,28 @@ static void test_copy(void)
     dbp_config_free(&src);
 }
 
+/* ---- capacity ---------------------------------------------------------- */
+
+static void test_capacity(void)
+{
+    dbp_config c;
+
+    dbp_config_init(&c);
+    ok(dbp_config_capacity(&c) == 15, "capacity: defaults 5 + 10");
+    c.max_overflow = 0;
+    ok(dbp_config_capacity(&c) == 5, "capacity: max_overflow 0 is pool_size");
+    c.max_overflow = -1;
+    ok(isinf(dbp_config_capacity(&c)) && dbp_config_capacity(&c) > 0,
+       "capacity: max_overflow -1 is unbounded (HUGE_VAL)");
+    c.max_overflow = 3;
+    c.pool_size = 0;
+    ok(isinf(dbp_config_capacity(&c)), "capacity: pool_size 0 is unbounded");
+    c.pool_size = INT_MAX;
+    c.max_overflow = INT_MAX;
+    ok(dbp_config_capacity(&c) == 2.0 * INT_MAX, "capacity: INT_MAX + INT_MAX does not overflow");
+    dbp_config_free(&c);
+}
+
 int main(void)
 {
     test_defaults();
@@ -368,5 +391,6 @@ int main(void)
     test_finish();
     test_diff();
     test_copy();
+    test_capacity();
     return done_testing();
 }
