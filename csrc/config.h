@@ -1,6 +1,7 @@
 /* config.h: an engine's options as a plain C struct, their defaults, one
- * descriptor per option (name, type, bounds), validation, comparison and DSN
- * redaction.  Pure C: no Lua, no libpq, testable from spec/c. */
+ * descriptor per option (name, type, bounds), validation, copy, comparison,
+ * and the capacity they allow.  Policies over options are policy.h, DSN
+ * redaction redact.h.  Pure C: no Lua, no libpq, testable from spec/c. */
 #ifndef DBP_CONFIG_H
 #define DBP_CONFIG_H
 
@@ -112,44 +113,16 @@ DBP_MUSTCHECK dbp_status dbp_config_finish(const dbp_config *c, dbp_error *err);
  * Returns how many differ. */
 int dbp_config_diff(const dbp_config *a, const dbp_config *b, char *out, size_t size);
 
-/* Copies dsn into out with any password replaced by "***" (URI userinfo,
- * URI ?password=, key=value password=). */
-void dbp_redact_dsn(const char *dsn, char *out, size_t size);
-
-/* ---- policies ----------------------------------------------------------
- * A policy is a list of rules checked against one or more engines' options.
- * Every violation becomes one sentence naming the option, its value and the
- * bound; evaluation never stops at the first. */
-
-typedef enum dbp_rule_kind {
-    DBP_RULE_MIN,              /* option >= a */
-    DBP_RULE_MAX,              /* option <= b */
-    DBP_RULE_RANGE,            /* a <= option <= b */
-    DBP_RULE_EQUALS,           /* option == a (booleans as 0/1) */
-    DBP_RULE_RATIO,            /* option >= factor x other */
-    DBP_RULE_CAPACITY,         /* a <= pool_size + max_overflow <= b, per engine */
-    DBP_RULE_TOTAL_CAPACITY    /* a <= sum of capacities <= b, across engines */
-} dbp_rule_kind;
-
-typedef struct dbp_rule {
-    dbp_rule_kind kind;
-    const dbp_option *option;  /* MIN, MAX, RANGE, EQUALS, RATIO */
-    const dbp_option *other;   /* RATIO */
-    double a, b;               /* bounds; -HUGE_VAL / HUGE_VAL when open */
-    double factor;             /* RATIO */
-} dbp_rule;
-
-/* Called once per violation with the sentence (engine name first when the
- * rule is per engine).  Returns nothing; collects as the caller likes. */
-typedef void (*dbp_violation_fn)(void *ud, const char *sentence);
-
-/* Checks n configs against nrules rules; returns the number of violations. */
-int dbp_policy_check(const dbp_config *const *cfgs, int n, const dbp_rule *rules, int nrules,
-                     dbp_violation_fn report, void *ud);
-
-/* An option's value as a number (booleans 0/1, enums by index); capacity
- * helpers treat pool_size 0 and max_overflow -1 as unbounded (HUGE_VAL). */
+/* An option's value as a number (booleans 0/1, enums by index); NAN for
+ * options that have none (strings, lists, tables). */
 double dbp_option_value(const dbp_config *c, const dbp_option *o);
+
+/* The most connections c's pool may hold at once: pool_size + max_overflow,
+ * or HUGE_VAL when that is unbounded (pool_size = 0 or max_overflow = -1).
+ * The one place the sum and its unbounded rules are written: the pool's
+ * limit (pool.c), policies (policy.c), stats().capacity and the Lua code
+ * after it all read this.  A double, so that the sum of two large ints
+ * cannot overflow and "unbounded" compares above any count.  Cannot fail. */
 double dbp_config_capacity(const dbp_config *c);
 
 #endif

@@ -2,6 +2,7 @@
  * session facts.  Statements are conn_exec.c's.  With conn_exec.c and
  * result.c, the only door to libpq. */
 #include "conn_internal.h"
+#include "redact.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -37,31 +38,20 @@ bool dbp_sqlstate_is_disconnect(const char *s)
            strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0;
 }
 
-/* libpq's messages could echo a malformed DSN; no byte of the password may
- * reach an error.  Replace every occurrence of it with "***". */
-static void scrub_password(char *msg, const char *dsn)
+/* libpq's messages may echo a malformed DSN: no byte of a password may
+ * reach an error.  Writes msg into out with every secret of dsn hidden:
+ * what libpq parses as a password keyword, and what DSN redaction hides
+ * (which covers a DSN libpq cannot parse). */
+static void scrub_password(char *out, size_t size, const char *msg, const char *dsn)
 {
     PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
-    const char *pw = NULL;
+    dbp_secrets secrets;
 
-    if (opts == NULL)
-        return;
-    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
-            pw = o->val;
-    if (pw != NULL) {
-        size_t pl = strlen(pw);
-        char *hit;
-        while ((hit = strstr(msg, pw)) != NULL) {
-            size_t tail = strlen(hit + pl);
-            if (pl >= 3) {
-                memcpy(hit, "***", 3);
-                memmove(hit + 3, hit + pl, tail + 1);
-            } else {
-                memset(hit, '*', pl);
-            }
-        }
-    }
+    dbp_secrets_from_dsn(&secrets, dsn);
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (o->dispchar[0] == '*' && o->val != NULL)     /* password, sslpassword */
+            dbp_secrets_add(&secrets, o->val, strlen(o->val));
+    dbp_redact_buf(DBP_TEXT_MESSAGE, msg, &secrets, out, size);
     PQconninfoFree(opts);
 }
 
@@ -141,8 +131,7 @@ static dbp_status connect_error(PGconn *pg, const char *dsn, dbp_error *err)
 
     dbp_error_set(err, DBP_CONNECT, "could not connect: ");
     used = strlen(err->message);
-    dbp_copy_text(err->message + used, sizeof err->message - used, PQerrorMessage(pg));
-    scrub_password(err->message, dsn);
+    scrub_password(err->message + used, sizeof err->message - used, PQerrorMessage(pg), dsn);
     return DBP_CONNECT;
 }
 
@@ -165,9 +154,8 @@ static dbp_status ready(dbp_conn *c, const char *dsn, dbp_error *err)
     connected(c);
     if (c->verify_role && dbp_conn_ping(c, err) != DBP_OK) {
         char why[sizeof err->message];
-        dbp_copy_text(why, sizeof why, err->message);
+        scrub_password(why, sizeof why, err->message, dsn);
         dbp_error_set(err, DBP_CONNECT, "could not connect: %s (asked through PgBouncer)", why);
-        scrub_password(err->message, dsn);
         return DBP_CONNECT;
     }
     return DBP_OK;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lua_config.h"
+#include "redact.h"
 
 /* "string \"5\"", "boolean true", "a table": what the user gave.  String
  * values are shown only for enum-like options, never for a DSN. */

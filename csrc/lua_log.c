@@ -3,8 +3,9 @@
  * binding's one logging seam.
  *
  * echo logs each statement before it is sent, and its parameters only with
- * echo_params (they are data: personal, secret).  A quoted literal after the
- * word PASSWORD (CREATE/ALTER ROLE ... PASSWORD '...') is shown as '***'.
+ * echo_params (they are data: personal, secret).  The string constant after
+ * the word PASSWORD (CREATE/ALTER ROLE ... PASSWORD '...') is shown as '***'
+ * (redact.c's DBP_TEXT_SQL).
  * echo_pool logs pool events: checkout (with connect, recycle, invalidate,
  * wait), checkin, invalidate, timeout and connect failures, breaker
  * open/close.  Nothing here runs unless the option is on.
@@ -15,13 +16,13 @@
  * traceback and the pool reports, once, each one held longer than that:
  * when another checkout of the engine happens after the deadline, or at its
  * return. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "lua_log.h"
+#include "redact.h"
 
 #define MAX_REPORTS 8
 
@@ -130,31 +131,10 @@ void dbp_lua_report_return(lua_State *L, dbp_pool *p, dbp_slot *s)
 
 /* ===== echo and echo_pool ============================================== */
 
-/* Appends sql to b, with the literal after each PASSWORD hidden. */
-static void add_redacted_sql(luaL_Buffer *b, const char *sql)
+/* A dbp_redact sink: appends to the luaL_Buffer ud. */
+static void add_to_buffer(void *ud, const char *s, size_t n)
 {
-    const char *p = sql;
-
-    while (*p) {
-        if (strncasecmp(p, "password", 8) == 0 && (p == sql || !isalnum((unsigned char)p[-1]))) {
-            const char *q = p + 8;
-            luaL_addlstring(b, p, 8);
-            while (isspace((unsigned char)*q))
-                q++;
-            if (*q == '\'') {
-                luaL_addlstring(b, p + 8, (size_t)(q - (p + 8)));
-                luaL_addstring(b, "'***'");
-                for (q++; *q && !(*q == '\'' && q[1] != '\''); q += (*q == '\'') ? 2 : 1)
-                    ;
-                p = *q ? q + 1 : q;
-                continue;
-            }
-            p += 8;
-            continue;
-        }
-        luaL_addchar(b, *p);
-        p++;
-    }
+    luaL_addlstring(ud, s, n);
 }
 
 void dbp_lua_echo_statement(lua_State *L, dbp_pool *p, const dbp_statement *stmt)
@@ -168,7 +148,7 @@ void dbp_lua_echo_statement(lua_State *L, dbp_pool *p, const dbp_statement *stmt
     luaL_buffinit(L, &b);
     lua_pushfstring(L, "engine %s: ", cfg->name);
     luaL_addvalue(&b);
-    add_redacted_sql(&b, stmt->sql);
+    dbp_redact(DBP_TEXT_SQL, stmt->sql, NULL, add_to_buffer, &b);   /* PASSWORD '***' */
     if (nparams > 0 && cfg->echo_params) {
         luaL_addstring(&b, "  -- params:");
         for (int i = 0; i < nparams; i++) {

@@ -1,13 +1,17 @@
 /* lua_policy.c: core.check(subjects, rules) -> { sentence, ... }.
  * subjects: a list of option tables or dbpool.Pool handles; rules: a list of
  * rule tables (lua/dbpool/policy.lua documents their shape).  Evaluation is
- * config.c's dbp_policy_check; this file only translates. */
+ * policy.c's dbp_policy_check; this file only translates.  Also
+ * core.capacity(subject): config.c's dbp_config_capacity, for Lua code
+ * that plans with options before any engine exists (dbpool.budget). */
 #include <math.h>
 #include <string.h>
 
 #include "lua_config.h"
 #include "lua_policy.h"
 #include "lua_pool.h"
+#include "lua_util.h"
+#include "policy.h"
 
 #define CONFIGS_MT "dbpool.ConfigList"
 
@@ -83,7 +87,7 @@ static double equals_value(lua_State *L, const dbp_option *o, int i)
     return luaL_error(L, "dbpool: policy rule %d: 'equals' is not a value of '%s'", i, o->name);
 }
 
-static void read_rule(lua_State *L, int rule, dbp_rule *r, int i)
+static void read_rule(lua_State *L, int rule, dbp_policy_rule *r, int i)
 {
     luaL_checkstack(L, 4, NULL);
     memset(r, 0, sizeof *r);
@@ -140,7 +144,7 @@ static void collect(void *ud, const char *sentence)
 static int core_check(lua_State *L)
 {
     int nsub, nrules;
-    dbp_rule *rules;
+    dbp_policy_rule *rules;
     const dbp_config **ptrs;
     config_list *owned;
 
@@ -175,6 +179,26 @@ static int core_check(lua_State *L)
     return 1;
 }
 
+/* core.capacity(subject) -> pool_size + max_overflow, or math.huge when
+ * unbounded; subject is a dbpool.Pool or an option table (name and dsn
+ * required, as for core.check).  Raises on bad options. */
+static int core_capacity(lua_State *L)
+{
+    dbp_pool *pool = dbp_lua_test_pool(L, 1);
+    dbp_config cfg;
+    double capacity;
+
+    if (pool != NULL) {
+        capacity = dbp_config_capacity(dbp_pool_config(pool));
+    } else {
+        dbp_lua_read_config(L, 1, &cfg);                 /* raises on bad options */
+        capacity = dbp_config_capacity(&cfg);
+        dbp_config_free(&cfg);
+    }
+    dbp_lua_push_capacity(L, capacity);
+    return 1;
+}
+
 void dbp_lua_open_policy(lua_State *L)
 {
     luaL_newmetatable(L, CONFIGS_MT);
@@ -183,4 +207,6 @@ void dbp_lua_open_policy(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, core_check);
     lua_setfield(L, -2, "check");                /* into the core table on top */
+    lua_pushcfunction(L, core_capacity);
+    lua_setfield(L, -2, "capacity");
 }

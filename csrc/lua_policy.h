@@ -4,7 +4,7 @@
 
 #include "compat.h"
 
-/* Adds core.check to the core table on top of the stack. */
+/* Adds core.check and core.capacity to the core table on top of the stack. */
 void dbp_lua_open_policy(lua_State *L);
 
 #endif

@@ -8,6 +8,7 @@
 #include "lua_error.h"
 #include "lua_pool.h"
 #include "lua_util.h"
+#include "redact.h"
 
 typedef struct pool_box {
     const char *tag;    /* dbp_pool_tag: see dbp_lua_checkself */
@@ -260,8 +261,11 @@ static void push_hist(lua_State *L, const dbp_hist_snapshot *h)
     lua_setfield(L, -2, "buckets");
 }
 
-/* stats() -> {size=, checkedin=, checkedout=, overflow=, total=, waiting=,
- * checkouts=, waits=, ..., wait=, hold=, connect=}: one snapshot table. */
+/* stats() -> {size=, capacity=, checkedin=, checkedout=, overflow=, total=,
+ * waiting=, checkouts=, waits=, ..., wait=, hold=, connect=}: one snapshot
+ * table.  capacity is dbp_config_capacity: pool_size + max_overflow, an
+ * integer, or math.huge when unbounded (pool_size 0 or max_overflow -1), so
+ * that it compares above any count (docs/decisions.md). */
 static int pool_stats(lua_State *L)
 {
     dbp_pool *p = check_pool(L, 1);
@@ -273,6 +277,8 @@ static int pool_stats(lua_State *L)
 #define SET_INT(name, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, name))
     SET_INT("size", c.size);
     SET_INT("max_overflow", dbp_pool_config(p)->max_overflow);
+    dbp_lua_push_capacity(L, dbp_config_capacity(dbp_pool_config(p)));
+    lua_setfield(L, -2, "capacity");
     SET_INT("checkedin", c.checkedin);
     SET_INT("checkedout", c.checkedout);
     SET_INT("overflow", c.overflow);

@@ -1,5 +1,15 @@
 /* lua_util.c: helpers shared by the binding's files (lua_util.h). */
+#include <math.h>
+
 #include "lua_util.h"
+
+void dbp_lua_push_capacity(lua_State *L, double capacity)
+{
+    if (isinf(capacity))
+        lua_pushnumber(L, HUGE_VAL);                     /* math.huge: unbounded */
+    else
+        lua_pushinteger(L, (lua_Integer)capacity);
+}
 
 void dbp_lua_setfuncs(lua_State *L, const luaL_Reg *l)
 {

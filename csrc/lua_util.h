@@ -31,4 +31,8 @@ extern const char dbp_conn_tag[], dbp_pool_tag[];
  * raises luaL_checkudata's type error naming tname. */
 void *dbp_lua_checkself(lua_State *L, int idx, const char *tag, size_t size, const char *tname);
 
+/* Pushes a dbp_config_capacity: an integer, or math.huge when unbounded, as
+ * stats().capacity and core.capacity give it. */
+void dbp_lua_push_capacity(lua_State *L, double capacity);
+
 #endif

@@ -149,9 +149,7 @@ static dbp_slot *idle_pop_locked(dbp_pool *p)
 
 static int has_capacity_locked(const dbp_pool *p)
 {
-    if (p->cfg.pool_size == 0 || p->cfg.max_overflow < 0)
-        return 1;
-    return p->total < p->cfg.pool_size + p->cfg.max_overflow;
+    return p->total < dbp_config_capacity(&p->cfg);
 }
 
 /* This process's entry in the shared table, claimed on first use. */

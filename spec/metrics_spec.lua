@@ -1,6 +1,7 @@
 -- Observability against the real server, with known load and exact figures:
--- counters, gauges and histograms in stats(), health(), advise(), echo and
--- echo_pool through dbpool.log, and Prometheus text checked by promtool.
+-- counters, gauges, capacity and histograms in stats(), health(), advise(),
+-- echo and echo_pool through dbpool.log, and Prometheus text checked by
+-- promtool.
 local dbpool = require "dbpool"
 local core = require "dbpool.core"
 local helper = require "helper"
@@ -62,6 +63,19 @@ describe("engine:stats()", function()
     assert.are.same({ s.idle, s.in_use, s.waiters }, { s.checkedin, s.checkedout, s.waiting })
     a:close(); b:close()
   end)
+
+  it("reports capacity as pool_size + max_overflow, and math.huge when unbounded", function()
+    local bounded = helper.engine { pool_size = 3, max_overflow = 4 }:stats().capacity
+    assert.are.equal(7, bounded)
+    if math.type then assert.are.equal("integer", math.type(bounded)) end
+    assert.are.equal(3, helper.engine { pool_size = 3, max_overflow = 0 }:stats().capacity)
+    assert.are.equal(math.huge, helper.engine { pool_size = 3, max_overflow = -1 }:stats().capacity)
+    assert.are.equal(math.huge, helper.engine { pool_size = 0, max_overflow = 4 }:stats().capacity)
+    -- Options not yet an engine are counted by the same C function.
+    local policy = require "dbpool.policy"
+    assert.are.equal(15, policy.capacity {})
+    assert.are.equal(math.huge, policy.capacity { max_overflow = -1 })
+  end)
 end)
 
 describe("engine:health()", function()
@@ -75,6 +89,18 @@ describe("engine:health()", function()
     h = e:health()
     assert.are.equal("healthy", h.status)
     assert.are.same({}, h.reasons)
+  end)
+
+  it("judges utilization against pool_size when overflow is unbounded", function()
+    local e = helper.engine { pool_size = 2, max_overflow = -1 }
+    local held = { e:connect(), e:connect(), e:connect() }
+    assert.are.same({ "utilization 150% (3 of 2 connections in use) above 70%" },
+      e:health { ping = false }.reasons)
+    for _, c in ipairs(held) do c:close() end
+    local unbounded = helper.engine { pool_size = 0 }
+    local c = unbounded:connect()
+    assert.are.equal("healthy", unbounded:health { ping = false }.status)
+    c:close()
   end)
 
   it("turns degraded on p99 wait over the last window, and back", function()

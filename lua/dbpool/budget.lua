@@ -1,19 +1,14 @@
 -- Connection budget and pool sizing advice.
+local policy = require "dbpool.policy"
+
 local M = {}
 
-local function capacity(options)
-  local size = options.pool_size or 5
-  local overflow = options.max_overflow or 10
-  if size == 0 or overflow < 0 then return math.huge end
-  return size + overflow
-end
-
-local function engine_options(e)
-  if type(e) == "table" and e.pool ~= nil then
-    local s = e.pool:stats()
-    return { pool_size = s.size, max_overflow = s.max_overflow, name = e.name }
-  end
-  return e
+-- What an engine may open: its stats().capacity, math.huge when unbounded.
+-- An options table (a budget planned before any engine exists) is counted
+-- by the same C function.
+local function capacity(e)
+  if type(e) == "table" and e.pool ~= nil then return e.pool:stats().capacity end
+  return policy.capacity(e)
 end
 
 
@@ -65,9 +60,8 @@ function M.budget(dbpool, spec)
   local engines = spec.engines or dbpool.engines()
   local per_instance, names = 0, {}
   for key, e in pairs(engines) do
-    local o = engine_options(e)
-    per_instance = per_instance + capacity(o)
-    names[#names + 1] = tostring(o.name or key)
+    per_instance = per_instance + capacity(e)
+    names[#names + 1] = tostring(e.name or key)
   end
   table.sort(names)
 

@@ -18,15 +18,12 @@ health.defaults = {
   ping = true,          -- check out an idle connection without waiting and ping it
 }
 
--- Capacity for utilization: pool_size + max_overflow; with unbounded
--- overflow, pool_size (above it the pool is over its planned size); nil when
--- the pool is unbounded altogether.
+-- Capacity for utilization: stats.capacity (pool_size + max_overflow, as
+-- the core counts it); when that is unbounded (math.huge), pool_size if set
+-- (above it the pool is over its planned size), else nil: nothing to judge.
 local function capacity(stats)
-  if stats.max_overflow < 0 then
-    return stats.size > 0 and stats.size or nil
-  end
-  if stats.size == 0 then return nil end
-  return stats.size + stats.max_overflow
+  if stats.capacity ~= math.huge then return stats.capacity end
+  return stats.size > 0 and stats.size or nil
 end
 
 local function ping(pool)

@@ -300,7 +300,8 @@ end
 -- PostgreSQL's 65,535 on every Lua.
 
 -- engine:stats() -> counters, gauges and the wait/hold/connect histograms
--- ({count, sum, mean, p50, p95, p99, buckets}); see README.
+-- ({count, sum, mean, p50, p95, p99, buckets}); see README.  capacity is
+-- pool_size + max_overflow, math.huge when unbounded.
 function Engine:stats() return self.pool:stats() end
 
 -- engine:health([thresholds]) -> { status = "healthy"|"degraded"|"down", reasons = {...} }

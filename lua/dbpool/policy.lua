@@ -1,4 +1,4 @@
--- Policies: plain Lua tables of rules, checked by the C core (config.c).
+-- Policies: plain Lua tables of rules, checked by the C core (policy.c).
 --
 -- A policy is a list of rules.  Each rule is one of:
 --   { option = "pool_size", min = 10 }               option >= 10
@@ -8,7 +8,8 @@
 --   { option = "max_overflow", at_least = 2, times = "pool_size" }   a ratio
 --   { capacity = { min = 30 } }                        pool_size + max_overflow, per engine
 --   { total_capacity = { max = 20 } }                  summed across the engines checked
--- pool_size = 0 and max_overflow = -1 count as unbounded capacity.
+-- pool_size = 0 and max_overflow = -1 count as unbounded capacity (the core's
+-- dbp_config_capacity decides; policy.capacity gives it to Lua).
 local core = require "dbpool.core"
 
 local policy = {}
@@ -73,6 +74,12 @@ local function subjects_of(x)
     for i, name in ipairs(names) do list[i] = subject(x[name], name) end
   end
   return list
+end
+
+-- capacity(options_or_engine) -> pool_size + max_overflow as the core counts
+-- it (an engine's is its stats().capacity), math.huge when unbounded.
+function policy.capacity(x)
+  return core.capacity(subject(x))
 end
 
 -- The rules of a policy given by name or as a table.

@@ -1,8 +1,9 @@
 /* test_config.c: csrc/config.c from C, no server needed.
  *
  * Defaults (DESIGN.md's option table), "did you mean" suggestions, setter
- * validation and its messages, cross-option checks, diff, deep copy and DSN
- * redaction. */
+ * validation and its messages, cross-option checks, diff, deep copy and
+ * capacity.  Redaction is test_redact.c, policies test_policy.c. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -359,43 +360,26 @@ static void test_copy(void)
     dbp_config_free(&src);
 }
 
-/* ---- redaction ---------------------------------------------------------- */
+/* ---- capacity ---------------------------------------------------------- */
 
-static void redacts(const char *dsn, const char *want, const char *secret)
+static void test_capacity(void)
 {
-    char out[512];
+    dbp_config c;
 
-    memset(out, 'X', sizeof out);
-    dbp_redact_dsn(dsn, out, sizeof out);
-    is_str(out, want, "redact: %s", want);
-    unlike(out, secret, "redact: '%s' is gone", secret);
-}
-
-static void test_redact(void)
-{
-    char tiny[12];
-
-    redacts("postgresql://app:s3cret@h:5432/db?sslmode=require",
-            "postgresql://app:***@h:5432/db?sslmode=require", "s3cret");
-    redacts("postgres://app:s3cret@h/db", "postgres://app:***@h/db", "s3cret");
-    redacts("postgresql://app@h/db?password=s3cret&application_name=x",
-            "postgresql://app@h/db?password=***&application_name=x", "s3cret");
-    redacts("host=h password=s3cret user=app", "host=h password=*** user=app", "s3cret");
-    redacts("host=h password='se cr\\'et' user=app", "host=h password=*** user=app", "se cr");
-    redacts("host=h password = s3cret dbname=x", "host=h password = *** dbname=x", "s3cret");
-    redacts("postgresql://app@h/db", "postgresql://app@h/db", "***");
-    redacts("host=h user=app", "host=h user=app", "***");
-    /* Malformed key=value text (libpq rejects it, but it may still be shown):
-     * nothing after the first pair without '=' is trusted. */
-    redacts("host=h password s3cret", "host=h password ***", "3cret");
-    redacts("host=h password='s3cret", "host=h password=***", "s3cret");
-
-    memset(tiny, 'X', sizeof tiny);
-    dbp_redact_dsn("postgresql://app:s3cret@h/db", tiny, sizeof tiny);
-    ok(memchr(tiny, '\0', sizeof tiny) != NULL, "redact: a short buffer stays terminated");
-    unlike(tiny, "s3c", "redact: a short buffer shows no part of the password");
-    dbp_redact_dsn(NULL, tiny, sizeof tiny);
-    is_str(tiny, "", "redact: NULL gives an empty string");
+    dbp_config_init(&c);
+    ok(dbp_config_capacity(&c) == 15, "capacity: defaults 5 + 10");
+    c.max_overflow = 0;
+    ok(dbp_config_capacity(&c) == 5, "capacity: max_overflow 0 is pool_size");
+    c.max_overflow = -1;
+    ok(isinf(dbp_config_capacity(&c)) && dbp_config_capacity(&c) > 0,
+       "capacity: max_overflow -1 is unbounded (HUGE_VAL)");
+    c.max_overflow = 3;
+    c.pool_size = 0;
+    ok(isinf(dbp_config_capacity(&c)), "capacity: pool_size 0 is unbounded");
+    c.pool_size = INT_MAX;
+    c.max_overflow = INT_MAX;
+    ok(dbp_config_capacity(&c) == 2.0 * INT_MAX, "capacity: INT_MAX + INT_MAX does not overflow");
+    dbp_config_free(&c);
 }
 
 int main(void)
@@ -407,6 +391,6 @@ int main(void)
     test_finish();
     test_diff();
     test_copy();
-    test_redact();
+    test_capacity();
     return done_testing();
 }

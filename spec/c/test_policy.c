@@ -1,7 +1,7 @@
-/* test_policy.c: policy rules evaluated by config.c, without Lua. */
+/* test_policy.c: policy rules evaluated by policy.c, without Lua. */
 #include <math.h>
 
-#include "config.h"
+#include "policy.h"
 #include "testlib.h"
 
 static char seen[8][256];
@@ -15,7 +15,7 @@ static void collect(void *ud, const char *sentence)
     nseen++;
 }
 
-static int run(const dbp_config *const *cfgs, int n, const dbp_rule *rules, int nrules)
+static int run(const dbp_config *const *cfgs, int n, const dbp_policy_rule *rules, int nrules)
 {
     nseen = 0;
     return dbp_policy_check(cfgs, n, rules, nrules, collect, NULL);
@@ -35,7 +35,7 @@ int main(void)
     b.name = "US";
     const dbp_config *both[] = {&a, &b};
 
-    dbp_rule production[] = {
+    dbp_policy_rule production[] = {
         {DBP_RULE_RANGE, size, NULL, 10, HUGE_VAL, 0},
         {DBP_RULE_RATIO, overflow, size, 0, 0, 2},
         {DBP_RULE_CAPACITY, NULL, NULL, 30, HUGE_VAL, 0},
@@ -57,7 +57,7 @@ int main(void)
     a.max_overflow = -1;
     is_int(run(both, 1, production, 3), 0, "unbounded overflow meets ratio and capacity minimums");
 
-    dbp_rule test[] = {
+    dbp_policy_rule test[] = {
         {DBP_RULE_TOTAL_CAPACITY, NULL, NULL, -HUGE_VAL, 20, 0},
         {DBP_RULE_RANGE, timeout, NULL, -HUGE_VAL, 5, 0},
     };
