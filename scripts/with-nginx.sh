@@ -5,15 +5,15 @@
 #   scripts/with-pg.sh scripts/with-nginx.sh examples/openresty/nginx.conf CMD...
 # Usage: scripts/with-nginx.sh TEMPLATE CMD [ARGS...]   -- exits with CMD's status.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ $# -gt 1 ] || { echo "usage: $0 TEMPLATE CMD [ARGS...]" >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")" && pwd)   # works from any cwd
 template=$1; shift
 # Separate assignment so a start failure aborts here (eval "$(...)" would hide it).
-exports=$("$here/nginx-start.sh" "$template")
+exports=$("$dbp_here/nginx-start.sh" "$template")
 eval "$exports"
 
-# Teardown on every exit path; signals become exits so the EXIT trap runs.
+# Teardown on every exit path, Ctrl-C, kill, hangup and a closed pipe included.
 # When CMD failed, the error log's tail usually says why: it is read before
 # the stop deletes the prefix, and shown after it, with SIGPIPE ignored, so
 # that a closed output (`... | head`) cannot kill this shell before the stop.
@@ -21,20 +21,16 @@ eval "$exports"
 finish() {
   trap '' PIPE
   local tail_text=''
-  if [ "${status:-1}" -ne 0 ] && [ -s "$DBPOOL_NGINX_ERROR_LOG" ]; then
+  if [ "${dbp_status:-1}" -ne 0 ] && [ -s "$DBPOOL_NGINX_ERROR_LOG" ]; then
     tail_text=$(tail -n 20 "$DBPOOL_NGINX_ERROR_LOG")
   fi
-  "$here/nginx-stop.sh" "$DBPOOL_NGINX_PREFIX"
+  "$dbp_here/nginx-stop.sh" "$DBPOOL_NGINX_PREFIX"
   if [ -n "$tail_text" ]; then
-    { echo "dbpool with-nginx: --- tail of $DBPOOL_NGINX_ERROR_LOG"; echo "$tail_text"; } >&2 || true
+    { dbp_say "--- tail of $DBPOOL_NGINX_ERROR_LOG"; echo "$tail_text" >&2; } || true
   fi
 }
-trap finish EXIT
+dbp_on_exit finish
 trap 'exit 129' HUP
-trap 'exit 130' INT
 trap 'exit 141' PIPE
-trap 'exit 143' TERM
 
-status=0
-"$@" || status=$?
-exit "$status"
+dbp_run "$@"
