@@ -30,6 +30,23 @@ dbp_on_exit() { trap "$1" EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; }
 # EXIT trap (a with-* teardown may say more when CMD failed).
 dbp_run() { dbp_status=0; "$@" || dbp_status=$?; exit "$dbp_status"; }
 
+# dbp_start_to FILE CMD...: run the start script CMD with its exports going to
+# FILE, then source them.  A file, not eval "$(...)": a failing start aborts
+# the caller (eval would hide it), and its teardown can read what did start
+# (dbp_env_get) even when a signal lands while CMD runs, because bash runs the
+# trap only once CMD has finished.
+dbp_start_to() {
+  local file=$1
+  shift
+  "$@" >"$file"
+  # shellcheck source=/dev/null
+  . "$file"
+}
+
+# dbp_env_get FILE NAME: NAME's value in FILE of dbp_emit lines (empty when
+# absent), read without running the file: for teardowns.
+dbp_env_get() { sed -n "s/^export $2='\(.*\)'\$/\1/p" "$1" 2>/dev/null || true; }
+
 # dbp_show_logs FILE...: the tail of each non-empty FILE on stderr: why a start failed.
 dbp_show_logs() {
   local f

@@ -18,7 +18,7 @@ teardown() {
   # Read pg-start's exports from the file: a signal that lands while pg-start.sh
   # runs is handled only after it has finished, and before any eval of ours.
   local tmp
-  tmp=$(sed -n "s/^export DBPOOL_PG_TMP='\(.*\)'$/\1/p" "$state/pg.env" 2>/dev/null || true)
+  tmp=$(dbp_env_get "$state/pg.env" DBPOOL_PG_TMP)
   if [ -n "$tmp" ]; then
     "$dbp_here/standby-stop.sh" "$tmp/standby" || true
     "$dbp_here/pgbouncer-stop.sh" "$tmp/pgbouncer" || true
@@ -29,12 +29,10 @@ teardown() {
 dbp_on_exit teardown
 state=$(mktemp -d /tmp/dbpool-cluster.XXXXXX)
 
-# Each start script's exports go to a file first, so a failing start aborts
-# here (eval "$(...)" would hide it) and the teardown knows what did start.
+# Each start script's exports go to a file (dbp_start_to), so the teardown
+# knows what did start.
 for part in pg pgbouncer standby; do
-  "$dbp_here/$part-start.sh" >"$state/$part.env"
-  # shellcheck source=/dev/null
-  . "$state/$part.env"
+  dbp_start_to "$state/$part.env" "$dbp_here/$part-start.sh"
 done
 
 dbp_run "$@"
