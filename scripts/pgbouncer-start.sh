@@ -4,17 +4,15 @@
 # Usage: eval "$(scripts/pgbouncer-start.sh)"   (needs pg-start.sh's DBPOOL_PG_* env)
 # stdout carries ONLY `export` lines; everything else goes to stderr or to files.
 set -euo pipefail
-
-say() { echo "dbpool pgbouncer-start: $*" >&2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${DBPOOL_PG_TMP:?not set; run: eval \"\$(scripts/pg-start.sh)\"}"
 : "${DBPOOL_PG_PORT:?not set}" "${DBPOOL_PG_USER:?not set}" "${DBPOOL_PG_BIN:?not set}"
 
-here=$(cd "$(dirname "$0")" && pwd)   # works from any cwd
 # Quiet when already installed; as non-root it only names what is missing.
-"$here/install-deps.sh" pgbouncer >&2
+"$dbp_here/install-deps.sh" pgbouncer >&2
 pgb=/usr/sbin/pgbouncer
-[ -x "$pgb" ] || { say "no $pgb (install pgbouncer)"; exit 1; }
+[ -x "$pgb" ] || { dbp_say "no $pgb (install pgbouncer)"; exit 1; }
 
 dir=$DBPOOL_PG_TMP/pgbouncer
 ini=$dir/pgbouncer.ini pidfile=$dir/pgbouncer.pid log=$dir/pgbouncer.log
@@ -22,34 +20,17 @@ pg_user=$DBPOOL_PG_USER
 max_db_connections=20 default_pool_size=10
 
 # Never clobber a live instance; pgbouncer-stop.sh removes the dir.
-[ ! -e "$dir" ] || { say "$dir exists; run scripts/pgbouncer-stop.sh first"; exit 1; }
-
-# pgbouncer refuses to run as root, like postgres: run it as the cluster owner.
-as_pg() {
-  # cd: the caller's cwd (e.g. /root) may be unreadable for that user.
-  if [ "$(id -un)" = "$pg_user" ]; then (cd "$dir" && "$@")
-  else (cd "$dir" && runuser -u "$pg_user" -- "$@"); fi
-}
-
-running_pid() {   # pid of OUR pgbouncer (checked by its config path), else fails
-  local pid
-  pid=$(cat "$pidfile" 2>/dev/null) || return 1
-  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$ini" || return 1
-  echo "$pid"
-}
+[ ! -e "$dir" ] || { dbp_say "$dir exists; run scripts/pgbouncer-stop.sh first"; exit 1; }
 
 # On any failure (or Ctrl-C) show the log and leave nothing running or on disk.
 ok=0
 cleanup() {
   [ "$ok" = 1 ] && return
-  [ -s "$log" ] && { say "--- $log"; tail -n 30 "$log" >&2; }
-  local pid
-  if pid=$(running_pid); then kill -9 "$pid" 2>/dev/null || true; fi
+  dbp_show_logs "$log"
+  stop
   rm -rf "$dir"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+dbp_on_exit cleanup
 
 mkdir "$dir"
 chmod 755 "$dir"   # root/other users can reach the unix socket; secrets stay 600
@@ -114,58 +95,58 @@ max_client_conn = 200
 INI
 }
 
-port_busy() {
-  if command -v ss >/dev/null; then ss -Hltn "( sport = :$1 )" | grep -q .
-  else (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; fi
+admin() { dbp_psql "host=127.0.0.1 port=$1 user=postgres dbname=pgbouncer connect_timeout=2" "${@:2}"; }
+stop() {   # ours only when its command line names our config: the pid may be reused
+  local pid
+  pid=$(dbp_pid_of "$pidfile" "$ini") || return 0
+  dbp_term "$pid" "$ini" || kill -9 "$pid" 2>/dev/null || true
+}
+# settled PORT: our log says the start on PORT failed, or PgBouncer listens
+# there and answers (then up=1 and $pid is set).  A busy TCP port is only a
+# WARNING for pgbouncer (it keeps running on the unix socket), and a client
+# probe could then reach whoever owns the port: so judge by our own log, then probe.
+settled() {
+  grep -qE "cannot listen on 127\.0\.0\.1:$1| FATAL " "$log" 2>/dev/null && return 0
+  grep -qF "listening on 127.0.0.1:$1" "$log" 2>/dev/null && pid=$(dbp_pid_of "$pidfile" "$ini") &&
+    admin "$1" -c 'SHOW VERSION' >/dev/null 2>&1 && up=1
+}
+# start_on PORT: start PgBouncer on PORT (-d returns once it has daemonized);
+# on failure leave nothing of this attempt behind.  Never on 6432 (dbp_free_port
+# picks no such port): a distro pgbouncer service may own it.
+start_on() {
+  up=0
+  write_ini "$1"
+  # pgbouncer refuses to run as root, like postgres: it runs as the cluster
+  # owner, who must read the 600 auth_file and write the log.
+  dbp_chown "$pg_user" "$dir"
+  if dbp_as "$pg_user" "$dir" "$pgb" -d -q "$ini" >&2; then dbp_wait 5 settled "$1"; fi
+  [ "$up" = 1 ] && return 0
+  stop
+  [ -s "$log" ] && tail -n 5 "$log" >&2
+  rm -f "$pidfile" "$log" "$dir/.s.PGSQL.$1" "$dir/.s.PGSQL.$1.lock"
+  return 1
 }
 
-psql() { "$DBPOOL_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-
-# A random free port can still be grabbed before pgbouncer binds it: retry.
-# Never 6432: a distro pgbouncer service may own it.
-port='' pid=''
-for attempt in 1 2 3 4 5; do
-  p=$((20000 + RANDOM % 40000))
-  port_busy "$p" && continue
-  write_ini "$p"
-  # pgbouncer (as the cluster owner) must read the 600 auth_file and write its log.
-  [ "$pg_user" = "$(id -un)" ] || chown -R "$pg_user:" "$dir"
-  as_pg "$pgb" -d -q "$ini" >&2 || { say "pgbouncer -d failed (attempt $attempt)"; continue; }
-  # -d returns once daemonized. A busy TCP port is only a WARNING for pgbouncer
-  # (it keeps running on the unix socket), and a client probe could then reach
-  # whoever owns the port: so judge by our own log, then probe.
-  for _ in $(seq 50); do
-    if grep -qE "cannot listen on 127\.0\.0\.1:$p| FATAL " "$log" 2>/dev/null; then break; fi
-    if grep -qF "listening on 127.0.0.1:$p" "$log" 2>/dev/null && pid=$(running_pid) &&
-       psql "host=127.0.0.1 port=$p user=postgres dbname=pgbouncer connect_timeout=2" \
-         -c 'SHOW VERSION' >/dev/null 2>&1; then port=$p; break; fi
-    sleep 0.1
-  done
-  [ -n "$port" ] && break
-  if pid=$(running_pid); then kill -9 "$pid" 2>/dev/null || true; fi
-  [ -s "$log" ] && tail -n 5 "$log" >&2
-  rm -f "$pidfile" "$log" "$dir/.s.PGSQL.$p" "$dir/.s.PGSQL.$p.lock"
-  say "start on port $p failed (attempt $attempt)"
-done
-[ -n "$port" ] || { say "could not start PgBouncer"; exit 1; }
+pid=''
+dbp_on_free_port PgBouncer start_on || exit 1
+port=$dbp_port
 
 # Prove the whole path: SCRAM to PgBouncer, SCRAM from PgBouncer to the server.
-got=$(PGPASSWORD=$DBPOOL_APP_PASSWORD psql "host=127.0.0.1 port=$port user=app dbname=shop_kg connect_timeout=5" \
-  -c 'SELECT 1') || { say "login as app through PgBouncer failed"; exit 1; }
-[ "$got" = 1 ] || { say "unexpected answer through PgBouncer: $got"; exit 1; }
+got=$(PGPASSWORD=$DBPOOL_APP_PASSWORD \
+  dbp_psql "host=127.0.0.1 port=$port user=app dbname=shop_kg connect_timeout=5" -c 'SELECT 1') ||
+  { dbp_say "login as app through PgBouncer failed"; exit 1; }
+[ "$got" = 1 ] || { dbp_say "unexpected answer through PgBouncer: $got"; exit 1; }
 
 ok=1
-say "PgBouncer $("$pgb" --version | head -n1 | awk '{print $2}') on 127.0.0.1:$port (transaction pooling), dir $dir"
+dbp_say "PgBouncer $("$pgb" --version | head -n1 | awk '{print $2}') on 127.0.0.1:$port (transaction pooling), dir $dir"
 
-# Single-quoted so eval copes with any character in the values.
-emit() { printf "export %s='%s'\n" "$1" "${2//\'/\'\\\'\'}"; }
-emit DBPOOL_PGB_DIR "$dir"
-emit DBPOOL_PGB_PORT "$port"
-emit DBPOOL_PGB_PID "$pid"
-emit DBPOOL_PGB_PIDFILE "$pidfile"
-emit DBPOOL_PGB_LOG "$log"
-emit DBPOOL_PGB_SOCKDIR "$dir"
-emit DBPOOL_PGB_MAX_DB_CONNECTIONS "$max_db_connections"
-emit DBPOOL_PGB_DEFAULT_POOL_SIZE "$default_pool_size"
-emit DBPOOL_PGB_DSN "postgresql://app:$DBPOOL_APP_PASSWORD@127.0.0.1:$port/shop_kg"
-emit DBPOOL_PGB_ADMIN_DSN "postgresql://postgres@127.0.0.1:$port/pgbouncer"
+dbp_emit DBPOOL_PGB_DIR "$dir"
+dbp_emit DBPOOL_PGB_PORT "$port"
+dbp_emit DBPOOL_PGB_PID "$pid"
+dbp_emit DBPOOL_PGB_PIDFILE "$pidfile"
+dbp_emit DBPOOL_PGB_LOG "$log"
+dbp_emit DBPOOL_PGB_SOCKDIR "$dir"
+dbp_emit DBPOOL_PGB_MAX_DB_CONNECTIONS "$max_db_connections"
+dbp_emit DBPOOL_PGB_DEFAULT_POOL_SIZE "$default_pool_size"
+dbp_emit DBPOOL_PGB_DSN "postgresql://app:$DBPOOL_APP_PASSWORD@127.0.0.1:$port/shop_kg"
+dbp_emit DBPOOL_PGB_ADMIN_DSN "postgresql://postgres@127.0.0.1:$port/pgbouncer"

@@ -5,7 +5,7 @@
 # scripts/with-pg.sh.  Exits non-zero on any failure.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 
 passed=0
 failed=0
@@ -32,7 +32,7 @@ suite() {
 
 # C tests of the core, plain and under sanitizers.
 for variant in plain asan tsan; do
-  for t in build/ctest/$variant/test_*; do
+  for t in "build/ctest/$variant"/test_*; do
     [ -x "$t" ] || continue
     suite "C $variant $(basename "$t")" "$t"
   done

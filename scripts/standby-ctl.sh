@@ -6,9 +6,9 @@
 # Usage: scripts/standby-ctl.sh start|stop|restart|kill9|status
 #        (needs its DBPOOL_STANDBY_* env and pg-start.sh's DBPOOL_PG_* env)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${DBPOOL_STANDBY_DATA:?not set; run: eval \"\$(scripts/standby-start.sh)\"}"
-here=$(cd "$(dirname "$0")" && pwd)
 DBPOOL_PG_DATA=$DBPOOL_STANDBY_DATA \
 DBPOOL_PG_LOG=${DBPOOL_STANDBY_LOG:-$(dirname "$DBPOOL_STANDBY_DATA")/log} \
-  exec "$here/pg-ctl.sh" "$@"
+  exec "$dbp_here/pg-ctl.sh" "$@"

@@ -5,12 +5,11 @@
 # Usage: eval "$(scripts/standby-start.sh)"   (needs pg-start.sh's DBPOOL_PG_* env)
 # stdout carries ONLY `export` lines; everything else goes to stderr or to files.
 set -euo pipefail
-
-say() { echo "dbpool standby-start: $*" >&2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${DBPOOL_PG_TMP:?not set; run: eval \"\$(scripts/pg-start.sh)\"}"
 : "${DBPOOL_PG_PORT:?not set}" "${DBPOOL_PG_USER:?not set}" "${DBPOOL_PG_BIN:?not set}"
-bin=$DBPOOL_PG_BIN pg_user=$DBPOOL_PG_USER pport=$DBPOOL_PG_PORT
+pg_user=$DBPOOL_PG_USER pport=$DBPOOL_PG_PORT
 pdata=${DBPOOL_PG_DATA:-$DBPOOL_PG_TMP/data}
 psock=${DBPOOL_PG_SOCKDIR:-$DBPOOL_PG_TMP/sock}
 
@@ -21,36 +20,34 @@ data=$dir/data sock=$dir/sock log=$dir/log
 slot=dbpool_standby
 
 # Never clobber a live standby; standby-stop.sh removes the dir.
-[ ! -e "$dir" ] || { say "$dir exists; run scripts/standby-stop.sh first"; exit 1; }
+[ ! -e "$dir" ] || { dbp_say "$dir exists; run scripts/standby-stop.sh first"; exit 1; }
 
-# Server tools refuse root: run them as the cluster owner (nobody when root).
-as_pg() {
-  # cd: the caller's cwd (e.g. /root) may be unreadable for that user.
-  if [ "$(id -un)" = "$pg_user" ]; then (cd "$DBPOOL_PG_TMP" && "$@")
-  else (cd "$DBPOOL_PG_TMP" && runuser -u "$pg_user" -- "$@"); fi
-}
-psql() { "$bin/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-primary() { psql -h "$psock" -p "$pport" -U postgres -d postgres "$@"; }
+primary() { dbp_psql -h "$psock" -p "$pport" -U postgres -d postgres "$@"; }
 drop_slot() {   # an inactive leftover slot would pin WAL on the primary forever
   primary -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
               WHERE slot_name = '$slot' AND NOT active" >/dev/null
 }
+replication_allowed() {
+  dbp_psql "host=127.0.0.1 port=$pport user=postgres replication=true connect_timeout=2" \
+    -c 'IDENTIFY_SYSTEM' >/dev/null 2>&1
+}
+streaming() {   # streaming PORT: in recovery, and the walreceiver streams from the primary
+  [ "$(dbp_psql -h "$sock" -p "$1" -U postgres -d postgres -c \
+    "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')" \
+    2>/dev/null)" = t ]
+}
 
 # On any failure (or Ctrl-C) show the logs and leave nothing running or on disk.
-ok=0 started=0 created=0
+ok=0 created=0
 cleanup() {
   [ "$ok" = 1 ] && return
   [ "$created" = 1 ] || return 0
-  for f in "$dir/basebackup.log" "$log"; do
-    [ -s "$f" ] && { say "--- $f"; tail -n 30 "$f" >&2; }
-  done
-  if [ "$started" = 1 ]; then as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true; fi
+  dbp_show_logs "$dir/basebackup.log" "$log"
+  dbp_pg_stop "$data"
   drop_slot 2>/dev/null || true
   rm -rf "$dir"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+dbp_on_exit cleanup
 
 # pg-start.sh's pg_hba.conf has no `replication` lines (`all` does not cover
 # replication connections), so pg_basebackup and the walreceiver would be
@@ -62,13 +59,9 @@ for line in 'host replication postgres 127.0.0.1/32 trust' 'local replication al
   grep -qxF "$line" "$pdata/pg_hba.conf" || { echo "$line" >>"$pdata/pg_hba.conf"; hba_changed=1; }
 done
 if [ "$hba_changed" = 1 ]; then
-  as_pg "$bin/pg_ctl" -D "$pdata" -s reload >&2
+  dbp_pg_ctl "$pdata" -s reload >&2
   # Reload is asynchronous: wait until a replication connection is let in.
-  for _ in $(seq 50); do
-    psql "host=127.0.0.1 port=$pport user=postgres replication=true connect_timeout=2" \
-      -c 'IDENTIFY_SYSTEM' >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  dbp_wait 5 replication_allowed || true
 fi
 drop_slot
 
@@ -76,13 +69,13 @@ mkdir "$dir" "$sock"
 created=1
 # 755 so root and other users can reach the socket; the data dir stays 700.
 chmod 755 "$dir" "$sock"
-[ "$pg_user" = "$(id -un)" ] || chown "$pg_user:" "$dir" "$sock"
+dbp_chown "$pg_user" "$dir"
 
 # Over TCP on purpose: -R writes this connection into primary_conninfo, and the
 # standby should reach the primary the way clients do. -c fast: don't wait for
 # a spread checkpoint; -N: no fsync, like the primary's fsync=off.
-as_pg "$bin/pg_basebackup" -h 127.0.0.1 -p "$pport" -U postgres -D "$data" \
-  -R -X stream -C -S "$slot" -c fast -N >"$dir/basebackup.log" 2>&1
+dbp_as "$pg_user" "$dir" "$DBPOOL_PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$pport" -U postgres \
+  -D "$data" -R -X stream -C -S "$slot" -c fast -N >"$dir/basebackup.log" 2>&1
 
 # The copied postgresql.conf still names the primary's port and socket dir;
 # later settings win, so appending is enough.
@@ -96,45 +89,21 @@ hot_standby = on
 hot_standby_feedback = on
 CONF
 
-port_busy() {
-  if command -v ss >/dev/null; then ss -Hltn "( sport = :$1 )" | grep -q .
-  else (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; fi
-}
-
-# A random free port can still be grabbed before postgres binds it: retry.
-for attempt in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 40000))
-  port_busy "$port" && continue
-  echo "port = $port" >>"$data/postgresql.conf"   # last setting wins
-  started=1
-  if as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 30 -s start >&2; then break; fi
-  started=0
-  say "start on port $port failed (attempt $attempt)"
-done
-[ "$started" = 1 ] || { say "could not start the standby"; exit 1; }
+dbp_on_free_port "the standby" dbp_pg_start "$data" "$log" || exit 1
+port=$dbp_port
 
 # pg_ctl -w returns once hot standby accepts reads; replication proper starts
 # when the walreceiver reports streaming.
-state=''
-for _ in $(seq 150); do
-  state=$(psql -h "$sock" -p "$port" -U postgres -d postgres -c \
-    "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')" \
-    2>/dev/null || true)
-  [ "$state" = t ] && break
-  sleep 0.2
-done
-[ "$state" = t ] || { say "standby is not streaming from the primary"; exit 1; }
+dbp_wait 30 streaming "$port" || { dbp_say "standby is not streaming from the primary"; exit 1; }
 
 ok=1
-say "hot standby of 127.0.0.1:$pport on 127.0.0.1:$port (slot $slot), dir $dir"
+dbp_say "hot standby of 127.0.0.1:$pport on 127.0.0.1:$port (slot $slot), dir $dir"
 
-# Single-quoted so eval copes with any character in the values.
-emit() { printf "export %s='%s'\n" "$1" "${2//\'/\'\\\'\'}"; }
-emit DBPOOL_STANDBY_DIR "$dir"
-emit DBPOOL_STANDBY_DATA "$data"
-emit DBPOOL_STANDBY_PORT "$port"
-emit DBPOOL_STANDBY_SOCKDIR "$sock"
-emit DBPOOL_STANDBY_LOG "$log"
-emit DBPOOL_STANDBY_SLOT "$slot"
-emit DBPOOL_STANDBY_DSN "postgresql://postgres@127.0.0.1:$port/postgres"
-emit DBPOOL_STANDBY_APP_DSN "postgresql://app:$DBPOOL_APP_PASSWORD@127.0.0.1:$port/shop_kg"
+dbp_emit DBPOOL_STANDBY_DIR "$dir"
+dbp_emit DBPOOL_STANDBY_DATA "$data"
+dbp_emit DBPOOL_STANDBY_PORT "$port"
+dbp_emit DBPOOL_STANDBY_SOCKDIR "$sock"
+dbp_emit DBPOOL_STANDBY_LOG "$log"
+dbp_emit DBPOOL_STANDBY_SLOT "$slot"
+dbp_emit DBPOOL_STANDBY_DSN "postgresql://postgres@127.0.0.1:$port/postgres"
+dbp_emit DBPOOL_STANDBY_APP_DSN "postgresql://app:$DBPOOL_APP_PASSWORD@127.0.0.1:$port/shop_kg"

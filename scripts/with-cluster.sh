@@ -4,9 +4,8 @@
 # Usage: scripts/with-cluster.sh CMD [ARGS...]   -- exits with CMD's status.
 # CMD sees the exports of pg-start.sh, pgbouncer-start.sh and standby-start.sh.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ $# -gt 0 ] || { echo "usage: $0 CMD [ARGS...]" >&2; exit 2; }
-
-here=$(cd "$(dirname "$0")" && pwd)   # works from any cwd
 
 # Teardown on every exit path; signals become exits so the EXIT trap runs.
 # Standby and PgBouncer first: pg-stop.sh only stops the primary before it
@@ -19,27 +18,21 @@ teardown() {
   # Read pg-start's exports from the file: a signal that lands while pg-start.sh
   # runs is handled only after it has finished, and before any eval of ours.
   local tmp
-  tmp=$(sed -n "s/^export DBPOOL_PG_TMP='\(.*\)'$/\1/p" "$state/pg.env" 2>/dev/null || true)
+  tmp=$(dbp_env_get "$state/pg.env" DBPOOL_PG_TMP)
   if [ -n "$tmp" ]; then
-    "$here/standby-stop.sh" "$tmp/standby" || true
-    "$here/pgbouncer-stop.sh" "$tmp/pgbouncer" || true
-    "$here/pg-stop.sh" "$tmp" || true
+    "$dbp_here/standby-stop.sh" "$tmp/standby" || true
+    "$dbp_here/pgbouncer-stop.sh" "$tmp/pgbouncer" || true
+    "$dbp_here/pg-stop.sh" "$tmp" || true
   fi
   rm -rf "$state"
 }
-trap teardown EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+dbp_on_exit teardown
 state=$(mktemp -d /tmp/dbpool-cluster.XXXXXX)
 
-# Each start script's exports go to a file first, so a failing start aborts
-# here (eval "$(...)" would hide it) and the teardown knows what did start.
+# Each start script's exports go to a file (dbp_start_to), so the teardown
+# knows what did start.
 for part in pg pgbouncer standby; do
-  "$here/$part-start.sh" >"$state/$part.env"
-  # shellcheck source=/dev/null
-  . "$state/$part.env"
+  dbp_start_to "$state/$part.env" "$dbp_here/$part-start.sh"
 done
 
-status=0
-"$@" || status=$?
-exit "$status"
+dbp_run "$@"
