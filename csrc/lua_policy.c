@@ -87,9 +87,47 @@ static double equals_value(lua_State *L, const dbp_option *o, int i)
     return luaL_error(L, "dbpool: policy rule %d: 'equals' is not a value of '%s'", i, o->name);
 }
 
+/* Raises unless every key of the table at t is one of allowed (a
+ * NULL-terminated list): a typo ({ capacity = { mni = 30 } }) would
+ * otherwise check nothing and say nothing.  what names the table. */
+static void check_keys(lua_State *L, int t, const char *const *allowed, const char *what, int i)
+{
+    t = lua_absindex(L, t);
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        bool ok = false;
+        lua_pop(L, 1);                                   /* the value */
+        if (lua_type(L, -1) == LUA_TSTRING)
+            for (const char *const *a = allowed; *a != NULL && !ok; a++)
+                ok = strcmp(*a, lua_tostring(L, -1)) == 0;
+        if (!ok) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (const char *const *a = allowed; *a != NULL; a++) {
+                luaL_addstring(&b, a == allowed ? "" : ", ");
+                luaL_addstring(&b, *a);
+            }
+            luaL_pushresult(&b);
+            luaL_error(L, "dbpool: policy rule %d: unknown key %s%s%s in %s (known: %s)", i,
+                       lua_type(L, -2) == LUA_TSTRING ? "'" : "",
+                       lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2),
+                       lua_type(L, -2) == LUA_TSTRING ? "'" : "", what, lua_tostring(L, -1));
+        }
+    }
+}
+
+static const char *const bounds_keys[] = {"min", "max", NULL};
+static const char *const capacity_keys[] = {"capacity", NULL};
+static const char *const total_capacity_keys[] = {"total_capacity", NULL};
+static const char *const equals_keys[] = {"option", "equals", NULL};
+static const char *const ratio_keys[] = {"option", "at_least", "times", NULL};
+static const char *const range_keys[] = {"option", "min", "max", NULL};
+
 static void read_rule(lua_State *L, int rule, dbp_policy_rule *r, int i)
 {
-    luaL_checkstack(L, 4, NULL);
+    luaL_checkstack(L, 6, NULL);
+    if (!lua_istable(L, rule))
+        luaL_error(L, "dbpool: policy rule %d must be a table, got %s", i, luaL_typename(L, rule));
     memset(r, 0, sizeof *r);
     r->a = -HUGE_VAL;
     r->b = HUGE_VAL;
@@ -100,7 +138,9 @@ static void read_rule(lua_State *L, int rule, dbp_policy_rule *r, int i)
         if (!lua_istable(L, t))
             luaL_error(L, "dbpool: policy rule %d: capacity bounds must be a table {min=, max=}", i);
         r->kind = t == -2 ? DBP_RULE_CAPACITY : DBP_RULE_TOTAL_CAPACITY;
+        check_keys(L, rule, t == -2 ? capacity_keys : total_capacity_keys, "the rule", i);
         t = lua_absindex(L, t);
+        check_keys(L, t, bounds_keys, r->kind == DBP_RULE_CAPACITY ? "capacity" : "total_capacity", i);
         r->a = opt_number(L, t, "min", -HUGE_VAL, i);
         r->b = opt_number(L, t, "max", HUGE_VAL, i);
         lua_pop(L, 2);
@@ -111,6 +151,7 @@ static void read_rule(lua_State *L, int rule, dbp_policy_rule *r, int i)
     lua_getfield(L, rule, "equals");
     if (!lua_isnil(L, -1)) {
         r->kind = DBP_RULE_EQUALS;
+        check_keys(L, rule, equals_keys, "the rule", i);
         r->a = equals_value(L, r->option, i);
         lua_pop(L, 1);
         return;
@@ -120,6 +161,7 @@ static void read_rule(lua_State *L, int rule, dbp_policy_rule *r, int i)
     if (!lua_isnil(L, -1)) {
         lua_pop(L, 1);
         r->kind = DBP_RULE_RATIO;
+        check_keys(L, rule, ratio_keys, "the rule", i);
         r->other = rule_option(L, rule, "times", i);
         r->factor = opt_number(L, rule, "at_least", NAN, i);
         if (isnan(r->factor))
@@ -127,6 +169,7 @@ static void read_rule(lua_State *L, int rule, dbp_policy_rule *r, int i)
         return;
     }
     lua_pop(L, 1);
+    check_keys(L, rule, range_keys, "the rule", i);
     r->a = opt_number(L, rule, "min", -HUGE_VAL, i);
     r->b = opt_number(L, rule, "max", HUGE_VAL, i);
     if (isinf(r->a) && isinf(r->b))
@@ -159,7 +202,6 @@ static int core_check(lua_State *L)
     luaL_setmetatable(L, CONFIGS_MT);
     for (int i = 0; i < nrules; i++) {
         lua_rawgeti(L, 2, i + 1);
-        luaL_argcheck(L, lua_istable(L, -1), 2, "each rule must be a table");
         read_rule(L, lua_gettop(L), &rules[i], i + 1);
         lua_pop(L, 1);
     }

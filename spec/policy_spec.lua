@@ -59,6 +59,26 @@ describe("dbpool.check", function()
     assert.matches("'pool_sise' is not an option a rule can bound", err)
   end)
 
+  it("rejects a rule with an unknown key or a malformed shape, naming it", function()
+    for _, case in ipairs {
+      { { capacity = { mni = 30 } }, "unknown key 'mni' in capacity (known: min, max)" },
+      { { total_capacity = { max = 20, maks = 1 } }, "unknown key 'maks' in total_capacity" },
+      { { option = "pool_size", min = 10, mx = 20 }, "unknown key 'mx' in the rule (known: option, min, max)" },
+      { { option = "pool_pre_ping", equals = true, min = 1 }, "unknown key 'min' in the rule (known: option, equals)" },
+      { { option = "max_overflow", at_least = 2, times = "pool_size", max = 3 }, "unknown key 'max' in the rule" },
+      { { capacity = { min = 30 }, option = "pool_size" }, "unknown key 'option' in the rule (known: capacity)" },
+      { { option = "pool_size", min = 1, [1] = "x" }, "unknown key number in the rule" },
+      { { capacity = 30 }, "capacity bounds must be a table" },
+      { { option = "pool_size", min = "10" }, "'min' must be a number, got string" },
+      { { option = "pool_size" }, "give min, max, equals, or at_least with times" },
+      { 42, "rule 1 must be a table" },
+    } do
+      local ok, err = pcall(dbpool.check, weak, { case[1] })
+      assert.is_false(ok, case[2])
+      assert.matches(case[2], err, 1, true)
+    end
+  end)
+
   it("refuses to build an engine that violates its policy, listing every violation", function()
     local name = helper.name()
     local ok, err = pcall(dbpool.engine, { name = name, dsn = helper.dsn, pool_size = 10,
