@@ -12,35 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <signal.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include "breaker.h"
+#include "cap.h"
 #include "fork.h"
 #include "lock.h"
-
-/* max_total_connections: counters in memory mapped MAP_SHARED when the
- * pool is created, so that every process forked afterwards (nginx workers
- * from the master that ran init_by_lua) counts against the same number.
- * One entry per process, so that the connections of a process that died
- * without closing them (a crashed worker) can be taken back. */
-#define CAP_PROCS 128
-typedef struct cap_entry {
-    _Atomic int pid;        /* 0 = free */
-    _Atomic int open;       /* that process's connections open or being opened */
-} cap_entry;
-typedef struct shared_cap {
-    _Atomic int open;       /* all processes: what the cap bounds, exactly */
-    /* The last time a process found the cap full while it had room of its
-     * own, and which one: the others then keep no idle spare (place_locked). */
-    _Atomic int64_t wanted_ns;
-    _Atomic int wanted_by;
-    cap_entry procs[CAP_PROCS];
-} shared_cap;
-
-/* How long a process's want of the cap counts for the others. */
-#define CAP_WANT_NS (200 * 1000 * 1000)
 
 /* Where a slot lives.  A slot is always counted in p->total. */
 typedef enum slot_state {
@@ -90,7 +65,7 @@ struct dbp_pool {
     bool refill_pending;    /* capacity was lost: top idle back up to min_idle */
     dbp_slot *tracked;      /* checkouts traced for leak warnings */
     int64_t next_leak_scan_ns;
-    shared_cap *cap;        /* NULL unless max_total_connections */
+    dbp_cap *cap;           /* NULL unless max_total_connections */
     int peak_in_use;        /* most connections checked out at once */
     int64_t created_ns;
     dbp_hist_snapshot health_mark;   /* wait histogram at the last health window */
@@ -154,84 +129,17 @@ static int has_capacity_locked(const dbp_pool *p)
     return p->total < p->cfg.pool_size + p->cfg.max_overflow;
 }
 
-/* This process's entry in the shared table, claimed on first use. */
-static cap_entry *cap_mine(shared_cap *cap)
-{
-    int me = (int)getpid(), free_pid = 0;
-
-    for (int i = 0; i < CAP_PROCS; i++)
-        if (atomic_load(&cap->procs[i].pid) == me)
-            return &cap->procs[i];
-    for (int i = 0; i < CAP_PROCS; i++) {
-        free_pid = 0;
-        if (atomic_compare_exchange_strong(&cap->procs[i].pid, &free_pid, me)) {
-            atomic_store(&cap->procs[i].open, 0);
-            return &cap->procs[i];
-        }
-    }
-    return NULL;
-}
-
-/* Takes back what dead processes held (a worker that crashed with its
- * connections open: the server closed them).  Returns how many. */
-static int cap_reclaim(shared_cap *cap)
-{
-    int reclaimed = 0;
-
-    for (int i = 0; i < CAP_PROCS; i++) {
-        int pid = atomic_load(&cap->procs[i].pid);
-        if (pid == 0 || kill(pid, 0) == 0 || errno != ESRCH)
-            continue;
-        if (atomic_compare_exchange_strong(&cap->procs[i].pid, &pid, 0)) {
-            int n = atomic_exchange(&cap->procs[i].open, 0);
-            atomic_fetch_sub(&cap->open, n);
-            reclaimed += n;
-        }
-    }
-    return reclaimed;
-}
-
-/* Takes one unit of the host-wide cap, if there is one and it allows: a
- * compare-and-swap on the shared total, so the cap is exact across
- * processes without a lock between them. */
-static bool cap_take(dbp_pool *p)
-{
-    cap_entry *mine;
-
-    if (p->cap == NULL)
-        return true;
-    if ((mine = cap_mine(p->cap)) == NULL)
-        return false;
-    for (int round = 0; round < 2; round++) {
-        int cur = atomic_load(&p->cap->open);
-        while (cur < p->cfg.max_total_connections) {
-            if (atomic_compare_exchange_weak(&p->cap->open, &cur, cur + 1)) {
-                atomic_fetch_add(&mine->open, 1);
-                return true;
-            }
-        }
-        if (round == 0 && cap_reclaim(p->cap) == 0)
-            break;
-    }
-    atomic_store(&p->cap->wanted_by, (int)getpid());
-    atomic_store(&p->cap->wanted_ns, dbp_now_ns());
-    return false;
-}
-
-/* Another process could not open a connection for the cap a moment ago.
- * Then this one keeps no idle connection beyond one: without that, a
- * worker that once held the whole cap would keep it idle while the others'
- * requests time out. */
+/* Another process could not open a connection for the cap a moment ago:
+ * then this one keeps no idle spare (place_locked). */
 static bool cap_wanted_elsewhere(const dbp_pool *p, int64_t now)
 {
-    return p->cap != NULL && now - atomic_load(&p->cap->wanted_ns) < CAP_WANT_NS &&
-           atomic_load(&p->cap->wanted_by) != (int)getpid();
+    return p->cap != NULL && dbp_cap_wanted_elsewhere(p->cap, now);
 }
 
 /* Reserves capacity for one new connection: p->total and the cap. */
 static bool reserve_locked(dbp_pool *p)
 {
-    if (!has_capacity_locked(p) || !cap_take(p))
+    if (!has_capacity_locked(p) || (p->cap != NULL && !dbp_cap_take(p->cap)))
         return false;
     p->total++;
     return true;
@@ -240,13 +148,9 @@ static bool reserve_locked(dbp_pool *p)
 /* n connections of this process closed (or never opened). */
 static void give_back_locked(dbp_pool *p, int n)
 {
-    cap_entry *mine;
-
     p->total -= n;
-    if (p->cap != NULL && (mine = cap_mine(p->cap)) != NULL) {
-        atomic_fetch_sub(&mine->open, n);
-        atomic_fetch_sub(&p->cap->open, n);
-    }
+    if (p->cap != NULL)
+        dbp_cap_give_back(p->cap, n);
 }
 
 static int idle_full_locked(const dbp_pool *p)
@@ -399,15 +303,11 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
     p->gen = dbp_fork_generation();
     p->next_leak_scan_ns = INT64_MAX;
     p->created_ns = dbp_now_ns();
-    if (cfg->max_total_connections > 0) {
-        void *m = mmap(NULL, sizeof(shared_cap), PROT_READ | PROT_WRITE,
-                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            dbp_config_free(&p->cfg);
-            free(p);
-            return dbp_error_set(err, DBP_NOMEM, "cannot map the max_total_connections counter");
-        }
-        p->cap = m;                    /* zero-filled: every entry free */
+    if (cfg->max_total_connections > 0 &&
+        dbp_cap_new(cfg->max_total_connections, &p->cap) != DBP_OK) {
+        dbp_config_free(&p->cfg);
+        free(p);
+        return dbp_error_set(err, DBP_NOMEM, "cannot map the max_total_connections counter");
     }
     dbp_fork_register(&p->mu);
     *out = p;
@@ -447,8 +347,7 @@ void dbp_pool_free(dbp_pool *p)
         return;
     dbp_pool_dispose(p);
     dbp_fork_unregister(&p->mu);
-    if (p->cap != NULL)
-        munmap(p->cap, sizeof(shared_cap));
+    dbp_cap_free(p->cap);
     dbp_config_free(&p->cfg);
     free(p);
 }
