@@ -32,13 +32,14 @@ struct dbp_slot {
     int64_t expires_ns;     /* recycle deadline (jitter fixed at birth); INT64_MAX = never */
     int64_t last_used_ns;   /* last return: for pre-ping bypass */
     int queries;            /* statements run, for max_queries */
-    dbp_slot *prev, *next;  /* idle list links while SLOT_IDLE; tracked list while traced */
+    dbp_slot *prev, *next;  /* idle list links while SLOT_IDLE */
     int64_t checkout_ns;    /* when the current checkout got it: hold time;
                                while connecting for an event loop: since when it waits */
     int64_t connect_ns;     /* event-loop connect: when it started */
     bool probe;             /* event-loop connect: the breaker's half-open probe */
     /* Leak tracking (leak_threshold > 0), set by dbp_pool_track. */
-    char *trace;            /* owned; non-NULL = on p->tracked */
+    char *trace;            /* owned; non-NULL exactly while on p->tracked */
+    dbp_slot *leak_prev, *leak_next;   /* p->tracked links */
     bool leak_reported;
 };
 
@@ -210,15 +211,14 @@ static void note_lost_locked(dbp_pool *p, int64_t now)
 }
 
 /* Takes s off the tracked list and drops its traceback: a slot has a
- * traceback exactly while it is on that list (the links are shared with the
- * idle list, so a stale traceback would make an idle slot look tracked). */
+ * traceback exactly while it is on that list. */
 static void untrack_locked(dbp_pool *p, dbp_slot *s)
 {
     if (s->trace == NULL)
         return;
-    if (s->prev) s->prev->next = s->next; else p->tracked = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->prev = s->next = NULL;
+    if (s->leak_prev) s->leak_prev->leak_next = s->leak_next; else p->tracked = s->leak_next;
+    if (s->leak_next) s->leak_next->leak_prev = s->leak_prev;
+    s->leak_prev = s->leak_next = NULL;
     free(s->trace);
     s->trace = NULL;
 }
@@ -983,9 +983,9 @@ void dbp_pool_track(dbp_pool *p, dbp_slot *s, char *trace)
     s->leak_reported = false;
     if (trace != NULL) {
         int64_t due = s->checkout_ns + dbp_sec_to_ns(p->cfg.leak_threshold);
-        s->prev = NULL;
-        s->next = p->tracked;
-        if (p->tracked) p->tracked->prev = s;
+        s->leak_prev = NULL;
+        s->leak_next = p->tracked;
+        if (p->tracked) p->tracked->leak_prev = s;
         p->tracked = s;
         if (due < p->next_leak_scan_ns)
             p->next_leak_scan_ns = due;
@@ -1004,7 +1004,7 @@ int dbp_pool_overdue(dbp_pool *p, dbp_leak *out, int max)
         dbp_lock_release(&p->mu);
         return 0;
     }
-    for (dbp_slot *s = p->tracked; s != NULL; s = s->next) {
+    for (dbp_slot *s = p->tracked; s != NULL; s = s->leak_next) {
         if (s->leak_reported)
             continue;
         if (now - s->checkout_ns < threshold || n == max) {
