@@ -68,6 +68,14 @@ void dbp_pool_free(dbp_pool *p)
 
 /* ---- checkout --------------------------------------------------------- */
 
+/* What a checkout does when it finds no idle connection it may take. */
+typedef enum dbp_checkout_mode {
+    DBP_CHECKOUT_WAIT,      /* queue until pool_timeout; connect here (blocks) */
+    DBP_CHECKOUT_TRY,       /* never queue: DBP_AGAIN; connect here (blocks) */
+    DBP_CHECKOUT_DEFER      /* never queue: DBP_AGAIN; a new connection is left to the
+                               caller: DBP_PENDING (dbp_pool_connect_step) */
+} dbp_checkout_mode;
+
 /* Is this connection fit to hand out?  Stale ones (invalidated, too old,
  * too many queries) are replaced without a look; with pool_pre_ping the
  * socket is checked (no round trip) and, outside the pre_ping_bypass window
@@ -105,9 +113,9 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, unsigned
 
 /* The checkout holds capacity for a new connection: opens it into *sp (the
  * slot of a replaced connection) or a new slot, by the checkout's deadline,
- * or with defer leaves it to the caller (DBP_PENDING).  On
+ * or with DBP_CHECKOUT_DEFER leaves it to the caller (DBP_PENDING).  On
  * failure the capacity is given back. */
-static dbp_status checkout_connect(dbp_pool *p, bool defer, dbp_slot **sp,
+static dbp_status checkout_connect(dbp_pool *p, dbp_checkout_mode mode, dbp_slot **sp,
                                    int64_t start, int64_t now, unsigned *ev, dbp_error *err)
 {
     dbp_slot *s = *sp;
@@ -118,15 +126,15 @@ static dbp_status checkout_connect(dbp_pool *p, bool defer, dbp_slot **sp,
     }
     s->state = SLOT_OPENING;              /* ours alone and on no list: no lock */
     *sp = s;
-    if (defer)
+    if (mode == DBP_CHECKOUT_DEFER)
         return connect_later(p, s, start, err);
     return open_into(p, s, now + dbp_sec_to_ns(p->cfg.pool_timeout), false, ev, err);
 }
 
 /* Every checkout: an idle connection when nobody is queued ahead, else
- * capacity for a new one, else (block) a place in the queue.
+ * capacity for a new one, else (DBP_CHECKOUT_WAIT) a place in the queue.
  * since: when the caller started waiting (0 = now). */
-static dbp_status checkout(dbp_pool *p, bool block, bool defer, int64_t since, dbp_slot **out,
+static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, dbp_slot **out,
                            unsigned *ev, dbp_error *err)
 {
     int64_t now = dbp_now_ns(), start = since > 0 ? since : now;
@@ -151,7 +159,7 @@ static dbp_status checkout(dbp_pool *p, bool block, bool defer, int64_t since, d
             return DBP_OK;
         }
     } else if (!create) {
-        if (!block) {
+        if (mode != DBP_CHECKOUT_WAIT) {
             unlock_pool(p, orphans);
             return dbp_error_set(err, DBP_AGAIN, "no connection available without waiting");
         }
@@ -169,7 +177,7 @@ static dbp_status checkout(dbp_pool *p, bool block, bool defer, int64_t since, d
         s->conn = NULL;
         create = 1;
     }
-    if (create && (st = checkout_connect(p, defer, &s, start, now, ev, err)) != DBP_OK) {
+    if (create && (st = checkout_connect(p, mode, &s, start, now, ev, err)) != DBP_OK) {
         if (st == DBP_PENDING)
             *out = s;
         return st;
@@ -185,7 +193,8 @@ dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, int64_t since_ns, dbp_s
                                 unsigned *events, dbp_error *err)
 {
     unsigned ev = 0;
-    dbp_status st = checkout(p, block, false, since_ns, out, &ev, err);
+    dbp_status st = checkout(p, block ? DBP_CHECKOUT_WAIT : DBP_CHECKOUT_TRY, since_ns, out,
+                             &ev, err);
 
     if (events != NULL)
         *events = ev;
@@ -206,7 +215,7 @@ dbp_status dbp_pool_checkout_async(dbp_pool *p, int64_t since_ns, dbp_slot **out
                                   unsigned *events, dbp_error *err)
 {
     unsigned ev = 0;
-    dbp_status st = checkout(p, false, true, since_ns, out, &ev, err);
+    dbp_status st = checkout(p, DBP_CHECKOUT_DEFER, since_ns, out, &ev, err);
 
     if (events != NULL)
         *events = ev;
