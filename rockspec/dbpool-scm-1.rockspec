@@ -39,7 +39,8 @@ build = {
       sources = {
         -- core (no Lua headers)
         "csrc/error.c", "csrc/config.c", "csrc/conn.c", "csrc/stmt_cache.c", "csrc/breaker.c",
-        "csrc/lock.c", "csrc/fork.c", "csrc/pool.c", "csrc/metrics.c", "csrc/registry.c",
+        "csrc/lock.c", "csrc/fork.c", "csrc/cap.c", "csrc/pool.c", "csrc/pool_slots.c",
+        "csrc/pool_connect.c", "csrc/pool_leak.c", "csrc/metrics.c", "csrc/registry.c",
         -- Lua binding
         "csrc/lua_core.c", "csrc/lua_config.c", "csrc/lua_pool.c", "csrc/lua_conn.c",
         "csrc/lua_leak.c", "csrc/lua_echo.c", "csrc/lua_result.c", "csrc/lua_error.c",
