@@ -38,13 +38,15 @@ build = {
     ["dbpool.core"] = {
       sources = {
         -- core (no Lua headers)
-        "csrc/error.c", "csrc/config.c", "csrc/conn.c", "csrc/stmt_cache.c", "csrc/breaker.c",
-        "csrc/lock.c", "csrc/fork.c", "csrc/pool.c", "csrc/metrics.c", "csrc/registry.c",
-        "csrc/policy.c", "csrc/redact.c",
+        "csrc/error.c", "csrc/config.c", "csrc/policy.c", "csrc/redact.c", "csrc/conn.c",
+        "csrc/conn_exec.c", "csrc/result.c", "csrc/stmt_cache.c", "csrc/breaker.c",
+        "csrc/lock.c", "csrc/fork.c", "csrc/cap.c", "csrc/pool.c", "csrc/pool_slots.c",
+        "csrc/pool_connect.c", "csrc/pool_leak.c", "csrc/pool_stmt.c", "csrc/metrics.c",
+        "csrc/registry.c",
         -- Lua binding
-        "csrc/lua_core.c", "csrc/lua_config.c", "csrc/lua_pool.c", "csrc/lua_conn.c",
-        "csrc/lua_leak.c", "csrc/lua_echo.c", "csrc/lua_result.c", "csrc/lua_error.c",
-        "csrc/lua_policy.c",
+        "csrc/lua_core.c", "csrc/lua_util.c", "csrc/lua_config.c", "csrc/lua_registry.c",
+        "csrc/lua_pool.c", "csrc/lua_conn.c", "csrc/lua_params.c", "csrc/lua_log.c",
+        "csrc/lua_result.c", "csrc/lua_error.c", "csrc/lua_policy.c",
         -- built without nginx's headers here: under nginx, requests poll
         -- (`make` builds the event-driven wait, scripts/ngx-headers.sh)
         "csrc/lua_ngx_wait.c",
