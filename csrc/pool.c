@@ -49,8 +49,14 @@ void dbp_pool_dispose(dbp_pool *p)
     lock_pool(p, &orphans);
     n = p->n_idle;
     idle = idle_take_all_locked(p);
-    p->invalidate_ns = dbp_now_ns();   /* checked-out ones close on return */
-    give_back_and_wake_locked(p, n);
+    p->invalidate_ns = dbp_now_ns();
+    give_back_locked(p, n, p->epoch);
+    /* SQLAlchemy's Engine.dispose() starts a fresh pool: the checked-out
+     * connections are retired, no longer counted (their host-wide cap units
+     * stay until they close on return, when they really go). */
+    p->total = 0;
+    p->epoch++;
+    wake_for_capacity_locked(p);
     unlock_pool(p, orphans);
     close_list(idle);
 }
@@ -116,14 +122,16 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, unsigned
  * or with DBP_CHECKOUT_DEFER leaves it to the caller (DBP_PENDING).  On
  * failure the capacity is given back. */
 static dbp_status checkout_connect(dbp_pool *p, dbp_checkout_mode mode, dbp_slot **sp,
-                                   int64_t start, int64_t now, unsigned *ev, dbp_error *err)
+                                   unsigned epoch, int64_t start, int64_t now, unsigned *ev,
+                                   dbp_error *err)
 {
     dbp_slot *s = *sp;
 
     if (s == NULL && (s = calloc(1, sizeof *s)) == NULL) {
-        give_back_and_wake(p, 1);
+        give_back_and_wake(p, 1, epoch);
         return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
     }
+    s->epoch = epoch;
     s->state = SLOT_OPENING;              /* ours alone and on no list: no lock */
     *sp = s;
     if (mode == DBP_CHECKOUT_DEFER)
@@ -140,10 +148,12 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
     int64_t now = dbp_now_ns(), start = since > 0 ? since : now;
     dbp_slot *s = NULL, *orphans;
     int create = 0;
+    unsigned epoch;                      /* of the capacity this checkout holds */
     staleness stale = FRESH;
     dbp_status st = DBP_OK;
 
     lock_pool(p, &orphans);
+    epoch = p->epoch;
     if (p->wait_head == NULL) {          /* nobody queued ahead of us */
         s = idle_pop_locked(p);
         if (s == NULL && reserve_locked(p))
@@ -164,7 +174,8 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
             return dbp_error_set(err, DBP_AGAIN, "no connection available without waiting");
         }
         *ev |= DBP_EV_WAIT;
-        st = wait_for_slot_locked(p, now + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create, err);
+        st = wait_for_slot_locked(p, now + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create,
+                                  &epoch, err);
         if (s != NULL)
             stale = slot_stale_locked(p, s, dbp_now_ns());
     }
@@ -175,9 +186,10 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
     if (s != NULL && !fit_for_checkout(p, s, stale, ev)) {
         dbp_conn_close(s->conn);          /* replace in place: capacity unchanged */
         s->conn = NULL;
+        epoch = s->epoch;
         create = 1;
     }
-    if (create && (st = checkout_connect(p, mode, &s, start, now, ev, err)) != DBP_OK) {
+    if (create && (st = checkout_connect(p, mode, &s, epoch, start, now, ev, err)) != DBP_OK) {
         if (st == DBP_PENDING)
             *out = s;
         return st;
@@ -292,7 +304,8 @@ unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s)
     s->last_used_ns = now;
     if (broken && dbp_conn_lost(s->conn))
         note_lost_locked(p, now);
-    if (!broken && s->born_ns >= p->invalidate_ns && place_locked(p, s, cap_wanted_elsewhere(p, now))) {
+    if (!broken && s->epoch == p->epoch && s->born_ns >= p->invalidate_ns &&
+        place_locked(p, s, cap_wanted_elsewhere(p, now))) {
         refill = wants_refill_locked(p);
         unlock_pool(p, orphans);
         if (refill)
@@ -301,7 +314,7 @@ unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s)
     }
     if (broken || s->born_ns < p->invalidate_ns)
         p->refill_pending = true;
-    give_back_and_wake_locked(p, 1);
+    give_back_and_wake_locked(p, 1, s->epoch);
     refill = wants_refill_locked(p);
     unlock_pool(p, orphans);
     if (broken)
@@ -322,7 +335,7 @@ void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s)
     if (dbp_conn_lost(s->conn))
         note_lost_locked(p, dbp_now_ns());
     p->refill_pending = true;
-    give_back_and_wake_locked(p, 1);
+    give_back_and_wake_locked(p, 1, s->epoch);
     unlock_pool(p, orphans);
     dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
     close_slot(s);

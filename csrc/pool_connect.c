@@ -64,7 +64,7 @@ static dbp_status admit_connect(dbp_pool *p, dbp_slot *s, dbp_admit *admit, dbp_
         return DBP_OK;
     }
     st = circuit_open_error_locked(p, now, err);
-    give_back_and_wake_locked(p, 1);
+    give_back_and_wake_locked(p, 1, s->epoch);
     dbp_lock_release(&p->mu);
     dbp_metrics_inc(&p->metrics, DBP_M_CIRCUIT_OPEN);
     free(s);
@@ -144,7 +144,7 @@ dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool once, unsi
             break;
         sleep_ns(delay);
     }
-    give_back_and_wake(p, 1);
+    give_back_and_wake(p, 1, s->epoch);
     free(s);
     return st;
 }
@@ -174,7 +174,7 @@ static dbp_status async_connect_failed(dbp_pool *p, dbp_slot *s, dbp_status st, 
     dbp_lock_acquire(&p->mu);
     untrack_locked(p, s);                 /* leak_threshold traced it at checkout */
     connect_failed_locked(p, st, s->probe, dbp_now_ns(), ev, err);
-    give_back_and_wake_locked(p, 1);
+    give_back_and_wake_locked(p, 1, s->epoch);
     dbp_lock_release(&p->mu);
     if (connect_failure)
         dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
@@ -248,7 +248,7 @@ static void drop_stale_idle(dbp_pool *p, int64_t now)
         if (why == FRESH)
             continue;
         slot_set_state_locked(p, s, SLOT_IN_USE);
-        give_back_locked(p, 1);
+        give_back_locked(p, 1, s->epoch);
         s->next = stale;
         stale = s;
         if (why == STALE_RECYCLE) n_recycled++; else n_invalidated++;
@@ -265,7 +265,7 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
 {
     dbp_slot *s;
     int64_t now = dbp_now_ns();
-    unsigned ev = 0;
+    unsigned ev = 0, epoch;
     dbp_status st = DBP_OK;
 
     if (p->cfg.min_idle <= 0)
@@ -278,22 +278,24 @@ dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
             dbp_lock_release(&p->mu);
             return st;
         }
+        epoch = p->epoch;
         dbp_lock_release(&p->mu);
         if ((s = calloc(1, sizeof *s)) == NULL) {
-            give_back_and_wake(p, 1);
+            give_back_and_wake(p, 1, epoch);
             return dbp_error_set(err, DBP_NOMEM, "out of memory pre-warming");
         }
+        s->epoch = epoch;
         s->state = SLOT_OPENING;
         /* A failure is not retried at every return (a down server would
          * make each one wait for a connect); the next discard asks again. */
         if ((st = open_into(p, s, now, true, &ev, err)) != DBP_OK)
             return st;
         dbp_lock_acquire(&p->mu);
-        if (place_locked(p, s, false)) {      /* min_idle asked for it */
+        if (s->epoch == p->epoch && place_locked(p, s, false)) {   /* min_idle asked for it */
             dbp_lock_release(&p->mu);
             continue;
         }
-        give_back_locked(p, 1);
+        give_back_locked(p, 1, s->epoch);
         dbp_lock_release(&p->mu);
         close_slot(s);
         return st;

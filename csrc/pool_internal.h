@@ -61,6 +61,7 @@ struct dbp_slot {
     char *trace;            /* owned; non-NULL exactly while on p->tracked */
     dbp_slot *leak_prev, *leak_next;   /* p->tracked links */
     bool leak_reported;
+    unsigned epoch;         /* p->epoch when its unit of capacity was reserved */
 };
 
 /* One queued checkout.  Lives on the waiting thread's stack. */
@@ -68,13 +69,16 @@ typedef struct waiter {
     dbp_wake wake;
     dbp_slot *slot;         /* handed over by release: ours, SLOT_IN_USE */
     int may_create;         /* a unit of capacity reserved for us in p->total */
+    unsigned epoch;         /* ... in this epoch */
     struct waiter *prev, *next;
 } waiter;
 
 struct dbp_pool {
     /* mu guards every field below it; never held across I/O. */
     dbp_lock mu;
-    int total;              /* connections open or being opened */
+    int total;              /* connections open or being opened, of this epoch */
+    unsigned epoch;         /* bumped by dispose: older connections are retired,
+                               no longer counted, closed on return */
     int n_idle;
     dbp_slot *idle_head, *idle_tail;
     waiter *wait_head, *wait_tail;
@@ -111,18 +115,21 @@ int has_capacity_locked(const dbp_pool *p);
 /* Reserves capacity for one new connection (p->total and the cap). */
 bool reserve_locked(dbp_pool *p);
 /* n connections of this process closed (or never opened). */
-void give_back_locked(dbp_pool *p, int n);
+/* Gives back n units reserved in epoch: the cap's always, p->total's only
+ * when epoch is still current (dispose already dropped older ones). */
+void give_back_locked(dbp_pool *p, int n, unsigned epoch);
 /* Capacity was freed: let the longest waiters open connections of their own. */
 void wake_for_capacity_locked(dbp_pool *p);
 /* Gives back n units of capacity and wakes waiters for them; the second
  * takes and drops p->mu itself. */
-void give_back_and_wake_locked(dbp_pool *p, int n);
-void give_back_and_wake(dbp_pool *p, int n);
+void give_back_and_wake_locked(dbp_pool *p, int n, unsigned epoch);
+void give_back_and_wake(dbp_pool *p, int n, unsigned epoch);
 
 /* Queues the caller and sleeps until a slot is handed over (*slot), capacity
- * is reserved for it (*create), or deadline passes (DBP_TIMEOUT, err set). */
+ * is reserved for it (*create, in *epoch), or deadline passes (DBP_TIMEOUT,
+ * err set). */
 DBP_MUSTCHECK dbp_status wait_for_slot_locked(dbp_pool *p, int64_t deadline, dbp_slot **slot,
-                                              int *create, dbp_error *err);
+                                              int *create, unsigned *epoch, dbp_error *err);
 /* SQLAlchemy's timeout sentence, the live state in err->detail. */
 dbp_status timeout_error_locked(dbp_pool *p, dbp_error *err);
 void counts_locked(const dbp_pool *p, dbp_pool_counts *c);

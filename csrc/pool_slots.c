@@ -27,9 +27,10 @@ bool reserve_locked(dbp_pool *p)
     return true;
 }
 
-void give_back_locked(dbp_pool *p, int n)
+void give_back_locked(dbp_pool *p, int n, unsigned epoch)
 {
-    p->total -= n;
+    if (epoch == p->epoch)
+        p->total -= n;
     if (p->cap != NULL)
         dbp_cap_give_back(p->cap, n);
 }
@@ -40,20 +41,21 @@ void wake_for_capacity_locked(dbp_pool *p)
         waiter *w = p->wait_head;
         waiter_remove_locked(p, w);
         w->may_create = 1;
+        w->epoch = p->epoch;
         dbp_wake_set(&w->wake);
     }
 }
 
-void give_back_and_wake_locked(dbp_pool *p, int n)
+void give_back_and_wake_locked(dbp_pool *p, int n, unsigned epoch)
 {
-    give_back_locked(p, n);
+    give_back_locked(p, n, epoch);
     wake_for_capacity_locked(p);
 }
 
-void give_back_and_wake(dbp_pool *p, int n)
+void give_back_and_wake(dbp_pool *p, int n, unsigned epoch)
 {
     dbp_lock_acquire(&p->mu);
-    give_back_and_wake_locked(p, n);
+    give_back_and_wake_locked(p, n, epoch);
     dbp_lock_release(&p->mu);
 }
 
@@ -74,7 +76,7 @@ dbp_status timeout_error_locked(dbp_pool *p, dbp_error *err)
 }
 
 dbp_status wait_for_slot_locked(dbp_pool *p, int64_t deadline, dbp_slot **slot, int *create,
-                                dbp_error *err)
+                                unsigned *epoch, dbp_error *err)
 {
     waiter w;
 
@@ -95,6 +97,7 @@ dbp_status wait_for_slot_locked(dbp_pool *p, int64_t deadline, dbp_slot **slot, 
     }
     *slot = w.slot;
     *create = w.may_create;
+    *epoch = w.epoch;
     return DBP_OK;
 }
 
@@ -104,7 +107,9 @@ void counts_locked(const dbp_pool *p, dbp_pool_counts *c)
     c->checkedin = p->n_idle;
     c->total = p->total;
     c->checkedout = p->total - p->n_idle;
-    c->overflow = p->total - p->cfg.pool_size;
+    /* SQLAlchemy 2.x's QueuePool.overflow(): 0 when the pool has no size
+     * limit (pool_size = 0), else total - pool_size, negative below it. */
+    c->overflow = p->cfg.pool_size > 0 ? p->total - p->cfg.pool_size : 0;
     c->waiting = p->n_waiting;
 }
 

@@ -83,9 +83,13 @@ describe("QueuePool semantics", function()
     local e = helper.engine { pool_size = 0, max_overflow = 0, pool_timeout = 0 }
     local held = take(e, 6)
     assert.are.equal(0, e.pool:size())
-    assert.are.equal(6, e.pool:overflow())
+    assert.are.equal(0, e.pool:overflow())        -- SQLAlchemy 2.x: 0 without a size limit
+    assert.are.equal(6, e.pool:checkedout())
+    assert.are.equal("Pool size: 0  Connections in pool: 0 Current Overflow: 0 "
+      .. "Current Checked out connections: 6", e.pool:status())
     give_back(held)
     assert.are.equal(6, e.pool:checkedin())
+    assert.are.equal(0, e.pool:overflow())
   end)
 
   local function pids_in_checkout_order(use_lifo)
@@ -108,6 +112,26 @@ describe("QueuePool semantics", function()
   it("reuses the most recently returned connection with use_lifo", function()
     local got, _, second = pids_in_checkout_order(true)
     assert.are.equal(second, got)
+  end)
+
+  it("dispose starts a fresh pool: checked-out connections no longer count (SQLAlchemy's Engine.dispose)", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0, pool_timeout = 0.5 }
+    local old = assert(e:connect())
+    local old_pid = old:backend_pid()
+    e:dispose()
+    assert.are.same({ 0, 0, -1 }, { e.pool:checkedout(), e.pool:checkedin(), e.pool:overflow() })
+    local fresh = assert(e:connect())              -- no timeout: the retired one is not counted
+    local fresh_pid = fresh:backend_pid()
+    assert.are_not.equal(old_pid, fresh_pid)
+    assert.are.equal(1, e.pool:checkedout())
+    old:close()                                    -- retired: closed, counts untouched
+    assert.are.same({ 1, 0 }, { e.pool:checkedout(), e.pool:checkedin() })
+    fresh:close()
+    assert.are.same({ 0, 1 }, { e.pool:checkedout(), e.pool:checkedin() })
+    assert.are.equal(1, helper.settled_backends(e.name, 1))
+    local again = assert(e:connect())
+    assert.are.equal(fresh_pid, again:backend_pid())   -- the new pool keeps what it made
+    again:close()
   end)
 
   it("dispose closes idle connections and retires checked-out ones on return", function()
