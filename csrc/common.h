@@ -10,7 +10,7 @@
  * says more; DBP_OK leaves it untouched. */
 typedef enum dbp_status {
     DBP_OK = 0,
-    DBP_TIMEOUT,        /* no slot within pool_timeout */
+    DBP_TIMEOUT,        /* no slot within pool_timeout; a ping or reset past its timeout */
     DBP_AGAIN,          /* non-blocking call would have to wait */
     DBP_CLOSED,         /* object already closed / disposed */
     DBP_CONNECT,        /* could not open a server connection */
@@ -18,7 +18,8 @@ typedef enum dbp_status {
     DBP_CIRCUIT_OPEN,   /* breaker open: failing fast */
     DBP_PENDING,        /* reserved, the caller drives the connect (event loops) */
     DBP_NOMEM,
-    DBP_INVALID         /* bad option or argument */
+    DBP_INVALID,        /* bad option or argument */
+    DBP_QUERY_TIMEOUT   /* a statement outlasted its query_timeout (cancelled) */
 } dbp_status;
 
 #define DBP_MUSTCHECK __attribute__((warn_unused_result))

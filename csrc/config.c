@@ -31,6 +31,16 @@ const dbp_option dbp_options[] = {
      "a number of seconds >= 0"},
     {"reset_on_return", DBP_OPT_RESET, OFF(reset_on_return), NOBOUND,
      "\"rollback\", \"commit\" or false"},
+    {"reset_session", DBP_OPT_SESSION, OFF(reset_session), NOBOUND,
+     "\"auto\", \"always\" or false"},
+    {"ping_timeout", DBP_OPT_NUMBER, OFF(ping_timeout), 0.001, 1e6, false,
+     "a number of seconds > 0"},
+    {"reset_timeout", DBP_OPT_NUMBER, OFF(reset_timeout), 0.001, 1e6, false,
+     "a number of seconds > 0"},
+    {"query_timeout", DBP_OPT_NUMBER, OFF(query_timeout), 0, 1e9, false,
+     "a number of seconds >= 0 (0 = none)"},
+    {"max_message_size", DBP_OPT_INT, OFF(max_message_size), 0, INT_MAX, false,
+     "an integer number of bytes >= 0 (0 = no bound)"},
     {"use_lifo", DBP_OPT_BOOL, OFF(use_lifo), NOBOUND, "a boolean"},
     {"min_idle", DBP_OPT_INT, OFF(min_idle), 0, INT_MAX, false, "an integer >= 0"},
     {"max_queries", DBP_OPT_INT, OFF(max_queries), 0, INT_MAX, false,
@@ -90,6 +100,10 @@ void dbp_config_init(dbp_config *c)
     c->pre_ping_bypass = 0.5;
     c->yield_after = 0;          /* see docs/decisions.md, OpenResty */
     c->reset_on_return = DBP_RESET_ROLLBACK;
+    c->reset_session = DBP_SESSION_AUTO;
+    c->ping_timeout = 5;
+    c->reset_timeout = 5;
+    c->max_message_size = 8 * 1024 * 1024;   /* see docs/decisions.md */
     c->connect_timeout = 10;
     c->prepared_max = 100;       /* psycopg's prepared_max */
     c->statement_timeout = -1;
@@ -252,6 +266,10 @@ dbp_status dbp_config_set_bool(dbp_config *c, const dbp_option *o, bool v,
         *FIELD(c, o, int) = DBP_RESET_NONE;
         return DBP_OK;
     }
+    if (o->type == DBP_OPT_SESSION && !v) {
+        *FIELD(c, o, int) = DBP_SESSION_KEEP;
+        return DBP_OK;
+    }
     return invalid(err, o, v ? "true" : "false");
 }
 
@@ -279,6 +297,14 @@ dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *o, const char 
             *FIELD(c, o, int) = DBP_RESET_ROLLBACK;
         else if (strcmp(v, "commit") == 0)
             *FIELD(c, o, int) = DBP_RESET_COMMIT;
+        else
+            return invalid(err, o, got);
+        return DBP_OK;
+    case DBP_OPT_SESSION:
+        if (strcmp(v, "auto") == 0)
+            *FIELD(c, o, int) = DBP_SESSION_AUTO;
+        else if (strcmp(v, "always") == 0)
+            *FIELD(c, o, int) = DBP_SESSION_ALWAYS;
         else
             return invalid(err, o, got);
         return DBP_OK;
@@ -371,6 +397,7 @@ static bool option_equal(const dbp_config *a, const dbp_config *b, const dbp_opt
         return same_string(*CFIELD(a, o, char *), *CFIELD(b, o, char *));
     case DBP_OPT_INT:
     case DBP_OPT_RESET:
+    case DBP_OPT_SESSION:
     case DBP_OPT_ROLE:
         return *CFIELD(a, o, int) == *CFIELD(b, o, int);
     case DBP_OPT_NUMBER:
@@ -418,6 +445,7 @@ double dbp_option_value(const dbp_config *c, const dbp_option *o)
     switch (o->type) {
     case DBP_OPT_INT:
     case DBP_OPT_RESET:
+    case DBP_OPT_SESSION:
     case DBP_OPT_ROLE:
         return *CFIELD(c, o, int);
     case DBP_OPT_NUMBER:

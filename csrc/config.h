@@ -16,6 +16,13 @@ typedef enum dbp_reset {
     DBP_RESET_COMMIT
 } dbp_reset;
 
+/* reset_session: DISCARD ALL on return. */
+typedef enum dbp_session_reset {
+    DBP_SESSION_KEEP = 0,  /* false: never */
+    DBP_SESSION_AUTO,      /* after a statement whose command tag may have changed the session */
+    DBP_SESSION_ALWAYS     /* after any statement */
+} dbp_session_reset;
+
 typedef enum dbp_role {
     DBP_ROLE_ANY = 0,
     DBP_ROLE_PRIMARY      /* a read-only server counts as dead */
@@ -34,6 +41,12 @@ typedef struct dbp_config {
     double yield_after;       /* OpenResty: seconds a statement may block the worker */
     int max_total_connections; /* across processes forked after creation; 0 = off */
     int reset_on_return;      /* dbp_reset */
+    int reset_session;        /* dbp_session_reset */
+    double ping_timeout;      /* seconds a pre-ping or health ping may take */
+    double reset_timeout;     /* seconds the reset on return may take */
+    double query_timeout;     /* seconds a statement may take, client side; 0 = none */
+    int max_message_size;     /* bytes; a connection that moved a bigger message is
+                                 closed on return; 0 = no bound */
     bool use_lifo;
     int min_idle;
     int max_queries;          /* 0 = never rotate */
@@ -65,6 +78,7 @@ typedef enum dbp_opt_type {
     DBP_OPT_NUMBER,
     DBP_OPT_BOOL,
     DBP_OPT_RESET,     /* "rollback" | "commit" | false */
+    DBP_OPT_SESSION,   /* "auto" | "always" | false */
     DBP_OPT_ROLE,      /* "any" | "primary" */
     DBP_OPT_LIST,      /* array of strings (replicas) */
     DBP_OPT_TABLE,     /* sub-options "<name>.<key>" (retry, breaker) */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,7 @@ bool dbp_sqlstate_is_disconnect(const char *s)
 {
     if (s == NULL || s[0] == '\0')
         return false;
-    return strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 ||
-           strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0;
+    return strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0;
 }
 
 /* libpq's messages may echo a malformed DSN: no byte of a password may
@@ -184,6 +184,9 @@ static dbp_status make_conn(const dbp_config *cfg, const char *dsn, bool wait, d
         return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
     }
     c->pg = pg;
+    c->max_message = (size_t)cfg->max_message_size;
+    c->ping_timeout_ns = dbp_sec_to_ns(cfg->ping_timeout);
+    c->reset_timeout_ns = dbp_sec_to_ns(cfg->reset_timeout);
     c->primary = cfg->role == DBP_ROLE_PRIMARY;
     c->verify_role = c->primary && cfg->pgbouncer;
     if (cfg->prepare_threshold > 0 &&
@@ -229,25 +232,53 @@ dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
     }
 }
 
+/* Frees what the connection holds, PQfinish included. */
+static void free_conn(dbp_conn *c)
+{
+    PQclear(c->pending);
+    PQfinish(c->pg);
+    dbp_stmt_cache_free(c->stmts);
+    free(c->sent_sql);
+    free(c->dealloc);
+    free(c);
+}
+
 void dbp_conn_close(dbp_conn *c)
 {
     if (c == NULL)
         return;
-    if (c->busy && PQstatus(c->pg) == CONNECTION_OK) {
-        /* Returned mid-statement (a request gave up): without a cancel the
-         * server would run the statement to its end for nobody. */
-        char errbuf[256];
-        PGcancel *cancel = PQgetCancel(c->pg);
-        if (cancel != NULL) {
-            (void)PQcancel(cancel, errbuf, sizeof errbuf);
-            PQfreeCancel(cancel);
-        }
-    }
+    /* Returned mid-statement (a request gave up): without a cancel the
+     * server would run the statement to its end for nobody. */
+    if (c->busy && PQstatus(c->pg) == CONNECTION_OK)
+        dbp_conn_cancel_async(c);
     run_close_hook(c, DBP_CLOSE_NOW);
-    PQclear(c->pending);
-    PQfinish(c->pg);
-    dbp_stmt_cache_free(c->stmts);
-    free(c);
+    free_conn(c);
+}
+
+static void *send_cancel(void *arg)
+{
+    char why[256];
+
+    (void)PQcancel(arg, why, sizeof why);
+    PQfreeCancel(arg);
+    return NULL;
+}
+
+void dbp_conn_cancel_async(dbp_conn *c)
+{
+    PGcancel *cancel = PQgetCancel(c->pg);
+    pthread_attr_t attr;
+    pthread_t thread;
+    bool started;
+
+    if (cancel == NULL)
+        return;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    started = pthread_create(&thread, &attr, send_cancel, cancel) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started)                /* no thread to spare: the discard alone must do */
+        PQfreeCancel(cancel);
 }
 
 void dbp_conn_forget(dbp_conn *c)
@@ -267,10 +298,7 @@ void dbp_conn_forget(dbp_conn *c)
         dup2(devnull, fd);
     if (devnull >= 0)
         close(devnull);
-    PQclear(c->pending);
-    PQfinish(c->pg);
-    dbp_stmt_cache_free(c->stmts);
-    free(c);
+    free_conn(c);
 }
 
 int dbp_conn_socket(const dbp_conn *c)
@@ -296,13 +324,30 @@ dbp_txn dbp_conn_txn(const dbp_conn *c)
 
 bool dbp_conn_broken(const dbp_conn *c)
 {
-    return c->broken || PQstatus(c->pg) != CONNECTION_OK;
+    return c->broken || c->oversized || PQstatus(c->pg) != CONNECTION_OK;
 }
 
-bool dbp_conn_clean(const dbp_conn *c)
+bool dbp_conn_busy(const dbp_conn *c)
+{
+    return c->busy;
+}
+
+bool dbp_conn_oversized(const dbp_conn *c)
+{
+    return c->oversized;
+}
+
+bool dbp_conn_needs_discard(const dbp_conn *c, dbp_session_reset mode)
+{
+    return (mode == DBP_SESSION_AUTO && c->session_dirty) ||
+           (mode == DBP_SESSION_ALWAYS && c->ran_statement);
+}
+
+bool dbp_conn_clean(const dbp_conn *c, dbp_session_reset mode)
 {
     /* PQTRANS_IDLE implies CONNECTION_OK and no statement in flight. */
-    return !c->broken && !c->busy && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+    return !c->broken && !c->busy && !c->oversized && !dbp_conn_needs_discard(c, mode) &&
+           PQtransactionStatus(c->pg) == PQTRANS_IDLE;
 }
 
 bool dbp_conn_lost(const dbp_conn *c)
@@ -355,7 +400,8 @@ dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err)
 
     if (!c->primary) {
         /* The empty query: one round trip, no parsing, no transaction. */
-        st = dbp_conn_exec_simple(c, "", &r, err);
+        st = dbp_conn_exec_internal(c, "", c->ping_timeout_ns, DBP_TIMEOUT, "ping_timeout", &r,
+                                    err);
         if (st == DBP_OK)
             PQclear(r);
         return st;
@@ -364,7 +410,8 @@ dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err)
      * (in_hot_standby, default_transaction_read_only) lag a configuration
      * reload by one statement, so ask the session directly: the same single
      * round trip as the empty query. */
-    st = dbp_conn_exec_simple(c, "SHOW transaction_read_only", &r, err);
+    st = dbp_conn_exec_internal(c, "SHOW transaction_read_only", c->ping_timeout_ns, DBP_TIMEOUT,
+                                "ping_timeout", &r, err);
     if (st != DBP_OK)
         return st;
     read_only = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "on") == 0;

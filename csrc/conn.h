@@ -73,29 +73,37 @@ void dbp_conn_forget(dbp_conn *c);
  * the connection marked lost, when the server is gone. */
 bool dbp_conn_alive_passive(dbp_conn *c);
 
-/* One round trip: the empty query, or for role = "primary" SHOW
- * transaction_read_only, failing with SQLSTATE 25006 (and marking the
- * connection lost) when the server no longer accepts writes. */
+/* One round trip within the engine's ping_timeout (DBP_TIMEOUT past it:
+ * cancelled, the connection broken): the empty query, or for role =
+ * "primary" SHOW transaction_read_only, failing with SQLSTATE 25006 (and
+ * marking the connection lost) when the server no longer accepts writes. */
 DBP_MUSTCHECK dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err);
 
-/* Runs one statement: through PQexecParams (prepared after repeated use with
- * prepare_threshold), or, when stmt->simple, the whole text through PQexec.
- * On success *res is the last result for the caller to free with
- * dbp_result_free.  On failure returns DBP_QUERY with the server's
- * sqlstate/severity/detail/hint, and marks the connection broken when the
- * link or the session is gone. */
-DBP_MUSTCHECK dbp_status dbp_conn_exec(dbp_conn *c, const dbp_statement *stmt, dbp_result **res,
-                                       dbp_error *err);
+/* Runs one statement and waits for its result, at most timeout_ns
+ * nanoseconds (0: no limit): through the extended protocol (prepared after
+ * repeated use with prepare_threshold; a statement the server lost is run
+ * again unprepared outside a transaction), or, when stmt->simple, the whole
+ * text through the simple protocol.  Every statement goes out in libpq's
+ * non-blocking mode and the wait is a poll with the deadline.  On success
+ * *res is the last result for the caller to free with dbp_result_free.
+ * Fails with DBP_QUERY (the server's sqlstate/severity/detail/hint; the
+ * connection marked broken or lost when the link or the session is gone;
+ * COPY refused, the connection usable), DBP_QUERY_TIMEOUT (past the
+ * deadline: cancelled, the connection broken), or DBP_INVALID (a statement
+ * is already in flight on this connection). */
+DBP_MUSTCHECK dbp_status dbp_conn_exec(dbp_conn *c, const dbp_statement *stmt, int64_t timeout_ns,
+                                       dbp_result **res, dbp_error *err);
 
 /* Non-blocking statements, for event loops.  dbp_conn_send queues the
- * statement (the connection switches to libpq's non-blocking mode) without
- * waiting; dbp_conn_collect then waits at most timeout_ns (0: not at all)
- * for all of its results: DBP_OK with *res (the last result, or the first
- * error, as dbp_conn_exec), DBP_AGAIN while the statement still runs (call
- * again later, e.g. when dbp_conn_socket is readable), or DBP_QUERY.  One
- * statement at a time; returning a connection mid-statement discards it. */
-DBP_MUSTCHECK dbp_status dbp_conn_send(dbp_conn *c, const dbp_statement *stmt, dbp_error *err);
-DBP_MUSTCHECK dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns, dbp_result **res,
+ * statement (with its deadline, timeout_ns from now, 0: none) without
+ * waiting; dbp_conn_collect then waits at most wait_ns (0: not at all) for
+ * all of its results: DBP_OK with *res, DBP_AGAIN while the statement
+ * still runs (call again later, e.g. when dbp_conn_socket is readable),
+ * or a failure as dbp_conn_exec's.  One statement at a time; returning a
+ * connection mid-statement cancels it and discards the connection. */
+DBP_MUSTCHECK dbp_status dbp_conn_send(dbp_conn *c, const dbp_statement *stmt, int64_t timeout_ns,
+                                       dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_collect(dbp_conn *c, int64_t wait_ns, dbp_result **res,
                                           dbp_error *err);
 int dbp_conn_socket(const dbp_conn *c);
 /* After dbp_conn_collect said DBP_AGAIN: true when it waits to send (the
@@ -116,15 +124,31 @@ DBP_MUSTCHECK dbp_status dbp_conn_escape(dbp_conn *c, const char *s, size_t len,
                                          char **out, dbp_error *err);
 void dbp_conn_free_text(char *text);
 
-/* ROLLBACK or COMMIT an open transaction (one round trip).  Callers ask
- * dbp_conn_txn first, so an idle connection costs nothing. */
+/* ROLLBACK or COMMIT an open transaction (one round trip), within the
+ * engine's reset_timeout (DBP_TIMEOUT past it: cancelled, the connection
+ * broken).  Callers ask dbp_conn_txn first, so an idle connection costs
+ * nothing. */
 DBP_MUSTCHECK dbp_status dbp_conn_reset(dbp_conn *c, dbp_reset how, dbp_error *err);
 
-/* True once a failure showed that the link or session is unusable. */
+/* DISCARD ALL (reset_session), within reset_timeout as dbp_conn_reset. */
+DBP_MUSTCHECK dbp_status dbp_conn_discard(dbp_conn *c, dbp_error *err);
+/* True when reset_session (mode) asks for DISCARD ALL before the next
+ * borrower: "auto" after a command tag that may have changed the session
+ * (SET, RESET, LISTEN, PREPARE, DECLARE CURSOR, CREATE TABLE, LOAD),
+ * "always" after any statement. */
+bool dbp_conn_needs_discard(const dbp_conn *c, dbp_session_reset mode);
+/* A statement is in flight (sent, its results not all read). */
+bool dbp_conn_busy(const dbp_conn *c);
+/* A message over max_message_size went through (then broken too). */
+bool dbp_conn_oversized(const dbp_conn *c);
+
+/* True once a failure showed that the link or session is unusable, or a
+ * message over max_message_size went through (libpq keeps its grown
+ * buffers until the connection closes). */
 bool dbp_conn_broken(const dbp_conn *c);
-/* Sound and idle outside a transaction: nothing to do at a return.  One
- * libpq call, where dbp_conn_broken and dbp_conn_txn make two. */
-bool dbp_conn_clean(const dbp_conn *c);
+/* Sound, idle outside a transaction, and nothing for reset_session (mode)
+ * to discard: nothing to do at a return.  One libpq call. */
+bool dbp_conn_clean(const dbp_conn *c, dbp_session_reset mode);
 /* True when the failure was the server's, not this session's: a disconnect
  * (class 08, 57P01-03, a dead socket) or, for a primary, a read-only server.
  * The pool then replaces every connection born before it. */
@@ -133,9 +157,11 @@ void dbp_conn_mark_broken(dbp_conn *c);
 
 int dbp_conn_backend_pid(const dbp_conn *c);
 
-/* True for SQLSTATEs that mean the session is gone: class 08 (connection
- * exception), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
- * connect now. */
+/* True for SQLSTATEs by which the server says it is ending the session:
+ * 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now.
+ * Class 08 is not among them: on a live connection (08P01, a wrong
+ * parameter count) it is the statement's error; a link that is really gone
+ * shows in libpq's connection status. */
 bool dbp_sqlstate_is_disconnect(const char *sqlstate);
 
 #endif

@@ -21,10 +21,40 @@ struct dbp_conn {
     bool want_write;       /* non-blocking: libpq has output it could not send yet */
     dbp_close_hook close_hook; /* told before the socket goes: an event loop watching it */
     void *close_hook_arg;
+
+    /* What the statements so far did to the session (command tags). */
+    bool session_dirty;    /* SET, LISTEN, PREPARE, ...: DISCARD ALL before reuse */
+    bool ran_statement;    /* any statement since the last DISCARD ALL */
+    bool oversized;        /* a message over max_message went through: close on return */
+    size_t max_message;    /* bytes; 0 = no bound */
+    int64_t ping_timeout_ns, reset_timeout_ns;   /* the engine's, fixed at connect */
+
+    /* The statement in flight. */
+    int64_t deadline_ns;   /* when it is cancelled; INT64_MAX = never */
+    double timeout_s;      /* the timeout behind it, for the message */
+    dbp_status on_expiry;  /* DBP_QUERY_TIMEOUT, or DBP_TIMEOUT for a ping or reset */
+    const char *timeout_name;  /* "query_timeout", "ping_timeout", "reset_timeout" */
+    bool copy_refused;     /* it started a COPY, which the plain path refuses */
+    bool copy_out;         /* ... a COPY TO STDOUT whose rows are being skipped */
+    char *sent_sql;        /* a copy of its SQL when it may DEALLOCATE a statement of ours */
+
+    /* prepare_threshold: statements evicted while a transaction was aborted,
+     * deallocated once it ends. */
+    char (*dealloc)[24];
+    int n_dealloc, dealloc_cap;
 };
 
-/* conn_exec.c: one statement through the simple protocol, blocking (the
- * reset's ROLLBACK or COMMIT, the ping). */
-dbp_status dbp_conn_exec_simple(dbp_conn *c, const char *sql, dbp_result **res, dbp_error *err);
+/* conn_exec.c: one internal statement through the simple protocol, blocking
+ * for at most timeout_ns (the ping, the reset's ROLLBACK or COMMIT, DISCARD
+ * ALL); on expiry the statement is cancelled, the connection marked broken,
+ * and on_expiry returned with a message naming timeout_name. */
+dbp_status dbp_conn_exec_internal(dbp_conn *c, const char *sql, int64_t timeout_ns,
+                                  dbp_status on_expiry, const char *timeout_name,
+                                  dbp_result **res, dbp_error *err);
+
+/* conn.c: asks the server to cancel what the connection runs, without
+ * waiting: a cancel request opens a connection of its own, which a silent
+ * server would hold, so a detached thread sends it. */
+void dbp_conn_cancel_async(dbp_conn *c);
 
 #endif

@@ -35,6 +35,7 @@ const char *dbp_status_kind(dbp_status status)
     case DBP_PENDING:      return "pending";
     case DBP_NOMEM:        return "nomem";
     case DBP_INVALID:      return "invalid";
+    case DBP_QUERY_TIMEOUT: return "query_timeout";
     }
     return "unknown";
 }

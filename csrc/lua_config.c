@@ -14,7 +14,8 @@ static void describe(lua_State *L, int idx, const dbp_option *o, char *out, size
 {
     switch (lua_type(L, idx)) {
     case LUA_TSTRING:
-        if (o->type == DBP_OPT_RESET || o->type == DBP_OPT_ROLE || o->type == DBP_OPT_INT ||
+        if (o->type == DBP_OPT_RESET || o->type == DBP_OPT_SESSION || o->type == DBP_OPT_ROLE ||
+            o->type == DBP_OPT_INT ||
             o->type == DBP_OPT_NUMBER || o->type == DBP_OPT_BOOL) {
             /* A DSN pasted into the wrong option must not show its password. */
             char shown[64];
@@ -131,6 +132,7 @@ static dbp_status read_option(lua_State *L, int idx, const dbp_option *o, dbp_co
             return type_error(L, idx, o, err);
         return read_string(L, idx, o, c, err);
     case DBP_OPT_RESET:
+    case DBP_OPT_SESSION:
         if (t == LUA_TBOOLEAN)
             return dbp_config_set_bool(c, o, lua_toboolean(L, idx), err);
         if (t != LUA_TSTRING)

@@ -20,6 +20,7 @@ typedef struct conn_box {
     dbp_slot *slot;     /* NULL once returned or invalidated */
     bool traced;        /* leak_threshold: the pool holds its traceback */
     bool connecting;    /* an event loop still drives its connect (connect_step) */
+    bool expired;       /* returned by a query_timeout: statements fail with kind closed */
     dbp_site site;      /* where it was checked out, for a leak report */
 } conn_box;
 
@@ -33,6 +34,7 @@ static void push_conn(lua_State *L, dbp_pool *p, dbp_slot *s)
     box->slot = s;
     box->traced = dbp_pool_config(p)->leak_threshold > 0;
     box->connecting = false;
+    box->expired = false;
     dbp_lua_checkout_site(L, &box->site);
     lua_pushvalue(L, DBP_UV_CONN_MT);            /* called from Pool methods only */
     lua_setmetatable(L, -2);
@@ -113,6 +115,41 @@ dbp_conn *dbp_lua_check_conn(lua_State *L)
     return dbp_slot_conn(check_open(L)->slot);
 }
 
+/* For a statement: the open box, or NULL after pushing nil, msg, err (kind
+ * closed) when a query_timeout closed it.  Raises when it was closed by
+ * the app, and when a statement is still in flight on it: one statement at
+ * a time per connection (another coroutine or ngx.thread sharing the Conn
+ * would otherwise take the first one's result). */
+static conn_box *check_for_statement(lua_State *L, bool collect)
+{
+    conn_box *box = check_box(L);
+    dbp_error err;
+
+    if (box->slot == NULL && box->expired) {
+        dbp_error_set(&err, DBP_CLOSED, "dbpool.Conn was closed by its query_timeout: check out "
+                                        "another connection");
+        fail(L, box, &err);
+        return NULL;
+    }
+    box = check_open(L);
+    if (!collect && dbp_conn_busy(dbp_slot_conn(box->slot)))
+        luaL_error(L, "dbpool.Conn is busy: a statement sent before (by another coroutine or "
+                      "ngx.thread?) is still running on it; one statement at a time per "
+                      "connection");
+    return box;
+}
+
+/* A statement failed: after a query_timeout the connection goes at once
+ * (cancelled, never pooled; the slot is free for others). */
+static int statement_failed(lua_State *L, conn_box *box, const dbp_error *err)
+{
+    if (err->status == DBP_QUERY_TIMEOUT) {
+        give_back(L, box, RETURN_CLOSE);
+        box->expired = true;
+    }
+    return fail(L, box, err);
+}
+
 static int conn_close(lua_State *L)
 {
     give_back(L, check_box(L), RETURN_CLOSE);
@@ -151,12 +188,12 @@ static int run(lua_State *L, conn_box *box, const dbp_lua_params *prm, bool send
         dbp_lua_echo_statement(L, box->pool, &prm->stmt);
     if (send) {
         if (dbp_slot_send(box->pool, box->slot, &prm->stmt, &err) != DBP_OK)
-            return fail(L, box, &err);
+            return statement_failed(L, box, &err);
         lua_pushboolean(L, 1);
         return 1;
     }
     if (dbp_slot_exec(box->pool, box->slot, &prm->stmt, &res, &err) != DBP_OK)
-        return fail(L, box, &err);
+        return statement_failed(L, box, &err);
     dbp_lua_push_result(L, res);
     return 1;
 }
@@ -164,9 +201,11 @@ static int run(lua_State *L, conn_box *box, const dbp_lua_params *prm, bool send
 /* conn:query(sql, ...) or conn:send(sql, ...): parameters $1..$n. */
 static int query(lua_State *L, bool send)
 {
-    conn_box *box = check_open(L);
+    conn_box *box = check_for_statement(L, false);
     dbp_lua_params prm;
 
+    if (box == NULL)
+        return 3;
     dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm, send ? "send" : "query");
     return run(L, box, &prm, send);
 }
@@ -174,9 +213,11 @@ static int query(lua_State *L, bool send)
 /* conn:query_params(sql, params) or conn:send_params(sql, params). */
 static int query_params(lua_State *L, bool send)
 {
-    conn_box *box = check_open(L);
+    conn_box *box = check_for_statement(L, false);
     dbp_lua_params prm;
 
+    if (box == NULL)
+        return 3;
     dbp_lua_read_statement_table(L, 2, 3, &prm, send ? "send_params" : "query_params");
     return run(L, box, &prm, send);
 }
@@ -184,9 +225,11 @@ static int query_params(lua_State *L, bool send)
 /* conn:exec(sql) or conn:send_exec(sql): the simple query protocol. */
 static int exec(lua_State *L, bool send)
 {
-    conn_box *box = check_open(L);
+    conn_box *box = check_for_statement(L, false);
     dbp_lua_params prm;
 
+    if (box == NULL)
+        return 3;
     dbp_lua_read_simple(L, 2, &prm, send ? "send_exec" : "exec");
     return run(L, box, &prm, send);
 }
@@ -201,7 +244,7 @@ static int exec(lua_State *L, bool send)
 int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table)
 {
     const dbp_config *cfg = dbp_pool_config(p);
-    conn_box box = {dbp_conn_tag, p, NULL, cfg->leak_threshold > 0, false, {{0}, 0}};
+    conn_box box = {.tag = dbp_conn_tag, .pool = p, .traced = cfg->leak_threshold > 0};
     dbp_lua_params prm;
     dbp_result *res;
     unsigned events = 0;
@@ -276,19 +319,21 @@ static int conn_send_exec(lua_State *L)
  * rows, waiting at most that long (default 0); false while it still runs. */
 static int conn_collect(lua_State *L)
 {
-    conn_box *box = check_open(L);
+    conn_box *box = check_for_statement(L, true);
     double wait = luaL_optnumber(L, 2, 0);
     dbp_result *res;
     dbp_error err;
-    dbp_status st = dbp_slot_collect(box->pool, box->slot, dbp_sec_to_ns(wait > 0 ? wait : 0),
-                                     &res, &err);
+    dbp_status st;
 
+    if (box == NULL)
+        return 3;
+    st = dbp_slot_collect(box->pool, box->slot, dbp_sec_to_ns(wait > 0 ? wait : 0), &res, &err);
     if (st == DBP_AGAIN) {
         lua_pushboolean(L, 0);
         return 1;
     }
     if (st != DBP_OK)
-        return fail(L, box, &err);
+        return statement_failed(L, box, &err);
     dbp_lua_push_result(L, res);
     return 1;
 }
@@ -297,13 +342,32 @@ static int conn_collect(lua_State *L)
  * then one round trip).  A dead server counts as a disconnect for the pool. */
 static int conn_ping(lua_State *L)
 {
-    conn_box *box = check_open(L);
+    conn_box *box = check_for_statement(L, false);
     dbp_error err;
 
+    if (box == NULL)
+        return 3;
     if (dbp_slot_ping(box->pool, box->slot, &err) != DBP_OK)
         return fail(L, box, &err);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* conn:set_query_timeout(seconds): the deadline of this checkout's
+ * statements, in seconds (0: none), until the connection is returned;
+ * overrides the engine's query_timeout.  Past it a statement is cancelled,
+ * the connection closed, and the call returns nil, msg, err of kind
+ * query_timeout. */
+static int conn_set_query_timeout(lua_State *L)
+{
+    conn_box *box = check_open(L);
+    double seconds = luaL_checknumber(L, 2);
+
+    if (!(seconds >= 0) || seconds > 1e9)
+        luaL_error(L, "bad argument #2 to 'set_query_timeout' (seconds must be a number from 0 "
+                      "(none) to 1e9, got %f)", seconds);
+    dbp_slot_set_query_timeout(box->slot, seconds);
+    return 0;
 }
 
 /* ===== Session facts =================================================== */
@@ -426,6 +490,7 @@ static const luaL_Reg conn_methods[] = {
     {"send_exec", conn_send_exec},
     {"collect", conn_collect},
     {"ping", conn_ping},
+    {"set_query_timeout", conn_set_query_timeout},
     {"close", conn_close},
     {"invalidate", conn_invalidate},
     {"backend_pid", conn_backend_pid},

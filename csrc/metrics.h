@@ -31,6 +31,11 @@ typedef enum dbp_counter {
     DBP_M_QUERY_ERRORS,
     DBP_M_CIRCUIT_OPEN,     /* checkouts refused by the open breaker */
     DBP_M_READ_FALLBACKS,   /* engine:read served by the primary: no healthy replica */
+    DBP_M_QUERY_TIMEOUTS,   /* statements cancelled at query_timeout */
+    DBP_M_PING_TIMEOUTS,    /* pre-pings and health pings past ping_timeout */
+    DBP_M_RESET_TIMEOUTS,   /* resets on return (ROLLBACK, COMMIT, DISCARD ALL) past reset_timeout */
+    DBP_M_SESSION_RESETS,   /* DISCARD ALL on return (reset_session) */
+    DBP_M_OVERSIZED,        /* closed on return after a message over max_message_size */
     DBP_M_COUNT
 } dbp_counter;
 

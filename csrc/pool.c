@@ -30,6 +30,7 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
     p->gen = dbp_fork_generation();
     p->next_leak_scan_ns = INT64_MAX;
     p->created_ns = dbp_now_ns();
+    p->query_timeout_ns = dbp_sec_to_ns(cfg->query_timeout);
     if (cfg->max_total_connections > 0 &&
         dbp_cap_new(cfg->max_total_connections, &p->cap) != DBP_OK) {
         dbp_config_free(&p->cfg);
@@ -102,8 +103,11 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, unsigned
         return true;
     now = dbp_now_ns();
     alive = dbp_conn_alive_passive(s->conn);
-    if (alive && now - s->last_used_ns >= dbp_sec_to_ns(p->cfg.pre_ping_bypass))
+    if (alive && now - s->last_used_ns >= dbp_sec_to_ns(p->cfg.pre_ping_bypass)) {
         alive = dbp_conn_ping(s->conn, &err) == DBP_OK;
+        if (!alive && err.status == DBP_TIMEOUT)  /* replaced like a dead one */
+            dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);
+    }
     if (alive)
         return true;
     dbp_metrics_inc(&p->metrics, DBP_M_PREPING_FAILURES);
@@ -256,25 +260,53 @@ dbp_status dbp_pool_timed_out(dbp_pool *p, dbp_error *err)
 
 /* reset_on_return, only when a transaction is open: an idle return costs no
  * round trip.  Returns nonzero when the connection must be discarded. */
+/* A reset on return failed: count a timeout, say whether to discard. */
+static int reset_failed(dbp_pool *p, dbp_status st)
+{
+    if (st == DBP_TIMEOUT)
+        dbp_metrics_inc(&p->metrics, DBP_M_RESET_TIMEOUTS);
+    return 1;
+}
+
+/* What a return does to the session before the next borrower:
+ * reset_on_return when a transaction is open, then DISCARD ALL when
+ * reset_session asks for it (never through PgBouncer, where the session is
+ * not the client's).  Returns nonzero when the connection must be
+ * discarded instead: broken, too big a message went through, a reset
+ * failed or timed out, or a dirty session left in a transaction on
+ * purpose (reset_on_return = false). */
 static DBP_HOT int reset_for_return(dbp_pool *p, dbp_slot *s)
 {
+    dbp_session_reset mode = p->cfg.pgbouncer ? DBP_SESSION_KEEP
+                                              : (dbp_session_reset)p->cfg.reset_session;
     dbp_error err;
+    dbp_status st;
 
-    if (dbp_conn_clean(s->conn))          /* the usual return */
+    if (dbp_conn_clean(s->conn, mode))    /* the usual return */
         return 0;
-    if (dbp_conn_broken(s->conn))
+    if (dbp_conn_broken(s->conn)) {
+        if (dbp_conn_oversized(s->conn))
+            dbp_metrics_inc(&p->metrics, DBP_M_OVERSIZED);
         return 1;
+    }
     switch (dbp_conn_txn(s->conn)) {
     case DBP_TXN_IDLE:
-        return 0;
-    case DBP_TXN_OPEN:
-        if (dbp_conn_reset(s->conn, (dbp_reset)p->cfg.reset_on_return, &err) != DBP_OK)
-            return 1;
-        return dbp_conn_broken(s->conn);
-    case DBP_TXN_BROKEN:
         break;
+    case DBP_TXN_OPEN:
+        if (p->cfg.reset_on_return == DBP_RESET_NONE)
+            return dbp_conn_needs_discard(s->conn, mode);
+        if ((st = dbp_conn_reset(s->conn, (dbp_reset)p->cfg.reset_on_return, &err)) != DBP_OK)
+            return reset_failed(p, st);
+        break;
+    case DBP_TXN_BROKEN:
+        return 1;
     }
-    return 1;
+    if (dbp_conn_needs_discard(s->conn, mode)) {
+        if ((st = dbp_conn_discard(s->conn, &err)) != DBP_OK)
+            return reset_failed(p, st);
+        dbp_metrics_inc(&p->metrics, DBP_M_SESSION_RESETS);
+    }
+    return dbp_conn_broken(s->conn);
 }
 
 /* Takes p->mu for the return of s.  Returns false, unlocked, when s was

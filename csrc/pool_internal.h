@@ -62,6 +62,7 @@ struct dbp_slot {
     dbp_slot *leak_prev, *leak_next;   /* p->tracked links */
     bool leak_reported;
     unsigned epoch;         /* p->epoch when its unit of capacity was reserved */
+    int64_t query_timeout_ns;   /* this checkout's statements' deadline; 0 = none */
 };
 
 /* One queued checkout.  Lives on the waiting thread's stack. */
@@ -93,6 +94,7 @@ struct dbp_pool {
     dbp_cap *cap;           /* NULL unless max_total_connections; atomics, no lock */
     int peak_in_use;        /* most connections checked out at once */
     int64_t created_ns;
+    int64_t query_timeout_ns;        /* query_timeout; immutable */
     dbp_hist_snapshot health_mark;   /* wait histogram at the last health window */
     uint64_t health_timeouts;        /* timeouts then */
 
@@ -272,6 +274,7 @@ static DBP_HOT void note_checkout_locked(dbp_pool *p, dbp_slot *s, int64_t start
     if (in_use > p->peak_in_use)
         p->peak_in_use = in_use;
     s->checkout_ns = now;
+    s->query_timeout_ns = p->query_timeout_ns;   /* conn:set_query_timeout lasts one checkout */
 }
 
 /* Another process could not open a connection for the cap a moment ago:

@@ -1,5 +1,6 @@
 /* pool_stmt.c: statements on checked-out slots (pool_stmt.h): the
  * bookkeeping every caller gets, around conn.c's statements. */
+#include "pool_internal.h"
 #include "pool_stmt.h"
 
 static dbp_status inherited(dbp_error *err)
@@ -22,7 +23,9 @@ static dbp_status failed(dbp_pool *p, dbp_slot *s, dbp_status st)
 {
     if (st == DBP_INVALID)
         return st;
-    dbp_metrics_inc(dbp_pool_metrics(p), DBP_M_QUERY_ERRORS);
+    if (st == DBP_QUERY_TIMEOUT)
+        dbp_metrics_inc(&p->metrics, DBP_M_QUERY_TIMEOUTS);
+    dbp_metrics_inc(&p->metrics, DBP_M_QUERY_ERRORS);
     dbp_pool_note_failure(p, s);
     return st;
 }
@@ -35,7 +38,7 @@ dbp_status dbp_slot_exec(dbp_pool *p, dbp_slot *s, const dbp_statement *stmt, db
     if (dbp_slot_inherited(s))
         return inherited(err);
     note_statement(p, s);
-    st = dbp_conn_exec(dbp_slot_conn(s), stmt, res, err);
+    st = dbp_conn_exec(s->conn, stmt, s->query_timeout_ns, res, err);
     return st == DBP_OK ? st : failed(p, s, st);
 }
 
@@ -46,7 +49,7 @@ dbp_status dbp_slot_send(dbp_pool *p, dbp_slot *s, const dbp_statement *stmt, db
     if (dbp_slot_inherited(s))
         return inherited(err);
     note_statement(p, s);
-    st = dbp_conn_send(dbp_slot_conn(s), stmt, err);
+    st = dbp_conn_send(s->conn, stmt, s->query_timeout_ns, err);
     return st == DBP_OK ? st : failed(p, s, st);
 }
 
@@ -57,7 +60,7 @@ dbp_status dbp_slot_collect(dbp_pool *p, dbp_slot *s, int64_t timeout_ns, dbp_re
 
     if (dbp_slot_inherited(s))
         return inherited(err);
-    st = dbp_conn_collect(dbp_slot_conn(s), timeout_ns, res, err);
+    st = dbp_conn_collect(s->conn, timeout_ns, res, err);
     return st == DBP_OK || st == DBP_AGAIN ? st : failed(p, s, st);
 }
 
@@ -71,6 +74,13 @@ dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err)
         dbp_error_set(err, DBP_QUERY, "the server closed the connection");
     else if (dbp_conn_ping(c, err) == DBP_OK)
         return DBP_OK;
+    if (err->status == DBP_TIMEOUT)
+        dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);
     dbp_pool_note_failure(p, s);
     return err->status;
+}
+
+void dbp_slot_set_query_timeout(dbp_slot *s, double seconds)
+{
+    s->query_timeout_ns = dbp_sec_to_ns(seconds);
 }

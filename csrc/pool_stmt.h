@@ -9,6 +9,10 @@
  *     disconnect (and for role = "primary" a read-only server) as the
  *     pool-wide invalidation time, so that every connection born before it
  *     is replaced at its next checkout, as SQLAlchemy does.
+ * Statements have a deadline: the engine's query_timeout, or what
+ * dbp_slot_set_query_timeout set for this checkout.  Past it the statement
+ * is cancelled and the call fails with DBP_QUERY_TIMEOUT; the connection is
+ * broken then, and goes when the slot is returned.
  * The caller holds the checkout of s throughout. */
 #ifndef DBP_POOL_STMT_H
 #define DBP_POOL_STMT_H
@@ -17,8 +21,9 @@
 
 /* Runs stmt and waits for its result (blocking: threads, Lua 5.4).  On
  * DBP_OK *res is the last result, for the caller to free with
- * dbp_result_free.  Fails with DBP_QUERY (the server's error, or the link's)
- * or DBP_CLOSED. */
+ * dbp_result_free.  Fails with DBP_QUERY (the server's error, or the
+ * link's), DBP_QUERY_TIMEOUT, DBP_INVALID (a statement already in flight on
+ * the connection) or DBP_CLOSED. */
 DBP_MUSTCHECK dbp_status dbp_slot_exec(dbp_pool *p, dbp_slot *s, const dbp_statement *stmt,
                                        dbp_result **res, dbp_error *err);
 
@@ -39,5 +44,9 @@ DBP_MUSTCHECK dbp_status dbp_slot_collect(dbp_pool *p, dbp_slot *s, int64_t time
  * writes).  A dead server counts as a disconnect for the pool.  Not counted
  * as a statement. */
 DBP_MUSTCHECK dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err);
+
+/* The deadline of s's statements until the slot is returned, in seconds
+ * (0: none); the next checkout starts again from query_timeout. */
+void dbp_slot_set_query_timeout(dbp_slot *s, double seconds);
 
 #endif

@@ -134,6 +134,21 @@ void dbp_stmt_forget(dbp_stmt_cache *c, dbp_stmt *s)
     name_it(c, s);
 }
 
+void dbp_stmt_forget_all(dbp_stmt_cache *c)
+{
+    for (dbp_stmt *s = c->newest; s != NULL; s = s->older)
+        if (s->prepared)
+            dbp_stmt_forget(c, s);
+}
+
+dbp_stmt *dbp_stmt_by_name(dbp_stmt_cache *c, const char *name)
+{
+    for (dbp_stmt *s = c->newest; s != NULL; s = s->older)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
 unsigned dbp_stmt_count(const dbp_stmt_cache *c, unsigned *prepared)
 {
     unsigned n = 0;

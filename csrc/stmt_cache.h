@@ -42,6 +42,13 @@ bool dbp_stmt_due(const dbp_stmt_cache *c, const dbp_stmt *s);
  * collide with a statement the server may still hold. */
 void dbp_stmt_forget(dbp_stmt_cache *c, dbp_stmt *s);
 
+/* The server dropped every statement of the session (DEALLOCATE ALL,
+ * DISCARD ALL): forget that any is prepared, as dbp_stmt_forget each. */
+void dbp_stmt_forget_all(dbp_stmt_cache *c);
+
+/* The entry whose server-side statement is name, or NULL. */
+dbp_stmt *dbp_stmt_by_name(dbp_stmt_cache *c, const char *name);
+
 /* Texts tracked, and how many of them are prepared (for tests). */
 unsigned dbp_stmt_count(const dbp_stmt_cache *c, unsigned *prepared);
 #endif

@@ -249,7 +249,7 @@ describe("reset on return", function()
   end)
 
   it("rolls back an open transaction (default)", function()
-    local e = helper.engine { pool_size = 1 }
+    local e = helper.engine { pool_size = 1, reset_session = false }
     local c = assert(e:connect())
     local pid = c:backend_pid()
     assert(c:exec("BEGIN"))

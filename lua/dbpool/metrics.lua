@@ -19,6 +19,11 @@ local counters = {
   { "query_errors", "Statements that failed." },
   { "circuit_open", "Checkouts refused at once by the open circuit breaker." },
   { "read_fallbacks", "Reads served by the primary because no replica was healthy." },
+  { "query_timeouts", "Statements cancelled at query_timeout (their connections discarded)." },
+  { "ping_timeouts", "Pre-pings and health pings with no answer within ping_timeout." },
+  { "reset_timeouts", "Resets on return with no answer within reset_timeout (connections discarded)." },
+  { "session_resets", "DISCARD ALL sent on return for reset_session." },
+  { "oversized_closes", "Connections closed on return after a message over max_message_size." },
 }
 
 local gauges = {

@@ -128,7 +128,7 @@ static dbp_status run(dbp_conn *c, const char *sql, dbp_error *err)
 {
     dbp_result *r = NULL;
     dbp_statement stmt = {.sql = sql, .simple = true};
-    dbp_status st = dbp_conn_exec(c, &stmt, &r, err);
+    dbp_status st = dbp_conn_exec(c, &stmt, 0, &r, err);
 
     if (st == DBP_OK)
         dbp_result_free(r);
@@ -146,7 +146,7 @@ static void q_text(dbp_conn *c, const char *sql, const char *param, char *out, s
     size_t len;
     const char *v;
 
-    if (dbp_conn_exec(c, &stmt, &r, &err) != DBP_OK) {
+    if (dbp_conn_exec(c, &stmt, 0, &r, &err) != DBP_OK) {
         snprintf(out, size, "ERROR: %s", err.message);
         return;
     }
@@ -660,6 +660,7 @@ static void test_reset_on_return(void)
     dbp_config cfg;
     cfg_make(&cfg, "reset_commit", g_dsn, 1, 0, 2);
     cfg.reset_on_return = DBP_RESET_COMMIT;
+    cfg.reset_session = DBP_SESSION_KEEP;      /* else DISCARD ALL drops the temp table */
     p = pool_from(&cfg);
     s = take(p);
     pid = pid_of(s);
