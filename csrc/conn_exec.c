@@ -52,9 +52,11 @@ static void parse_lost_message(const char *text, dbp_error *err)
 
 /* A failed statement's error.  The connection is lost (a pool-wide event)
  * only when it is gone: libpq reports it bad, or the server said it is
- * ending the session (57P01-57P03), or, for role = "primary", the server
- * turned read-only (25006).  Any other error on a live connection, class 08
- * included (08P01 for a wrong parameter count), is the statement's own. */
+ * ending the session (57P01-57P03, or any FATAL: the server closes the
+ * session after one, as PgBouncer's "database removed"), or, for role =
+ * "primary", the server turned read-only (25006).  Any other error on a
+ * live connection, class 08 included (08P01 for a wrong parameter count),
+ * is the statement's own. */
 static dbp_status fail_from_result(dbp_conn *c, PGresult *r, dbp_error *err)
 {
     const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -77,7 +79,8 @@ static dbp_status fail_from_result(dbp_conn *c, PGresult *r, dbp_error *err)
             parse_lost_message(PQerrorMessage(c->pg), err);
         c->broken = c->lost = true;
     }
-    if (dbp_sqlstate_is_disconnect(err->sqlstate))
+    if (dbp_sqlstate_is_disconnect(err->sqlstate) || strcmp(err->severity, "FATAL") == 0 ||
+        strcmp(err->severity, "PANIC") == 0)
         c->broken = c->lost = true;
     if (c->primary && strcmp(err->sqlstate, "25006") == 0)
         c->broken = c->lost = true;
