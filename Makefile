@@ -27,7 +27,7 @@ JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
 
 MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
 
-.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty clean exports
+.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions clean exports
 all: $(MODULES)
 
 build/core/%.o: csrc/%.c
@@ -115,6 +115,12 @@ bench: deps bench-bin
 	@scripts/with-pg.sh bench/run.sh
 	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
 	@scripts/with-pg.sh bench/metrics.sh
+
+# Instructions per operation, this tree against BENCH_BASE (a git ref,
+# default HEAD~1): bench/results/instructions.md.  Load does not change them.
+BENCH_BASE ?= HEAD~1
+bench-instructions: deps all bench-bin
+	@scripts/with-pg.sh bench/instructions.sh $(BENCH_BASE)
 
 # C benchmark programs: the cycle with metrics, and with them compiled out;
 # the Lua 5.4 module with metrics compiled out, for the same comparison.

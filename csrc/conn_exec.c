@@ -137,12 +137,15 @@ static bool tag_is(const char *tag, const char *word)
  * has the same tag), LOAD. */
 static bool tag_changes_session(const char *tag)
 {
-    static const char *const tags[] = {"SET", "RESET", "LISTEN", "PREPARE", "DECLARE CURSOR",
-                                       "CREATE TABLE", "LOAD"};
-    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
-        if (tag_is(tag, tags[i]))
-            return true;
-    return false;
+    switch (tag[0]) {        /* every result passes here: one look for most tags */
+    case 'S': return tag_is(tag, "SET");
+    case 'R': return tag_is(tag, "RESET");
+    case 'L': return tag_is(tag, "LISTEN") || tag_is(tag, "LOAD");
+    case 'P': return tag_is(tag, "PREPARE");
+    case 'D': return tag_is(tag, "DECLARE CURSOR");
+    case 'C': return tag_is(tag, "CREATE TABLE");
+    default: return false;
+    }
 }
 
 /* DEALLOCATE <name>: forgets our statements that sent_sql deallocates. */
@@ -173,6 +176,8 @@ static void note_tag(dbp_conn *c, const char *tag)
 {
     if (tag_changes_session(tag))
         c->session_dirty = true;
+    if (tag[0] != 'D')                   /* DISCARD, DEALLOCATE: the rest is about them */
+        return;
     if (tag_is(tag, "DISCARD ALL")) {
         c->session_dirty = false;
         c->ran_statement = false;
@@ -241,13 +246,17 @@ static int read_results(dbp_conn *c)
     }
 }
 
-/* Waits up to timeout_ns for the socket to be ready for what libpq needs. */
+/* Waits up to timeout_ns (-1: no limit) for the socket to be ready for
+ * what libpq needs. */
 static int wait_socket(dbp_conn *c, bool want_write, int64_t timeout_ns)
 {
     struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN | (want_write ? POLLOUT : 0)};
-    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / DBP_NS_PER_SEC),
-                          .tv_nsec = (long)(timeout_ns % DBP_NS_PER_SEC)};
+    struct timespec ts;
 
+    if (timeout_ns < 0)
+        return ppoll(&pfd, 1, NULL, NULL);
+    ts.tv_sec = (time_t)(timeout_ns / DBP_NS_PER_SEC);
+    ts.tv_nsec = (long)(timeout_ns % DBP_NS_PER_SEC);
     return ppoll(&pfd, 1, &ts, NULL);
 }
 
@@ -274,13 +283,13 @@ static dbp_status drive(dbp_conn *c, bool consume_first, int64_t wait_until, PGr
             c->pending = NULL;
             return DBP_OK;
         }
-        now = dbp_now_ns();
+        until = wait_until < c->deadline_ns ? wait_until : c->deadline_ns;
+        now = until == INT64_MAX ? 0 : dbp_now_ns();   /* no clock without a deadline */
         if (now >= c->deadline_ns)
             return expired(c, err);
-        until = wait_until < c->deadline_ns ? wait_until : c->deadline_ns;
         if (now >= until)
             return DBP_AGAIN;
-        int ready = wait_socket(c, flushing == 1, until - now);
+        int ready = wait_socket(c, flushing == 1, until == INT64_MAX ? -1 : until - now);
         if (ready < 0 && errno != EINTR)
             goto link_failed;
         if (ready > 0 && !PQconsumeInput(c->pg))
@@ -317,8 +326,10 @@ static dbp_status begin(dbp_conn *c, int64_t deadline, int64_t timeout_ns, dbp_s
     c->on_expiry = on_expiry;
     c->timeout_name = timeout_name;
     c->copy_refused = c->copy_out = false;
-    free(c->sent_sql);
-    c->sent_sql = NULL;
+    if (c->sent_sql != NULL) {
+        free(c->sent_sql);
+        c->sent_sql = NULL;
+    }
     return DBP_OK;
 }
 
