@@ -45,6 +45,14 @@ static dbp_status type_error(lua_State *L, int idx, const dbp_option *o, dbp_err
                          o->must_be, got);
 }
 
+/* A string at idx that C would cut at a zero byte. */
+static bool cut_by_zero(lua_State *L, int idx)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    return strlen(s) != len;
+}
+
 static dbp_status read_string(lua_State *L, int idx, const dbp_option *o, dbp_config *c,
                               dbp_error *err)
 {
@@ -68,6 +76,9 @@ static dbp_status read_list(lua_State *L, int idx, const dbp_option *o, dbp_conf
         if (lua_type(L, -1) != LUA_TSTRING)
             st = dbp_error_set(err, DBP_INVALID, "option '%s' must be %s, got %s at [%d]",
                                o->name, o->must_be, luaL_typename(L, -1), (int)i);
+        else if (cut_by_zero(L, -1))
+            st = dbp_error_set(err, DBP_INVALID, "option '%s' must not contain a zero byte "
+                               "(at [%d])", o->name, (int)i);
         else
             st = dbp_config_add_replica(c, lua_tostring(L, -1), err);
         lua_pop(L, 1);
@@ -89,6 +100,12 @@ static dbp_status read_table(lua_State *L, int idx, const dbp_option *o, dbp_con
     lua_pushnil(L);
     while (st == DBP_OK && lua_next(L, idx) != 0) {       /* key, value */
         const dbp_option *sub = NULL;
+        if (lua_type(L, -2) == LUA_TSTRING && cut_by_zero(L, -2)) {
+            st = dbp_error_set(err, DBP_INVALID, "option names must not contain a zero byte "
+                               "(in '%s')", o->name);
+            lua_pop(L, 1);
+            break;
+        }
         if (lua_type(L, -2) == LUA_TSTRING) {
             snprintf(full, sizeof full, "%s%s", prefix, lua_tostring(L, -2));
             sub = dbp_option_find(full);
@@ -164,6 +181,8 @@ static dbp_status read_all(lua_State *L, int idx, dbp_config *c, dbp_error *err)
         if (lua_type(L, -2) != LUA_TSTRING) {
             st = dbp_error_set(err, DBP_INVALID, "option names must be strings, got %s",
                                luaL_typename(L, -2));
+        } else if (cut_by_zero(L, -2)) {
+            st = dbp_error_set(err, DBP_INVALID, "option names must not contain a zero byte");
         } else {
             const char *key = lua_tostring(L, -2);
             o = dbp_option_find(key);

@@ -475,6 +475,8 @@ static int conn_tostring(lua_State *L)
     conn_box *box = check_box(L);
     if (box->slot == NULL)
         lua_pushliteral(L, "dbpool.Conn(closed)");
+    else if (box->connecting)
+        lua_pushfstring(L, "dbpool.Conn(%s, connecting)", dbp_pool_config(box->pool)->name);
     else
         lua_pushfstring(L, "dbpool.Conn(%s, pid %d)", dbp_pool_config(box->pool)->name,
                         dbp_conn_backend_pid(dbp_slot_conn(box->slot)));

@@ -35,10 +35,14 @@ static const dbp_option *rule_option(lua_State *L, int rule, const char *field, 
 {
     const dbp_option *o;
 
+    size_t len;
+
     lua_getfield(L, rule, field);
     if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "dbpool: policy rule %d: '%s' must be an option name, got %s", i, field,
                    luaL_typename(L, -1));
+    if (strlen(lua_tolstring(L, -1, &len)) != len)
+        luaL_error(L, "dbpool: policy rule %d: '%s' must not contain a zero byte", i, field);
     o = dbp_option_find(lua_tostring(L, -1));
     if (o == NULL || o->type == DBP_OPT_LIST || o->type == DBP_OPT_TABLE ||
         o->type == DBP_OPT_LUA || o->type == DBP_OPT_STRING)
@@ -61,6 +65,8 @@ static double opt_number(lua_State *L, int t, const char *field, double dflt, in
         luaL_error(L, "dbpool: policy rule %d: '%s' must be a number, got %s", i, field,
                    luaL_typename(L, -1));
     v = lua_tonumber(L, -1);
+    if (isnan(v))
+        luaL_error(L, "dbpool: policy rule %d: '%s' must be a number, got nan", i, field);
     lua_pop(L, 1);
     return v;
 }
@@ -76,7 +82,7 @@ static double equals_value(lua_State *L, const dbp_option *o, int i)
         return lua_toboolean(L, -1) ? 1 : 0;
     if (lua_type(L, -1) == LUA_TNUMBER)
         return lua_tonumber(L, -1);
-    if (lua_type(L, -1) == LUA_TSTRING) {
+    if (lua_type(L, -1) == LUA_TSTRING && strlen(lua_tostring(L, -1)) == lua_rawlen(L, -1)) {
         dbp_config_init(&scratch);
         if (dbp_config_set_string(&scratch, o, lua_tostring(L, -1), &err) == DBP_OK)
             v = dbp_option_value(&scratch, o);
@@ -143,6 +149,8 @@ static void read_rule(lua_State *L, int rule, dbp_policy_rule *r, int i)
         check_keys(L, t, bounds_keys, r->kind == DBP_RULE_CAPACITY ? "capacity" : "total_capacity", i);
         r->a = opt_number(L, t, "min", -HUGE_VAL, i);
         r->b = opt_number(L, t, "max", HUGE_VAL, i);
+        if (isinf(r->a) && isinf(r->b))
+            luaL_error(L, "dbpool: policy rule %d: capacity bounds need min or max", i);
         lua_pop(L, 2);
         return;
     }

@@ -2,6 +2,7 @@
  * registry of pools (registry.h), shared by every Lua state and thread. */
 #include "lua_config.h"
 #include "lua_error.h"
+#include "lua_params.h"
 #include "lua_pool.h"
 #include "lua_registry.h"
 #include "registry.h"
@@ -36,7 +37,7 @@ static int core_open(lua_State *L)
  * state or thread of this process, or nil. */
 static int core_find(lua_State *L)
 {
-    dbp_pool *p = dbp_registry_find(luaL_checkstring(L, 1));
+    dbp_pool *p = dbp_registry_find(dbp_lua_check_cstring(L, 1, "find", NULL));
 
     if (p == NULL)
         return 0;

@@ -52,6 +52,29 @@ describe("a zero byte", function()
     assert.are.equal("'admin-suffix'", c:escape_literal("admin-suffix"))
   end)
 
+  it("in an option name, a policy rule or an engine name to look up raises", function()
+    for what, call in pairs {
+      option_name = function() return helper.engine { ["pool_size\0junk"] = 3 } end,
+      sub_option = function() return helper.engine { retry = { ["attempts\0x"] = 7 } } end,
+      rule_option = function()
+        return dbpool.check({ name = "a", dsn = "b" }, { { option = "pool_size\0x", min = 10 } })
+      end,
+      get = function() return dbpool.get("KG\0x") end,
+    } do
+      local ok, why = pcall(call)
+      assert.is_false(ok, what)
+      assert.matches("zero byte", why, 1, true)
+    end
+  end)
+
+  it("in a replica DSN raises and registers nothing", function()
+    local name = helper.name("rz")
+    local ok, why = pcall(helper.engine, { name = name, replicas = { helper.dsn .. "\0junk" } })
+    assert.is_false(ok)
+    assert.matches("option 'replicas' must not contain a zero byte", why, 1, true)
+    assert.is_nil(dbpool.get(name))
+  end)
+
   it("in a name, a DSN, an option or a replica DSN raises at engine creation", function()
     for what, opts in pairs {
       name = { name = "KG\0x" },
@@ -149,6 +172,18 @@ describe("query_params", function()
   end)
 end)
 
+describe("a Conn still connecting", function()
+  it("prints itself without touching the connection it does not have yet", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    local c, state = e.pool:try_connect(0, true)
+    if state == "connecting" then
+      assert.matches("dbpool.Conn%(.*, connecting%)", tostring(c))
+    end
+    c:close()
+    assert.are.equal(0, e.pool:checkedout())
+  end)
+end)
+
 describe("every public function checks its arguments before it takes a connection", function()
   it("raises at once while the pool is exhausted", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0, pool_timeout = 5 }
@@ -165,6 +200,20 @@ describe("every public function checks its arguments before it takes a connectio
       ["query_params(sql, {{}})"] = function() return e:query_params("SELECT $1", { {} }) end,
       ["read_query(nil)"] = function() return e:read_query(nil) end,
       ["health({typo=1})"] = function() return e:health { typo = 1 } end,
+      ["health(42)"] = function() return e:health(42) end,
+      ["health({ping='yes'})"] = function() return e:health { ping = "yes" } end,
+      ["budget(42)"] = function() return dbpool.budget(42) end,
+      ["budget{live=42}"] = function() return dbpool.budget { live = 42, engines = { e } } end,
+      ["budget{pgbouncer=42}"] = function() return dbpool.budget { live = e, engines = { e }, pgbouncer = 42 } end,
+      ["budget{reserve='x'}"] = function() return dbpool.budget { reserve = "x", max_connections = 100 } end,
+      ["query_params(sql, {n=math.huge})"] = function() return e:query_params("SELECT 1", { n = math.huge }) end,
+      ["query_params(sql, {n=-1})"] = function() return e:query_params("SELECT 1", { n = -1 }) end,
+      ["query_params(sql, {n=1.5})"] = function() return e:query_params("SELECT 1", { n = 1.5 }) end,
+      ["read_query with 65,536 parameters"] = function()
+        local p = {}
+        for i = 1, 65536 do p[i] = i end
+        return e:read_query("SELECT 1", (table.unpack or unpack)(p, 1, 65536))
+      end,
     } do
       local t0 = sys.monotime()
       local ok = pcall(call)

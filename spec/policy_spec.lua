@@ -72,11 +72,20 @@ describe("dbpool.check", function()
       { { option = "pool_size", min = "10" }, "'min' must be a number, got string" },
       { { option = "pool_size" }, "give min, max, equals, or at_least with times" },
       { 42, "rule 1 must be a table" },
+      { { capacity = {} }, "capacity bounds need min or max" },
+      { { total_capacity = {} }, "capacity bounds need min or max" },
+      { { option = "pool_size", min = 0 / 0 }, "'min' must be a number, got nan" },
     } do
       local ok, err = pcall(dbpool.check, weak, { case[1] })
       assert.is_false(ok, case[2])
       assert.matches(case[2], err, 1, true)
     end
+    local ok, err = pcall(dbpool.check, weak, { option = "pool_size", min = 100 })
+    assert.is_false(ok)
+    assert.matches("a policy is a list of rules, got a single rule", err, 1, true)
+    ok, err = pcall(dbpool.check, weak, { nmae = "x", { option = "pool_size", min = 1 } })
+    assert.is_false(ok)
+    assert.matches("unknown key 'nmae' in a policy", err, 1, true)
   end)
 
   it("refuses to build an engine that violates its policy, listing every violation", function()

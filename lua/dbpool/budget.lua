@@ -50,11 +50,39 @@ end
 -- pgbouncer may be an engine on PgBouncer's admin console: the pools then
 -- count against its max_client_conn, and its max_db_connections must fit
 -- the server's limits.
+local function is_engine(x)
+  return type(x) == "table" and x.pool ~= nil and type(x.query) == "function"
+end
+
+-- Every argument is checked before a connection is taken.
+local function check_spec(spec)
+  local function bad(key, must, got)
+    error(("dbpool.budget: '%s' must be %s, got %s"):format(key, must, got), 0)
+  end
+  if type(spec) ~= "table" then bad("spec", "a table", type(spec)) end
+  for _, key in ipairs { "instances", "reserve", "max_connections", "superuser_reserved_connections" } do
+    local v = spec[key]
+    if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0) then
+      bad(key, "a number >= 0", type(v) == "number" and tostring(v) or type(v))
+    end
+  end
+  if spec.engines ~= nil and type(spec.engines) ~= "table" then
+    bad("engines", "a table of engines or options", type(spec.engines))
+  end
+  if spec.live ~= nil and spec.live ~= true and not is_engine(spec.live) then
+    bad("live", "true or an engine", type(spec.live))
+  end
+  if spec.pgbouncer ~= nil and not is_engine(spec.pgbouncer) then
+    bad("pgbouncer", "an engine on PgBouncer's admin console", type(spec.pgbouncer))
+  end
+end
+
 function M.budget(dbpool, spec)
   spec = spec or {}
+  check_spec(spec)
   local instances = spec.instances or 1
   local reserve = spec.reserve or 0
-  if type(instances) ~= "number" or instances < 1 then
+  if instances < 1 then
     error("dbpool.budget: 'instances' must be a number >= 1, got " .. tostring(instances), 0)
   end
   local engines = spec.engines or dbpool.engines()

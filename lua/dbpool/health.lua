@@ -40,8 +40,14 @@ end
 function health.check(engine, thresholds)
   local t = {}
   for k, v in pairs(health.defaults) do t[k] = v end
+  if thresholds ~= nil and type(thresholds) ~= "table" then
+    error("bad argument #1 to 'health' (table of thresholds expected, got " .. type(thresholds) .. ")", 3)
+  end
   for k, v in pairs(thresholds or {}) do
     if t[k] == nil then error("unknown health threshold '" .. tostring(k) .. "'", 3) end
+    if type(v) ~= type(t[k]) then
+      error(("health threshold '%s' must be a %s, got %s"):format(k, type(t[k]), type(v)), 3)
+    end
     t[k] = v
   end
 

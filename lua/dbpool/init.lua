@@ -79,14 +79,32 @@ local function check_param(v, i, method)
   error(("bad argument to '%s' (parameter $%d must be a string, number, boolean, nil, "
     .. "dbpool.null or dbpool.bytea(s), got %s)"):format(method, i, t), 4)
 end
+local MAX_PARAMS = 65535         -- PostgreSQL's limit
+local function check_count(n, method)
+  if n > MAX_PARAMS then
+    error(("bad argument to '%s' (%d parameters; PostgreSQL takes at most %d)")
+      :format(method, n, MAX_PARAMS), 4)
+  end
+end
 local function check_params(method, ...)
-  for i = 1, select("#", ...) do check_param((select(i, ...)), i, method) end
+  local n = select("#", ...)
+  check_count(n, method)
+  if n == 0 then return end
+  local args = { ... }
+  for i = 1, n do check_param(args[i], i, method) end
 end
 local function check_params_table(params, method)
   if type(params) ~= "table" then
     error(("bad argument #2 to '%s' (table expected, got %s)"):format(method, type(params)), 3)
   end
-  for i = 1, params.n or #params do check_param(params[i], i, method) end
+  local n = params.n
+  if n ~= nil and (type(n) ~= "number" or n < 0 or n ~= math.floor(n) or n ~= n) then
+    error(("bad argument #2 to '%s' (params.n must be a whole number >= 0, got %s)")
+      :format(method, tostring(n)), 3)
+  end
+  n = n or #params
+  check_count(n, method)
+  for i = 1, n do check_param(params[i], i, method) end
 end
 
 -- ===== Engine ===============================================================
@@ -153,6 +171,10 @@ end
 -- dbpool.get(name) -> the Engine of that name, also when another Lua state
 -- or thread of this process created it; nil when there is none.
 function dbpool.get(name)
+  if type(name) ~= "string" or name:find("\0", 1, true) then
+    error("bad argument #1 to 'get' (a name without zero bytes expected, got "
+      .. (type(name) == "string" and "one with a zero byte" or type(name)) .. ")", 2)
+  end
   local engine = engines[name]
   if engine then return engine end
   local pool = core.find(name)

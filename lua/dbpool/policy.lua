@@ -97,6 +97,16 @@ function policy.resolve(p)
   if type(p) ~= "table" then
     error("dbpool: a policy is a name or a table of rules, got " .. type(p), 0)
   end
+  if p.option ~= nil or p.capacity ~= nil or p.total_capacity ~= nil then
+    error("dbpool: a policy is a list of rules, got a single rule: write { { ... } }", 0)
+  end
+  for k in pairs(p) do
+    local is_index = type(k) == "number" and k == math.floor(k)
+    if k ~= "name" and not is_index then
+      error(("dbpool: unknown key '%s' in a policy (a list of rules, and an optional name)")
+        :format(tostring(k)), 0)
+    end
+  end
   return p, p.name or "custom"
 end
 
