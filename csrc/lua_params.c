@@ -51,15 +51,15 @@ typedef struct slots {
     char (*numbers)[DBP_LUA_NUMBER_TEXT];
 } slots;
 
-static void room_for_params(lua_State *L, int n, dbp_lua_params *prm, slots *sl,
+static void room_for_params(lua_State *L, int64_t n, dbp_lua_params *prm, slots *sl,
                             const char *fname)
 {
     size_t each = sizeof(char *) + 2 * sizeof(int) + sizeof(unsigned) + DBP_LUA_NUMBER_TEXT;
     char *mem;
 
     if (n > DBP_LUA_MAX_PARAMS)
-        luaL_error(L, "bad argument to '%s' (%d parameters; PostgreSQL takes at most 65535)",
-                   fname, n);
+        luaL_error(L, "bad argument to '%s' (%f parameters; PostgreSQL takes at most 65535)",
+                   fname, (double)n);
     if (n <= DBP_LUA_STACK_PARAMS) {
         *sl = (slots){prm->values, prm->lengths, prm->formats, prm->types, prm->numbers};
         return;
@@ -191,7 +191,7 @@ void dbp_lua_read_statement_table(lua_State *L, int sql_idx, int params_idx, dbp
         return (void)luaL_error(L, "bad argument #%d to '%s' (params.n must be a whole number "
                                    ">= 0, got %s)", params_idx, fname, luaL_typename(L, -1));
     lua_pop(L, 1);
-    room_for_params(L, n > DBP_LUA_MAX_PARAMS ? DBP_LUA_MAX_PARAMS + 1 : (int)n, prm, &sl, fname);
+    room_for_params(L, (int64_t)n, prm, &sl, fname);
     for (int i = 0; i < (int)n; i++) {
         lua_rawgeti(L, params_idx, i + 1);     /* kept alive by the params table */
         read_param(L, lua_gettop(L), &sl, i, &o);
@@ -205,6 +205,29 @@ void dbp_lua_read_simple(lua_State *L, int sql_idx, dbp_lua_params *prm, const c
     memset(&prm->stmt, 0, sizeof prm->stmt);
     prm->stmt.sql = dbp_lua_check_cstring(L, sql_idx, fname, NULL);
     prm->stmt.simple = true;
+}
+
+/* core.check_statement(fname, sql, ...): raises as conn:query would on bad
+ * SQL or parameters ($1 at argument 3, as for a method), naming fname.
+ * For the Lua paths that read a statement only after the checkout. */
+static int core_check_statement(lua_State *L)
+{
+    dbp_lua_params prm;
+    const char *fname = luaL_checkstring(L, 1);
+
+    dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm, fname);
+    return 0;
+}
+
+/* core.check_statement_table(fname, sql, params): the same for
+ * query_params. */
+static int core_check_statement_table(lua_State *L)
+{
+    dbp_lua_params prm;
+    const char *fname = luaL_checkstring(L, 1);
+
+    dbp_lua_read_statement_table(L, 2, 3, &prm, fname);
+    return 0;
 }
 
 /* core.bytea(s) -> a parameter that sends s as bytea, byte for byte. */
@@ -228,4 +251,8 @@ void dbp_lua_open_params(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, core_bytea);
     lua_setfield(L, -2, "bytea");
+    lua_pushcfunction(L, core_check_statement);
+    lua_setfield(L, -2, "check_statement");
+    lua_pushcfunction(L, core_check_statement_table);
+    lua_setfield(L, -2, "check_statement_table");
 }

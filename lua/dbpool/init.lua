@@ -54,57 +54,17 @@ local function check_callable(fn, method)
   if mt and mt.__call then return end
   error(("bad argument #1 to '%s' (function expected, got %s)"):format(method, t), 3)
 end
-local function check_sql(sql, method)
-  if type(sql) ~= "string" then
-    error(("bad argument #1 to '%s' (string expected, got %s)"):format(method, type(sql)), 3)
-  end
-  if sql:find("\0", 1, true) then
-    error(("bad argument #1 to '%s' (string contains a zero byte)"):format(method), 3)
-  end
+-- Where the statement's parameters are read only after the checkout (the
+-- yielding path under nginx, replica reads), the C readers look at them
+-- first, so bad input raises before a connection is taken, with the same
+-- message as conn:query's.
+local function check_statement(method, sql, ...)
+  local ok, why = pcall(core.check_statement, method, sql, ...)
+  if not ok then error(why, 3) end
 end
-
--- Under nginx the statement's parameters are read only after the checkout
--- (the yielding path): look at them first, as the C path does.
-local function check_param(v, i, method)
-  local t = type(v)
-  if t == "nil" or t == "boolean" or t == "number" or v == core.null or
-     (t == "table" and getmetatable(v) == "dbpool.Param") then
-    return
-  end
-  if t == "string" then
-    if not v:find("\0", 1, true) then return end
-    error(("bad argument to '%s' (parameter $%d contains a zero byte, which text cannot hold: "
-      .. "use dbpool.bytea(s) for binary data)"):format(method, i), 4)
-  end
-  error(("bad argument to '%s' (parameter $%d must be a string, number, boolean, nil, "
-    .. "dbpool.null or dbpool.bytea(s), got %s)"):format(method, i, t), 4)
-end
-local MAX_PARAMS = 65535         -- PostgreSQL's limit
-local function check_count(n, method)
-  if n > MAX_PARAMS then
-    error(("bad argument to '%s' (%d parameters; PostgreSQL takes at most %d)")
-      :format(method, n, MAX_PARAMS), 4)
-  end
-end
-local function check_params(method, ...)
-  local n = select("#", ...)
-  check_count(n, method)
-  if n == 0 then return end
-  local args = { ... }
-  for i = 1, n do check_param(args[i], i, method) end
-end
-local function check_params_table(params, method)
-  if type(params) ~= "table" then
-    error(("bad argument #2 to '%s' (table expected, got %s)"):format(method, type(params)), 3)
-  end
-  local n = params.n
-  if n ~= nil and (type(n) ~= "number" or n < 0 or n ~= math.floor(n) or n ~= n) then
-    error(("bad argument #2 to '%s' (params.n must be a whole number >= 0, got %s)")
-      :format(method, tostring(n)), 3)
-  end
-  n = n or #params
-  check_count(n, method)
-  for i = 1, n do check_param(params[i], i, method) end
+local function check_statement_table(method, sql, params)
+  local ok, why = pcall(core.check_statement_table, method, sql, params)
+  if not ok then error(why, 3) end
 end
 
 -- ===== Engine ===============================================================
@@ -257,8 +217,7 @@ end
 
 -- engine:read_query(sql, ...) -> rows | nil, msg, err: one read on a replica.
 function Engine:read_query(sql, ...)
-  check_sql(sql, "read_query")
-  check_params("read_query", ...)
+  check_statement("read_query", sql, ...)
   local conn, msg, err = read_connection(self)
   local rows, query_msg, query_err = query_once(conn, msg, err, sql, ...)   -- not a tail call: level 3 is our caller
   return rows, query_msg, query_err
@@ -297,15 +256,13 @@ end
 -- (pool:query); inside, the checkout and the statement must yield.
 if in_nginx then
   function Engine:query(sql, ...)
-    check_sql(sql, "query")
-    check_params("query", ...)
+    check_statement("query", sql, ...)
     local conn, msg, err = checkout(self.pool)
     local rows, query_msg, query_err = query_once(conn, msg, err, sql, ...)   -- not a tail call: level 3 is our caller
     return rows, query_msg, query_err
   end
   function Engine:query_params(sql, params)
-    check_sql(sql, "query_params")
-    check_params_table(params, "query_params")
+    check_statement_table("query_params", sql, params)
     local conn, msg, err = checkout(self.pool)
     if not conn then return nil, msg, err end
     local ok, rows, query_msg, query_err = pcall(conn.query_params, conn, sql, params)
