@@ -27,7 +27,7 @@ JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
 
 MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
 
-.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty clean exports
+.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty clean exports faults
 all: $(MODULES)
 
 build/core/%.o: csrc/%.c
@@ -77,7 +77,7 @@ CTEST_BINS = $(foreach v,plain asan tsan,$(CTESTS:%=build/ctest/$(v)/%))
 
 # $$-prerequisites need .SECONDEXPANSION declared before the rule.
 .SECONDEXPANSION:
-build/ctest/%: spec/c/$$(notdir $$*).c $(CORE_SRC) spec/c/testlib.h $(wildcard csrc/*.h)
+build/ctest/%: spec/c/$$(notdir $$*).c $(CORE_SRC) $(wildcard spec/c/*.h) $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN_$(patsubst %/,%,$(dir $*))) \
 	    -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
@@ -115,6 +115,14 @@ bench: deps bench-bin
 	@scripts/with-pg.sh bench/run.sh
 	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
 	@scripts/with-pg.sh bench/metrics.sh
+
+# The fault soak (bench/results/faults.md): about 70 s on its own server.
+faults: deps
+	@bash bench/faults.sh
+
+build/bench/faults: bench/faults.c $(CORE_SRC) $(wildcard csrc/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 
 # C benchmark programs: the cycle with metrics, and with them compiled out;
 # the Lua 5.4 module with metrics compiled out, for the same comparison.

@@ -175,6 +175,7 @@ local function slot_freed(name)
   if sema and sema:count() < 0 then sema:post(1) end
 end
 
+local refill_if_due                   -- below: min_idle's timer
 local raw_close, raw_invalidate = methods.close, methods.invalidate
 function methods.close(conn)
   local name = conn:pool_name()
@@ -231,18 +232,20 @@ local function refill(premature, pool, name)
     sleep(math.random() * 0.1)
     local conn = pool:refill_start()
     if not conn then break end
-    local _, _, connect_timeout = pool:timing()
-    if not finish_connect(pool, conn, now() + (connect_timeout > 0 and connect_timeout or 60)) then
+    if not finish_connect(pool, conn, math.huge) then   -- within connect_timeout
       break                               -- counted; the next lost connection asks again
     end
     conn:close()                          -- idles it, or hands it to a waiter
   end
   refilling[name] = nil
 end
-local function refill_if_due(conn, name)
+function refill_if_due(conn, name)
   if refilling[name] or not conn:refill_due() then return end
   local pool = core.find(name)
-  if pool and ngx.timer.at(0, refill, pool, name) then refilling[name] = true end
+  if not pool then return end
+  -- pcall: init_by_lua (the master, which keeps no connection) has no timers.
+  local ok, started = pcall(ngx.timer.at, 0, refill, pool, name)
+  if ok and started then refilling[name] = true end
 end
 
 -- M.connect(pool) -> Conn | nil, msg, err: a checkout that yields while it

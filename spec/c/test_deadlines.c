@@ -20,6 +20,7 @@
 #include "pool.h"
 #include "pool_stmt.h"
 #include "testlib.h"
+#include "testpool.h"
 
 static const char *g_dsn;     /* DBPOOL_TEST_DSN */
 
@@ -55,18 +56,6 @@ static dbp_pool *pool_with(const char *tag, const char *dsn, const char *setting
         bail_out("pool %s: %s", tag, err.message);
     dbp_config_free(&c);
     return p;
-}
-
-static dbp_pool_counts counts(dbp_pool *p)
-{
-    dbp_pool_counts c;
-    dbp_pool_counts_get(p, &c);
-    return c;
-}
-
-static uint64_t metric(dbp_pool *p, dbp_counter k)
-{
-    return dbp_metrics_get(dbp_pool_metrics(p), k);
 }
 
 /* A loopback port whose kernel accepts connections nobody ever answers. */
