@@ -15,7 +15,7 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config policy redact conn conn_exec result stmt_cache breaker lock fork cap \
+CORE  = error config policy redact conn conn_exec result stmt_cache breaker lock fork cap refill \
         pool pool_slots pool_connect pool_leak pool_stmt metrics registry
 LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_params lua_log lua_result lua_error lua_policy \
         lua_ngx_wait
@@ -27,7 +27,8 @@ JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
 
 MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
 
-.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions clean exports
+.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions clean \
+        exports faults
 all: $(MODULES)
 
 build/core/%.o: csrc/%.c
@@ -77,7 +78,7 @@ CTEST_BINS = $(foreach v,plain asan tsan,$(CTESTS:%=build/ctest/$(v)/%))
 
 # $$-prerequisites need .SECONDEXPANSION declared before the rule.
 .SECONDEXPANSION:
-build/ctest/%: spec/c/$$(notdir $$*).c $(CORE_SRC) spec/c/testlib.h $(wildcard csrc/*.h)
+build/ctest/%: spec/c/$$(notdir $$*).c $(CORE_SRC) $(wildcard spec/c/*.h) $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN_$(patsubst %/,%,$(dir $*))) \
 	    -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
@@ -121,6 +122,14 @@ bench: deps bench-bin
 BENCH_BASE ?= HEAD~1
 bench-instructions: deps all bench-bin
 	@scripts/with-pg.sh bench/instructions.sh $(BENCH_BASE)
+
+# The fault soak (bench/results/faults.md): about 70 s on its own server.
+faults: deps
+	@bash bench/faults.sh
+
+build/bench/faults: bench/faults.c $(CORE_SRC) $(wildcard csrc/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 
 # C benchmark programs: the cycle with metrics, and with them compiled out;
 # the Lua 5.4 module with metrics compiled out, for the same comparison.

@@ -4,6 +4,7 @@
 #include "conn_internal.h"
 #include "redact.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
@@ -93,9 +94,35 @@ static void build_options(const dbp_config *cfg, char *buf, size_t size)
 
 /* The connect keywords for cfg and dsn; the buffers hold their values. */
 typedef struct connect_params {
-    const char *keys[8], *vals[8];
+    const char *keys[16], *vals[16];
     char timeout[32], options[256];
 } connect_params;
+
+/* TCP keepalives and tcp_user_timeout (milliseconds), so that a silent peer
+ * (a half-open connection) is noticed on an idle connection too; libpq
+ * ignores them on a Unix socket. */
+static const char *const tcp_defaults[][2] = {
+    {"keepalives", "1"},         {"keepalives_idle", "30"}, {"keepalives_interval", "10"},
+    {"keepalives_count", "3"},   {"tcp_user_timeout", "30000"},
+};
+
+/* Adds the TCP defaults that dsn does not set itself (as PQconninfoParse
+ * reads it: a DSN it cannot parse sets nothing, and fails at connect). */
+static int add_tcp_defaults(connect_params *cp, int n, const char *dsn)
+{
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+
+    for (size_t i = 0; i < sizeof tcp_defaults / sizeof tcp_defaults[0]; i++) {
+        bool set = false;
+        for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+            if (o->val != NULL && strcmp(o->keyword, tcp_defaults[i][0]) == 0)
+                set = true;
+        if (!set)
+            cp->keys[n] = tcp_defaults[i][0], cp->vals[n++] = tcp_defaults[i][1];
+    }
+    PQconninfoFree(opts);
+    return n;
+}
 
 static void connect_params_init(connect_params *cp, const dbp_config *cfg, const char *dsn)
 {
@@ -110,7 +137,9 @@ static void connect_params_init(connect_params *cp, const dbp_config *cfg, const
     /* dbname next: with expand_dbname the later keywords override the DSN. */
     cp->keys[n] = "dbname", cp->vals[n++] = dsn;
     if (cfg->connect_timeout > 0) {
-        /* libpq takes whole seconds (and treats 1 as 2): round up. */
+        /* libpq takes whole seconds (and treats 1 as 2): round up.  dbpool
+         * keeps its own, finer clock (dbp_conn_open_by); this only reaches
+         * what libpq times itself. */
         snprintf(cp->timeout, sizeof cp->timeout, "%d", (int)ceil(cfg->connect_timeout));
         cp->keys[n] = "connect_timeout", cp->vals[n++] = cp->timeout;
     }
@@ -121,6 +150,7 @@ static void connect_params_init(connect_params *cp, const dbp_config *cfg, const
     build_options(cfg, cp->options, sizeof cp->options);
     if (cp->options[0] != '\0' && !cfg->pgbouncer)
         cp->keys[n] = "options", cp->vals[n++] = cp->options;
+    n = add_tcp_defaults(cp, n, dsn);
     cp->keys[n] = NULL, cp->vals[n] = NULL;
 }
 
@@ -149,10 +179,10 @@ static void connected(dbp_conn *c)
  * PgBouncer, libpq's target_session_attrs cannot see a read-only server:
  * PgBouncer replays the parameters of its pool's first server login, so a
  * primary asks the session itself (the pre-ping's question), once. */
-static dbp_status ready(dbp_conn *c, const char *dsn, dbp_error *err)
+static dbp_status ready(dbp_conn *c, const char *dsn, int64_t deadline_ns, dbp_error *err)
 {
     connected(c);
-    if (c->verify_role && dbp_conn_ping(c, err) != DBP_OK) {
+    if (c->verify_role && dbp_conn_ping(c, deadline_ns, err) != DBP_OK) {
         char why[sizeof err->message];
         scrub_password(why, sizeof why, err->message, dsn);
         dbp_error_set(err, DBP_CONNECT, "could not connect: %s (asked through PgBouncer)", why);
@@ -161,20 +191,17 @@ static dbp_status ready(dbp_conn *c, const char *dsn, dbp_error *err)
     return DBP_OK;
 }
 
-/* Opens (wait: PQconnectdbParams) or starts (PQconnectStartParams) a
- * connection to dsn with cfg's settings. */
-static dbp_status make_conn(const dbp_config *cfg, const char *dsn, bool wait, dbp_conn **out,
-                            dbp_error *err)
+dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn, dbp_conn **out,
+                          dbp_error *err)
 {
     connect_params cp;
     dbp_conn *c;
     PGconn *pg;
 
     connect_params_init(&cp, cfg, dsn);
-    pg = wait ? PQconnectdbParams(cp.keys, cp.vals, 1) : PQconnectStartParams(cp.keys, cp.vals, 1);
-    if (pg == NULL)
+    if ((pg = PQconnectStartParams(cp.keys, cp.vals, 1)) == NULL)
         return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
-    if (wait ? PQstatus(pg) != CONNECTION_OK : PQstatus(pg) == CONNECTION_BAD) {
+    if (PQstatus(pg) == CONNECTION_BAD) {
         connect_error(pg, dsn, err);
         PQfinish(pg);
         return DBP_CONNECT;
@@ -195,32 +222,17 @@ static dbp_status make_conn(const dbp_config *cfg, const char *dsn, bool wait, d
         dbp_conn_close(c);
         return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
     }
-    if (wait && ready(c, dsn, err) != DBP_OK) {
-        dbp_conn_close(c);
-        return DBP_CONNECT;
-    }
     *out = c;
     return DBP_OK;
 }
 
-dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
-                         dbp_error *err)
-{
-    return make_conn(cfg, dsn, true, out, err);
-}
-
-dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn, dbp_conn **out,
-                          dbp_error *err)
-{
-    return make_conn(cfg, dsn, false, out, err);
-}
-
-dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
-                                 dbp_error *err)
+/* One step of libpq's connect state machine; ready() once it is done. */
+static dbp_status connect_poll(dbp_conn *c, const char *dsn, int64_t deadline_ns,
+                               bool *want_write, dbp_error *err)
 {
     switch (PQconnectPoll(c->pg)) {
     case PGRES_POLLING_OK:
-        return ready(c, dsn, err);
+        return ready(c, dsn, deadline_ns, err);
     case PGRES_POLLING_READING:
         *want_write = false;
         return DBP_AGAIN;
@@ -230,6 +242,60 @@ dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
     default:
         return connect_error(c->pg, dsn, err);
     }
+}
+
+dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
+                                 dbp_error *err)
+{
+    return connect_poll(c, dsn, INT64_MAX, want_write, err);
+}
+
+dbp_status dbp_conn_open_by(const dbp_config *cfg, const char *dsn, int64_t deadline_ns,
+                            dbp_conn **out, dbp_error *err)
+{
+    dbp_conn *c;
+    bool want_write = true;              /* libpq: after the start, wait to write */
+    dbp_status st = dbp_conn_start(cfg, dsn, &c, err);
+
+    if (st != DBP_OK)
+        return st;
+    for (;;) {
+        int64_t left = deadline_ns - dbp_now_ns();
+        int ready;
+
+        if (left <= 0) {
+            st = dbp_error_set(err, DBP_TIMEOUT, "could not connect: no answer in time");
+            break;
+        }
+        ready = dbp_conn_wait_socket(c, want_write, left);
+        if (ready < 0 && errno != EINTR) {
+            st = dbp_error_set(err, DBP_CONNECT, "could not connect: poll failed");
+            break;
+        }
+        if (ready <= 0)
+            continue;
+        if ((st = connect_poll(c, dsn, deadline_ns, &want_write, err)) == DBP_OK) {
+            *out = c;
+            return DBP_OK;
+        }
+        if (st != DBP_AGAIN)
+            break;
+    }
+    dbp_conn_close(c);
+    return st;
+}
+
+dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
+                         dbp_error *err)
+{
+    int64_t deadline = cfg->connect_timeout > 0
+                           ? dbp_now_ns() + dbp_sec_to_ns(cfg->connect_timeout) : INT64_MAX;
+    dbp_status st = dbp_conn_open_by(cfg, dsn, deadline, out, err);
+
+    if (st == DBP_TIMEOUT)
+        dbp_error_set(err, DBP_CONNECT, "could not connect: no answer within connect_timeout "
+                      "(%g s)", cfg->connect_timeout);
+    return st == DBP_TIMEOUT ? DBP_CONNECT : st;
 }
 
 /* Frees what the connection holds, PQfinish included. */
@@ -391,8 +457,20 @@ dead:
     return false;
 }
 
-dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err)
+/* The ping's timeout: ping_timeout, or what is left until deadline_ns when
+ * that is sooner (at least 1 ns: past the deadline the ping fails at once). */
+static int64_t ping_budget(const dbp_conn *c, int64_t deadline_ns)
 {
+    int64_t left = deadline_ns == INT64_MAX ? INT64_MAX : deadline_ns - dbp_now_ns();
+
+    if (left < 1)
+        left = 1;
+    return left < c->ping_timeout_ns ? left : c->ping_timeout_ns;
+}
+
+dbp_status dbp_conn_ping(dbp_conn *c, int64_t deadline_ns, dbp_error *err)
+{
+    int64_t timeout_ns = ping_budget(c, deadline_ns);
     dbp_result *r = NULL;
     const char *standby = PQparameterStatus(c->pg, "in_hot_standby");
     dbp_status st;
@@ -400,8 +478,7 @@ dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err)
 
     if (!c->primary) {
         /* The empty query: one round trip, no parsing, no transaction. */
-        st = dbp_conn_exec_internal(c, "", c->ping_timeout_ns, DBP_TIMEOUT, "ping_timeout", &r,
-                                    err);
+        st = dbp_conn_exec_internal(c, "", timeout_ns, DBP_TIMEOUT, "ping_timeout", &r, err);
         if (st == DBP_OK)
             PQclear(r);
         return st;
@@ -410,7 +487,7 @@ dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err)
      * (in_hot_standby, default_transaction_read_only) lag a configuration
      * reload by one statement, so ask the session directly: the same single
      * round trip as the empty query. */
-    st = dbp_conn_exec_internal(c, "SHOW transaction_read_only", c->ping_timeout_ns, DBP_TIMEOUT,
+    st = dbp_conn_exec_internal(c, "SHOW transaction_read_only", timeout_ns, DBP_TIMEOUT,
                                 "ping_timeout", &r, err);
     if (st != DBP_OK)
         return st;

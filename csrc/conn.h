@@ -30,10 +30,20 @@ typedef enum dbp_txn {
     DBP_TXN_BROKEN     /* unknown or a command still active: discard */
 } dbp_txn;
 
-/* Opens a blocking connection to dsn with cfg's connect_timeout and
- * connect-time settings (application_name, statement_timeout, lock_timeout,
- * idle_in_transaction_session_timeout).  On failure returns DBP_CONNECT with
- * libpq's message, the password scrubbed out, and *out untouched. */
+/* Opens a connection to dsn with cfg's connect-time settings
+ * (application_name, statement_timeout, lock_timeout,
+ * idle_in_transaction_session_timeout; TCP keepalives and tcp_user_timeout
+ * unless the DSN sets them), blocking the calling thread until deadline_ns
+ * at most (dbp_now_ns() nanoseconds; INT64_MAX: no limit): libpq's
+ * non-blocking connect and a poll, so the limit is dbpool's, to the
+ * nanosecond.  Returns DBP_OK with *out; DBP_TIMEOUT when deadline_ns
+ * passed first; DBP_CONNECT with libpq's message, the password scrubbed
+ * out; DBP_NOMEM.  On failure *out is untouched. */
+DBP_MUSTCHECK dbp_status dbp_conn_open_by(const dbp_config *cfg, const char *dsn,
+                                          int64_t deadline_ns, dbp_conn **out, dbp_error *err);
+
+/* dbp_conn_open_by within cfg's connect_timeout (seconds; 0: no limit);
+ * running past it is DBP_CONNECT, "no answer within connect_timeout". */
 DBP_MUSTCHECK dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn,
                                        dbp_conn **out, dbp_error *err);
 
@@ -73,11 +83,13 @@ void dbp_conn_forget(dbp_conn *c);
  * the connection marked lost, when the server is gone. */
 bool dbp_conn_alive_passive(dbp_conn *c);
 
-/* One round trip within the engine's ping_timeout (DBP_TIMEOUT past it:
- * cancelled, the connection broken): the empty query, or for role =
- * "primary" SHOW transaction_read_only, failing with SQLSTATE 25006 (and
- * marking the connection lost) when the server no longer accepts writes. */
-DBP_MUSTCHECK dbp_status dbp_conn_ping(dbp_conn *c, dbp_error *err);
+/* One round trip within the engine's ping_timeout, or until deadline_ns
+ * (dbp_now_ns() nanoseconds; INT64_MAX: ping_timeout alone) when that comes
+ * sooner: DBP_TIMEOUT past it (cancelled, the connection broken).  The
+ * empty query, or for role = "primary" SHOW transaction_read_only, failing
+ * with DBP_QUERY and SQLSTATE 25006 (and marking the connection lost) when
+ * the server no longer accepts writes; DBP_QUERY when the link is gone. */
+DBP_MUSTCHECK dbp_status dbp_conn_ping(dbp_conn *c, int64_t deadline_ns, dbp_error *err);
 
 /* Runs one statement and waits for its result, at most timeout_ns
  * nanoseconds (0: no limit): through the extended protocol (prepared after

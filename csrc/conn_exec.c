@@ -246,9 +246,7 @@ static int read_results(dbp_conn *c)
     }
 }
 
-/* Waits up to timeout_ns (-1: no limit) for the socket to be ready for
- * what libpq needs. */
-static int wait_socket(dbp_conn *c, bool want_write, int64_t timeout_ns)
+int dbp_conn_wait_socket(dbp_conn *c, bool want_write, int64_t timeout_ns)
 {
     struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN | (want_write ? POLLOUT : 0)};
     struct timespec ts;
@@ -289,7 +287,7 @@ static dbp_status drive(dbp_conn *c, bool consume_first, int64_t wait_until, PGr
             return expired(c, err);
         if (now >= until)
             return DBP_AGAIN;
-        int ready = wait_socket(c, flushing == 1, until == INT64_MAX ? -1 : until - now);
+        int ready = dbp_conn_wait_socket(c, flushing == 1, until == INT64_MAX ? -1 : until - now);
         if (ready < 0 && errno != EINTR)
             goto link_failed;
         if (ready > 0 && !PQconsumeInput(c->pg))

@@ -52,6 +52,11 @@ dbp_status dbp_conn_exec_internal(dbp_conn *c, const char *sql, int64_t timeout_
                                   dbp_status on_expiry, const char *timeout_name,
                                   dbp_result **res, dbp_error *err);
 
+/* conn_exec.c: waits up to timeout_ns nanoseconds (-1: no limit) for the
+ * connection's socket to be readable (and writable when want_write):
+ * ppoll's answer, >0 ready, 0 not in time, <0 failed (errno). */
+int dbp_conn_wait_socket(dbp_conn *c, bool want_write, int64_t timeout_ns);
+
 /* conn.c: asks the server to cancel what the connection runs, without
  * waiting: a cancel request opens a connection of its own, which a silent
  * server would hold, so a detached thread sends it. */

@@ -464,6 +464,14 @@ static int conn_pool_name(lua_State *L)
     return 1;
 }
 
+/* conn:refill_due() -> boolean: its pool's min_idle wants connections a
+ * return lost (the OpenResty path's refill timer), also once closed. */
+static int conn_refill_due(lua_State *L)
+{
+    lua_pushboolean(L, dbp_pool_refill_due(check_box(L)->pool));
+    return 1;
+}
+
 static int conn_is_closed(lua_State *L)
 {
     lua_pushboolean(L, check_box(L)->slot == NULL);
@@ -502,6 +510,7 @@ static const luaL_Reg conn_methods[] = {
     {"escape_identifier", conn_escape_identifier},
     {"is_closed", conn_is_closed},
     {"pool_name", conn_pool_name},
+    {"refill_due", conn_refill_due},
     {"yield_after", conn_yield_after},
     {"connect_step", conn_connect_step},
     {NULL, NULL},

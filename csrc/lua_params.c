@@ -58,7 +58,7 @@ static void room_for_params(lua_State *L, int64_t n, dbp_lua_params *prm, slots 
     char *mem;
 
     if (n > DBP_LUA_MAX_PARAMS)
-        luaL_error(L, "bad argument to '%s' (%f parameters; PostgreSQL takes at most 65535)",
+        luaL_error(L, "bad argument to '%s' (%.0f parameters; PostgreSQL takes at most 65535)",
                    fname, (double)n);
     if (n <= DBP_LUA_STACK_PARAMS) {
         *sl = (slots){prm->values, prm->lengths, prm->formats, prm->types, prm->numbers};

@@ -9,6 +9,7 @@
 #include "lua_pool.h"
 #include "lua_util.h"
 #include "redact.h"
+#include "refill.h"
 
 typedef struct pool_box {
     const char *tag;    /* dbp_pool_tag: see dbp_lua_checkself */
@@ -138,12 +139,15 @@ static int core_hist_bounds(lua_State *L)
     return 1;
 }
 
+static int core_refill_by_host(lua_State *L);
+
 static const luaL_Reg core_functions[] = {
     {"engine_connect", engine_connect},
     {"engine_query", engine_query},
     {"engine_query_params", engine_query_params},
     {"now", core_now},
     {"hist_bounds", core_hist_bounds},
+    {"refill_by_host", core_refill_by_host},
     {NULL, NULL},
 };
 
@@ -188,29 +192,66 @@ static int pool_note_wait(lua_State *L)
     return 0;
 }
 
-/* pool:timed_out() -> nil, msg, err: an event loop's checkout gives up after
- * pool_timeout; counted, with QueuePool's sentence and the live state. */
+/* pool:timed_out([connecting]) -> nil, msg, err: an event loop's checkout
+ * gives up after pool_timeout; counted, with QueuePool's sentence and the
+ * live state, or, connecting, the sentence of a connect cut short. */
 static int pool_timed_out(lua_State *L)
 {
     dbp_error err;
-
     dbp_pool *p = check_pool(L, 1);
+    dbp_status st = lua_toboolean(L, 2) ? dbp_pool_connect_timed_out(p, &err)
+                                        : dbp_pool_timed_out(p, &err);
 
-    if (dbp_pool_timed_out(p, &err) != DBP_OK)
+    if (st != DBP_OK)
         return dbp_lua_fail(L, dbp_pool_config(p)->name, &err);
     return 0;
 }
 
-/* pool:timing() -> pool_timeout, yield_after, connect_timeout: what an
- * event loop's waits need. */
+/* pool:timing() -> pool_timeout, yield_after, connect_timeout, budget: what
+ * an event loop's waits need (seconds; budget: what a checkout's connects
+ * may take in all, dbp_pool_checkout_budget). */
 static int pool_timing(lua_State *L)
 {
-    const dbp_config *cfg = dbp_pool_config(check_pool(L, 1));
+    dbp_pool *p = check_pool(L, 1);
+    const dbp_config *cfg = dbp_pool_config(p);
 
     lua_pushnumber(L, cfg->pool_timeout);
     lua_pushnumber(L, cfg->yield_after);
     lua_pushnumber(L, cfg->connect_timeout);
-    return 3;
+    lua_pushnumber(L, dbp_pool_checkout_budget(p));
+    return 4;
+}
+
+/* pool:refill_start() -> Conn, "connecting" | nil | nil, msg, err: an event
+ * loop's timer opens one connection min_idle wants (dbp_pool_refill_start):
+ * drive it with conn:connect_step(), then conn:close() idles it.  Nothing
+ * (nil) when none is wanted. */
+static int pool_refill_start(lua_State *L)
+{
+    dbp_pool *p = check_pool(L, 1);
+    dbp_slot *s = NULL;
+    dbp_error err;
+    dbp_status st = dbp_pool_refill_start(p, &s, &err);
+
+    if (st == DBP_OK)
+        return 0;
+    return dbp_lua_checked_out(L, p, st, s, 0, &err);
+}
+
+/* pool:refill_due() -> boolean: min_idle wants connections a return lost. */
+static int pool_refill_due(lua_State *L)
+{
+    lua_pushboolean(L, dbp_pool_refill_due(check_pool(L, 1)));
+    return 1;
+}
+
+/* core.refill_by_host(): this process refills min_idle through its host's
+ * timers (nginx) instead of a thread of its own. */
+static int core_refill_by_host(lua_State *L)
+{
+    (void)L;
+    dbp_refill_by_host();
+    return 0;
 }
 
 /* pool:breaker() -> "closed" | "open" | "half-open", without a stats table. */
@@ -371,6 +412,8 @@ static const luaL_Reg pool_methods[] = {
     {"note_wait", pool_note_wait},
     {"timed_out", pool_timed_out},
     {"timing", pool_timing},
+    {"refill_start", pool_refill_start},
+    {"refill_due", pool_refill_due},
     {"stats", pool_stats},
     {"dsn", pool_dsn},
     {"name", pool_name},

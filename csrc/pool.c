@@ -66,6 +66,7 @@ void dbp_pool_free(dbp_pool *p)
 {
     if (p == NULL)
         return;
+    dbp_refill_forget(p);
     dbp_pool_dispose(p);
     dbp_fork_unregister(&p->mu);
     dbp_cap_free(p->cap);
@@ -86,8 +87,10 @@ typedef enum dbp_checkout_mode {
 /* Is this connection fit to hand out?  Stale ones (invalidated, too old,
  * too many queries) are replaced without a look; with pool_pre_ping the
  * socket is checked (no round trip) and, outside the pre_ping_bypass window
- * since its last use, pinged (one round trip). */
-static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, unsigned *ev)
+ * since its last use, pinged (one round trip) within ping_timeout or what
+ * is left of the checkout (deadline), whichever ends first. */
+static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, int64_t deadline,
+                             unsigned *ev)
 {
     int64_t now;
     bool alive;
@@ -104,7 +107,7 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, unsigned
     now = dbp_now_ns();
     alive = dbp_conn_alive_passive(s->conn);
     if (alive && now - s->last_used_ns >= dbp_sec_to_ns(p->cfg.pre_ping_bypass)) {
-        alive = dbp_conn_ping(s->conn, &err) == DBP_OK;
+        alive = dbp_conn_ping(s->conn, deadline, &err) == DBP_OK;
         if (!alive && err.status == DBP_TIMEOUT)  /* replaced like a dead one */
             dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);
     }
@@ -122,11 +125,11 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, unsigned
 }
 
 /* The checkout holds capacity for a new connection: opens it into *sp (the
- * slot of a replaced connection) or a new slot, by the checkout's deadline,
- * or with DBP_CHECKOUT_DEFER leaves it to the caller (DBP_PENDING).  On
- * failure the capacity is given back. */
+ * slot of a replaced connection) or a new slot, by the checkout's deadline
+ * (dbp_now_ns() nanoseconds), or with DBP_CHECKOUT_DEFER leaves it to the
+ * caller (DBP_PENDING).  On failure the capacity is given back. */
 static dbp_status checkout_connect(dbp_pool *p, dbp_checkout_mode mode, dbp_slot **sp,
-                                   unsigned epoch, int64_t start, int64_t now, unsigned *ev,
+                                   unsigned epoch, int64_t start, int64_t deadline, unsigned *ev,
                                    dbp_error *err)
 {
     dbp_slot *s = *sp;
@@ -140,12 +143,31 @@ static dbp_status checkout_connect(dbp_pool *p, dbp_checkout_mode mode, dbp_slot
     *sp = s;
     if (mode == DBP_CHECKOUT_DEFER)
         return connect_later(p, s, start, err);
-    return open_into(p, s, now + dbp_sec_to_ns(p->cfg.pool_timeout), false, ev, err);
+    return open_into(p, s, deadline, false, ev, err);
+}
+
+/* pool_timeout bounds the whole checkout (slot wait, connects, pre-pings),
+ * but the network work gets at least DBP_CHECKOUT_FLOOR_NS, so that a
+ * pool_timeout set tiny to fail fast on a full pool does not make every
+ * connect fail (docs/decisions.md). */
+#define DBP_CHECKOUT_FLOOR_NS DBP_NS_PER_SEC
+
+double dbp_pool_checkout_budget(const dbp_pool *p)
+{
+    double floor = (double)DBP_CHECKOUT_FLOOR_NS / (double)DBP_NS_PER_SEC;
+    return p->cfg.pool_timeout > floor ? p->cfg.pool_timeout : floor;
+}
+
+/* The deadline of a checkout's network work, which started at start. */
+static int64_t work_deadline(const dbp_pool *p, int64_t start)
+{
+    return start + dbp_sec_to_ns(dbp_pool_checkout_budget(p));
 }
 
 /* Every checkout: an idle connection when nobody is queued ahead, else
- * capacity for a new one, else (DBP_CHECKOUT_WAIT) a place in the queue.
- * since: when the caller started waiting (0 = now). */
+ * capacity for a new one, else (DBP_CHECKOUT_WAIT) a place in the queue
+ * until pool_timeout.  since: when the caller started waiting (0 = now);
+ * pool_timeout counts from then. */
 static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, dbp_slot **out,
                            unsigned *ev, dbp_error *err)
 {
@@ -178,7 +200,7 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
             return dbp_error_set(err, DBP_AGAIN, "no connection available without waiting");
         }
         *ev |= DBP_EV_WAIT;
-        st = wait_for_slot_locked(p, now + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create,
+        st = wait_for_slot_locked(p, start + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create,
                                   &epoch, err);
         if (s != NULL)
             stale = slot_stale_locked(p, s, dbp_now_ns());
@@ -187,13 +209,14 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
     if (st != DBP_OK)
         return st;
 
-    if (s != NULL && !fit_for_checkout(p, s, stale, ev)) {
+    if (s != NULL && !fit_for_checkout(p, s, stale, work_deadline(p, start), ev)) {
         dbp_conn_close(s->conn);          /* replace in place: capacity unchanged */
         s->conn = NULL;
         epoch = s->epoch;
         create = 1;
     }
-    if (create && (st = checkout_connect(p, mode, &s, epoch, start, now, ev, err)) != DBP_OK) {
+    if (create && (st = checkout_connect(p, mode, &s, epoch, start, work_deadline(p, start), ev,
+                                         err)) != DBP_OK) {
         if (st == DBP_PENDING)
             *out = s;
         return st;
@@ -254,6 +277,18 @@ dbp_status dbp_pool_timed_out(dbp_pool *p, dbp_error *err)
     st = timeout_error_locked(p, err);
     dbp_lock_release(&p->mu);
     return st;
+}
+
+bool dbp_pool_refill_due(dbp_pool *p)
+{
+    bool due;
+
+    if (p->cfg.min_idle <= 0)
+        return false;
+    dbp_lock_acquire(&p->mu);
+    due = wants_refill_locked(p);
+    dbp_lock_release(&p->mu);
+    return due;
 }
 
 /* ---- return ----------------------------------------------------------- */
@@ -332,7 +367,9 @@ unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s)
     if (!lock_for_return(p, s, &orphans))
         return DBP_EV_CLOSE;
     untrack_locked(p, s);
-    dbp_hist_add_locked(&p->metrics, DBP_H_HOLD, now - s->checkout_ns);
+    if (!s->refill)                       /* a refill's hand-over is not a hold */
+        dbp_hist_add_locked(&p->metrics, DBP_H_HOLD, now - s->checkout_ns);
+    s->refill = false;
     s->last_used_ns = now;
     if (broken && dbp_conn_lost(s->conn))
         note_lost_locked(p, now);
@@ -341,7 +378,7 @@ unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s)
         refill = wants_refill_locked(p);
         unlock_pool(p, orphans);
         if (refill)
-            refill_best_effort(p);
+            dbp_refill_request(p);
         return 0;
     }
     if (broken || s->born_ns < p->invalidate_ns)
@@ -353,13 +390,14 @@ unsigned dbp_pool_release(dbp_pool *p, dbp_slot *s)
         dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
     close_slot(s);
     if (refill)
-        refill_best_effort(p);
+        dbp_refill_request(p);
     return DBP_EV_CLOSE | (broken ? DBP_EV_INVALIDATE : 0);
 }
 
 void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s)
 {
     dbp_slot *orphans;
+    bool refill;
 
     if (!lock_for_return(p, s, &orphans))
         return;
@@ -368,9 +406,12 @@ void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s)
         note_lost_locked(p, dbp_now_ns());
     p->refill_pending = true;
     give_back_and_wake_locked(p, 1, s->epoch);
+    refill = wants_refill_locked(p);
     unlock_pool(p, orphans);
     dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
     close_slot(s);
+    if (refill)
+        dbp_refill_request(p);
 }
 
 void dbp_pool_note_failure(dbp_pool *p, dbp_slot *s)

@@ -94,6 +94,21 @@ void dbp_pool_connect_abandon(dbp_pool *p, dbp_slot *s, const char *why);
 void dbp_pool_note_wait(dbp_pool *p);
 DBP_MUSTCHECK dbp_status dbp_pool_timed_out(dbp_pool *p, dbp_error *err);
 
+/* The seconds a checkout's network work (connects, pre-pings) may take in
+ * all, counted from the checkout's start: pool_timeout, but at least one
+ * second.  An event loop driving its own connect bounds it by this. */
+double dbp_pool_checkout_budget(const dbp_pool *p);
+
+/* For an event loop whose own connect ran past the checkout's budget
+ * (dbp_pool_checkout_budget): counts a checkout timeout and fills err
+ * (DBP_TIMEOUT, "could not connect within pool_timeout"). */
+DBP_MUSTCHECK dbp_status dbp_pool_connect_timed_out(dbp_pool *p, dbp_error *err);
+
+/* True when min_idle asks for connections a return lost: for a host that
+ * refills by itself (dbp_refill_by_host).  Takes the pool's lock only when
+ * min_idle is set. */
+bool dbp_pool_refill_due(dbp_pool *p);
+
 /* Returns a checked-out connection.  Resets it (reset_on_return) only when
  * libpq reports an open transaction, then hands it to the first waiter, keeps
  * it idle, or closes it (broken, invalidated, or overflow beyond pool_size).
@@ -105,10 +120,22 @@ void dbp_pool_invalidate(dbp_pool *p, dbp_slot *s);
 
 /* Replaces stale idle connections and opens new ones until min_idle are
  * idle, never growing past pool_size, never ahead of a queued checkout, one
- * connect attempt each.  Called at engine creation (pre-warming) and by
- * dbp_pool_release after a connection was lost or replaced.  Returns the
- * first failure (DBP_CONNECT, DBP_CIRCUIT_OPEN); the pool stays usable. */
+ * connect attempt each (within connect_timeout, seconds).  Blocks the
+ * calling thread for those connects: engine creation (pre-warming) calls
+ * it; after a return, the refill thread does (refill.h).  Returns the first
+ * failure (DBP_CONNECT, DBP_CIRCUIT_OPEN); the pool stays usable. */
 DBP_MUSTCHECK dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err);
+
+/* One connection of dbp_pool_refill: *more is true when it opened one and
+ * min_idle may want another.  DBP_OK with *more false: nothing wanted. */
+DBP_MUSTCHECK dbp_status dbp_pool_refill_step(dbp_pool *p, bool *more, dbp_error *err);
+
+/* For an event loop's timer: when min_idle wants a connection, reserves it
+ * and returns DBP_PENDING with *out, to be driven by dbp_pool_connect_step
+ * as dbp_pool_checkout_async's (not counted as a checkout) and then given
+ * back with dbp_pool_release, which idles it.  DBP_OK with *out untouched:
+ * nothing wanted; DBP_CIRCUIT_OPEN: the breaker refuses. */
+DBP_MUSTCHECK dbp_status dbp_pool_refill_start(dbp_pool *p, dbp_slot **out, dbp_error *err);
 
 /* A statement on s failed: when the failure was a disconnect (or a primary
  * turned read-only), records the pool-wide invalidation time at once, so

@@ -3,7 +3,8 @@
  * blocking connect retries with back-off within the checkout's deadline
  * (open_into); an event loop drives its connect step by step
  * (connect_later, dbp_pool_connect_step); min_idle is kept by
- * dbp_pool_refill.
+ * dbp_pool_refill_step (the refill thread, refill.c) or, for an event
+ * loop's timer, dbp_pool_refill_start.
  *
  * Lock rules (pool_internal.h): the capacity for a connect is reserved
  * before it starts; the connect itself runs with p->mu dropped, and its
@@ -106,41 +107,90 @@ static bool connect_failed_locked(dbp_pool *p, dbp_status st, bool probe, int64_
 
 /* ---- blocking connect --------------------------------------------------- */
 
+/* When one attempt starting at now must end: connect_timeout after it (0:
+ * no limit of its own), and never after the checkout's deadline. */
+static int64_t attempt_deadline(const dbp_pool *p, int64_t now, int64_t deadline)
+{
+    int64_t own = p->cfg.connect_timeout > 0 ? now + dbp_sec_to_ns(p->cfg.connect_timeout)
+                                             : INT64_MAX;
+    return own < deadline ? own : deadline;
+}
+
+/* An attempt ran out of time (dbp_conn_open_by said DBP_TIMEOUT): the
+ * checkout's deadline (DBP_TIMEOUT, the checkout fails) or the attempt's
+ * own connect_timeout (DBP_CONNECT, the next attempt may follow). */
+static dbp_status attempt_expired(const dbp_pool *p, bool checkout_ended, dbp_error *err)
+{
+    if (checkout_ended)
+        return dbp_error_set(err, DBP_TIMEOUT,
+                             "could not connect within pool_timeout (%.2f s): the server did "
+                             "not answer in time", p->cfg.pool_timeout);
+    return dbp_error_set(err, DBP_CONNECT, "could not connect: no answer within connect_timeout "
+                         "(%g s)", p->cfg.connect_timeout);
+}
+
+dbp_status dbp_pool_connect_timed_out(dbp_pool *p, dbp_error *err)
+{
+    dbp_lock_acquire(&p->mu);
+    dbp_metrics_inc_locked(&p->metrics, DBP_M_TIMEOUTS);   /* a locked counter */
+    dbp_lock_release(&p->mu);
+    return attempt_expired(p, true, err);
+}
+
+/* One attempt into s: its outcome recorded (breaker, histogram, counters).
+ * Returns DBP_OK, or the failure with *delay the back-off before the next
+ * attempt and *stop set when no other attempt may follow. */
+static dbp_status attempt(dbp_pool *p, dbp_slot *s, int64_t deadline, bool probe, int n,
+                          int64_t *delay, bool *stop, unsigned *ev, dbp_error *err)
+{
+    int64_t started = dbp_now_ns(), until = attempt_deadline(p, started, deadline), now;
+    dbp_status st = dbp_conn_open_by(&p->cfg, p->cfg.dsn, until, &s->conn, err);
+
+    if (st == DBP_TIMEOUT)
+        st = attempt_expired(p, until == deadline, err);
+    now = dbp_now_ns();
+    dbp_lock_acquire(&p->mu);
+    if (st == DBP_OK) {
+        opened_locked(p, s, started, now, ev);
+        dbp_lock_release(&p->mu);
+        dbp_metrics_inc(&p->metrics, DBP_M_CONNECTS);
+        return DBP_OK;
+    }
+    /* A silent server fails the attempt as a refusal does: the breaker counts it. */
+    *stop = connect_failed_locked(p, st == DBP_TIMEOUT ? DBP_CONNECT : st, probe, now, ev, err) ||
+            st != DBP_CONNECT;
+    *delay = dbp_backoff_ns(n, p->cfg.retry_base, p->cfg.retry_max, uniform_locked(p));
+    if (st == DBP_TIMEOUT)
+        dbp_metrics_inc_locked(&p->metrics, DBP_M_TIMEOUTS);
+    dbp_lock_release(&p->mu);
+    if (st == DBP_CONNECT || st == DBP_TIMEOUT)   /* out of memory: not the server's */
+        dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
+    return st;
+}
+
 dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, bool once, unsigned *ev,
                      dbp_error *err)
 {
-    int64_t now;
     dbp_admit admit;
-    dbp_status st = DBP_CONNECT;
+    dbp_status st;
     int attempts;
 
+    if (dbp_now_ns() >= deadline) {       /* a pre-ping used the whole checkout */
+        give_back_and_wake(p, 1, s->epoch);
+        free(s);
+        return dbp_pool_connect_timed_out(p, err);
+    }
     if ((st = admit_connect(p, s, &admit, err)) != DBP_OK)
         return st;
-    now = dbp_now_ns();
-
     attempts = (admit == DBP_ADMIT_PROBE || once) ? 1 : p->cfg.retry_attempts;
-    for (int attempt = 1; attempt <= attempts; attempt++) {
-        bool opened;
-        int64_t delay, started = now;
+    for (int n = 1; n <= attempts; n++) {
+        int64_t delay = 0;
+        bool stop = false;
 
-        st = dbp_conn_open(&p->cfg, p->cfg.dsn, &s->conn, err);
-        now = dbp_now_ns();
-        dbp_lock_acquire(&p->mu);
-        if (st == DBP_OK) {
-            opened_locked(p, s, started, now, ev);
-            dbp_lock_release(&p->mu);
-            dbp_metrics_inc(&p->metrics, DBP_M_CONNECTS);
+        if ((st = attempt(p, s, deadline, admit == DBP_ADMIT_PROBE, n, &delay, &stop, ev,
+                          err)) == DBP_OK)
             return DBP_OK;
-        }
-        opened = connect_failed_locked(p, st, admit == DBP_ADMIT_PROBE, now, ev, err);
-        if (st != DBP_CONNECT) {              /* out of memory: not the server's fault */
-            dbp_lock_release(&p->mu);
-            break;
-        }
-        delay = dbp_backoff_ns(attempt, p->cfg.retry_base, p->cfg.retry_max, uniform_locked(p));
-        dbp_lock_release(&p->mu);
-        dbp_metrics_inc(&p->metrics, DBP_M_CONNECT_FAILURES);
-        if (opened || attempt == attempts || now + delay > deadline)
+        if (stop || n == attempts || dbp_now_ns() + delay > deadline)
             break;
         sleep_ns(delay);
     }
@@ -203,7 +253,10 @@ dbp_status dbp_pool_connect_step(dbp_pool *p, dbp_slot *s, bool *want_write, uns
         now = dbp_now_ns();
         dbp_lock_acquire(&p->mu);
         opened_locked(p, s, s->connect_ns, now, &ev);
-        note_checkout_locked(p, s, s->checkout_ns, now);
+        if (s->refill)                    /* min_idle's, not a checkout: not counted */
+            s->checkout_ns = now;
+        else
+            note_checkout_locked(p, s, s->checkout_ns, now);
         dbp_lock_release(&p->mu);
         dbp_metrics_inc(&p->metrics, DBP_M_CONNECTS);
     }
@@ -261,53 +314,85 @@ static void drop_stale_idle(dbp_pool *p, int64_t now)
         dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
 }
 
-dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
+/* Reserves capacity for one min_idle connection into *out (SLOT_OPENING),
+ * after dropping stale idle ones; false when none is wanted now. */
+static bool refill_reserve(dbp_pool *p, dbp_slot **out)
 {
     dbp_slot *s;
-    int64_t now = dbp_now_ns();
-    unsigned ev = 0, epoch;
-    dbp_status st = DBP_OK;
+    unsigned epoch;
 
-    if (p->cfg.min_idle <= 0)
-        return DBP_OK;
-    drop_stale_idle(p, now);
-    for (;;) {
-        dbp_lock_acquire(&p->mu);
-        if (!refill_more_locked(p) || !reserve_locked(p)) {
-            wake_for_capacity_locked(p);
-            dbp_lock_release(&p->mu);
-            return st;
-        }
-        epoch = p->epoch;
+    drop_stale_idle(p, dbp_now_ns());
+    dbp_lock_acquire(&p->mu);
+    if (!refill_more_locked(p) || !reserve_locked(p)) {
+        wake_for_capacity_locked(p);
         dbp_lock_release(&p->mu);
-        if ((s = calloc(1, sizeof *s)) == NULL) {
-            give_back_and_wake(p, 1, epoch);
-            return dbp_error_set(err, DBP_NOMEM, "out of memory pre-warming");
-        }
-        s->epoch = epoch;
-        s->state = SLOT_OPENING;
-        /* A failure is not retried at every return (a down server would
-         * make each one wait for a connect); the next discard asks again. */
-        if ((st = open_into(p, s, now, true, &ev, err)) != DBP_OK)
-            return st;
-        dbp_lock_acquire(&p->mu);
-        if (s->epoch == p->epoch && place_locked(p, s, false)) {   /* min_idle asked for it */
-            dbp_lock_release(&p->mu);
-            continue;
-        }
-        give_back_locked(p, 1, s->epoch);
-        dbp_lock_release(&p->mu);
-        close_slot(s);
-        return st;
+        return false;
     }
+    epoch = p->epoch;
+    dbp_lock_release(&p->mu);
+    if ((s = calloc(1, sizeof *s)) == NULL) {
+        give_back_and_wake(p, 1, epoch);
+        return false;
+    }
+    s->epoch = epoch;
+    s->state = SLOT_OPENING;
+    *out = s;
+    return true;
 }
 
-/* At a return: the failure is already counted (connect_failures, breaker)
- * and the caller of release has no use for it. */
-void refill_best_effort(dbp_pool *p)
+/* A refill connection s is open: idle it (or hand it to a waiter); closed
+ * when the pool no longer wants it (disposed meanwhile, or full). */
+static bool refill_place(dbp_pool *p, dbp_slot *s)
 {
-    dbp_error err;
+    dbp_lock_acquire(&p->mu);
+    if (s->epoch == p->epoch && place_locked(p, s, false)) {
+        dbp_lock_release(&p->mu);
+        return true;
+    }
+    give_back_locked(p, 1, s->epoch);
+    dbp_lock_release(&p->mu);
+    close_slot(s);
+    return false;
+}
 
-    if (dbp_pool_refill(p, &err) != DBP_OK)
-        return;
+dbp_status dbp_pool_refill_step(dbp_pool *p, bool *more, dbp_error *err)
+{
+    dbp_slot *s = NULL;
+    unsigned ev = 0;
+    dbp_status st;
+
+    *more = false;
+    if (p->cfg.min_idle <= 0 || !refill_reserve(p, &s))
+        return DBP_OK;
+    /* One attempt, within connect_timeout.  A failure is not retried here
+     * (a down server would keep the refill connecting); the next discard
+     * asks again. */
+    if ((st = open_into(p, s, INT64_MAX, true, &ev, err)) != DBP_OK)
+        return st;
+    *more = refill_place(p, s);
+    return DBP_OK;
+}
+
+dbp_status dbp_pool_refill(dbp_pool *p, dbp_error *err)
+{
+    bool more = true;
+    dbp_status st = DBP_OK;
+
+    while (more && st == DBP_OK)
+        st = dbp_pool_refill_step(p, &more, err);
+    return st;
+}
+
+dbp_status dbp_pool_refill_start(dbp_pool *p, dbp_slot **out, dbp_error *err)
+{
+    dbp_slot *s = NULL;
+    dbp_status st;
+
+    if (p->cfg.min_idle <= 0 || !refill_reserve(p, &s))
+        return DBP_OK;
+    if ((st = connect_later(p, s, dbp_now_ns(), err)) == DBP_PENDING) {
+        s->refill = true;
+        *out = s;
+    }
+    return st;
 }

@@ -32,6 +32,7 @@
 #include "fork.h"
 #include "lock.h"
 #include "pool.h"
+#include "refill.h"
 
 #define DBP_HOT inline __attribute__((always_inline))
 
@@ -63,6 +64,7 @@ struct dbp_slot {
     bool leak_reported;
     unsigned epoch;         /* p->epoch when its unit of capacity was reserved */
     int64_t query_timeout_ns;   /* this checkout's statements' deadline; 0 = none */
+    bool refill;            /* opened for min_idle by a host's timer, not a checkout */
 };
 
 /* One queued checkout.  Lives on the waiting thread's stack. */
@@ -167,8 +169,6 @@ DBP_MUSTCHECK dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, b
  * On refusal as open_into. */
 DBP_MUSTCHECK dbp_status connect_later(dbp_pool *p, dbp_slot *s, int64_t since,
                                        dbp_error *err);
-/* dbp_pool_refill, its failure ignored (already counted). */
-void refill_best_effort(dbp_pool *p);
 
 /* ==== pool_leak.c: leak tracking ======================================== */
 

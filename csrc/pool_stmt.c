@@ -72,7 +72,7 @@ dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err)
         return inherited(err);
     if (!dbp_conn_alive_passive(c))
         dbp_error_set(err, DBP_QUERY, "the server closed the connection");
-    else if (dbp_conn_ping(c, err) == DBP_OK)
+    else if (dbp_conn_ping(c, INT64_MAX, err) == DBP_OK)
         return DBP_OK;
     if (err->status == DBP_TIMEOUT)
         dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);

@@ -173,9 +173,9 @@ describe("min_idle", function()
     local list = {}
     for pid in pairs(old) do list[#list + 1] = pid end
     helper.disconnect(e, list)
-    backend_pid(e)                                -- finds one dead; its return refills
-    assert.are.equal(2, e.pool:checkedin())
+    backend_pid(e)                                -- finds one dead; the refill thread refills
     assert.are.equal(2, helper.settled_backends(e.name, 2))
+    assert.are.equal(2, e.pool:checkedin())
     for _, pid in ipairs(pids_of(e, 2)) do assert.is_nil(old[pid]) end
     assert.are.equal(0, e:stats().query_errors)
   end)

@@ -18,12 +18,17 @@
 --   (and the request holding the connection it waits for);
 -- - a checkout that needs a new connection makes it with libpq's
 --   non-blocking connect, yielding between steps, for at most
---   connect_timeout.
+--   connect_timeout and never past the checkout's deadline (pool_timeout
+--   bounds the whole checkout, as in the core);
+-- - min_idle is refilled by a timer (no thread in a worker), one yielding
+--   connect at a time.
 -- In other phases (init, set, log, header/body filters) nginx cannot yield:
 -- the blocking path is used.
 local core = require "dbpool.core"
 
 local M = {}
+
+core.refill_by_host()          -- min_idle: a timer refills, not a thread (below)
 
 local ngx = ngx
 local sleep, get_phase = ngx.sleep, ngx.get_phase
@@ -170,31 +175,39 @@ local function slot_freed(name)
   if sema and sema:count() < 0 then sema:post(1) end
 end
 
+local refill_if_due                   -- below: min_idle's timer
 local raw_close, raw_invalidate = methods.close, methods.invalidate
 function methods.close(conn)
   local name = conn:pool_name()
   raw_close(conn)
   slot_freed(name)
+  refill_if_due(conn, name)
 end
 function methods.invalidate(conn)
   local name = conn:pool_name()
   raw_invalidate(conn)
   slot_freed(name)
+  refill_if_due(conn, name)
 end
 
 -- Drives a connect that try_connect(since, true) left to us, yielding
--- between steps, for at most connect_timeout (0: no limit, as in libpq).
-local function finish_connect(pool, conn)
+-- between steps, for at most connect_timeout (0: no limit, as in libpq)
+-- and never past deadline (core.now() seconds), the checkout's: then it
+-- fails with kind "timeout", counted.
+local function finish_connect(pool, conn, deadline)
   local _, _, connect_timeout = pool:timing()
-  local deadline = connect_timeout > 0 and now() + connect_timeout or math.huge
+  local limit = connect_timeout > 0 and now() + connect_timeout or math.huge
+  local checkout_ends = deadline < limit
+  if checkout_ends then limit = deadline end
   local look = 0
   while true do
     local ready, msg, err = conn:connect_step()
     if ready then return conn end
     if ready == nil then return nil, msg, err end
-    if now() >= deadline then
+    if now() >= limit then
       local name = conn:pool_name()
       conn:close()                        -- counted as a failed connect
+      if checkout_ends then return pool:timed_out(true) end
       msg = ("could not connect: no answer within connect_timeout (%g s)"):format(connect_timeout)
       return nil, msg, setmetatable({ kind = "connect", message = msg, engine = name }, core.Error)
     end
@@ -204,27 +217,54 @@ local function finish_connect(pool, conn)
 end
 
 -- One try: a checked-out Conn, or nil, msg, err (kind "again": no slot now).
-local function try_once(pool, since)
+local function try_once(pool, since, deadline)
   local conn, msg, err = pool:try_connect(since, true)
-  if conn and msg == "connecting" then return finish_connect(pool, conn) end
+  if conn and msg == "connecting" then return finish_connect(pool, conn, deadline) end
   return conn, msg, err
+end
+
+-- min_idle inside nginx: after a return that lost a connection, a timer
+-- opens what min_idle misses, one yielding connect at a time, each after a
+-- random pause (docs/decisions.md); one timer per pool at a time.
+local refilling = {}
+local function refill(premature, pool, name)
+  while not premature do
+    sleep(math.random() * 0.1)
+    local conn = pool:refill_start()
+    if not conn then break end
+    if not finish_connect(pool, conn, math.huge) then   -- within connect_timeout
+      break                               -- counted; the next lost connection asks again
+    end
+    conn:close()                          -- idles it, or hands it to a waiter
+  end
+  refilling[name] = nil
+end
+function refill_if_due(conn, name)
+  if refilling[name] or not conn:refill_due() then return end
+  local pool = core.find(name)
+  if not pool then return end
+  -- pcall: init_by_lua (the master, which keeps no connection) has no timers.
+  local ok, started = pcall(ngx.timer.at, 0, refill, pool, name)
+  if ok and started then refilling[name] = true end
 end
 
 -- M.connect(pool) -> Conn | nil, msg, err: a checkout that yields while it
 -- waits for a slot and while a new connection is being made.
 function M.connect(pool)
   if not can_yield() then return pool:connect() end
-  local conn, msg, err = try_once(pool)
-  if conn or err.kind ~= "again" then return conn, msg, err end
   local since = now()
-  local deadline = since + (pool:timing())
+  local pool_timeout, _, _, budget = pool:timing()
+  local work_deadline = since + budget          -- connects: the core's budget
+  local conn, msg, err = try_once(pool, nil, work_deadline)
+  if conn or err.kind ~= "again" then return conn, msg, err end
+  local deadline = since + pool_timeout
   pool:note_wait()
   local sema = slot_sema(pool:name())
   local look = 0
   repeat
     look = look + 1
     if sema then sema:wait(SLOT_LOOK) else sleep(delay_for(look)) end
-    conn, msg, err = try_once(pool, since)
+    conn, msg, err = try_once(pool, since, work_deadline)
     if conn or err.kind ~= "again" then return conn, msg, err end
   until now() >= deadline
   return pool:timed_out()

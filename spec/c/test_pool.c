@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "pool.h"
 #include "testlib.h"
+#include "testpool.h"
 
 static const char *g_dsn;     /* DBPOOL_TEST_DSN */
 static dbp_conn *g_monitor;   /* main thread only */
@@ -183,19 +184,6 @@ static long wait_backends(const char *app, long want)
     while ((n = backends(app)) != want && tl_now() < end)
         tl_sleep(0.01);
     return n;
-}
-
-static dbp_pool_counts counts(dbp_pool *p)
-{
-    dbp_pool_counts c;
-
-    dbp_pool_counts_get(p, &c);
-    return c;
-}
-
-static uint64_t metric(dbp_pool *p, dbp_counter k)
-{
-    return dbp_metrics_get(dbp_pool_metrics(p), k);
 }
 
 /* Polls until `waiting` is want (3 s at most). */

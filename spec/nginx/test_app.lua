@@ -210,4 +210,33 @@ function app.slot_use()
   serve(function() return first_value(dbpool.get("SLOT"):query("SELECT pg_backend_pid() AS pid")) end)
 end
 
+-- min_idle inside nginx: a request invalidates one of REFILL's two
+-- connections; its return opens nothing, a timer refills (within 3 s).
+function app.refill()
+  serve(function()
+    local dsn = os.getenv("DBPOOL_TEST_DSN")
+    local e = dbpool.get("REFILL") or dbpool.engine { name = "REFILL", dsn = dsn, pool_size = 2,
+      max_overflow = 0, min_idle = 2, application_name = "dbpool-nginx-spec" }
+    local before = e:stats().connects
+    local c = assert(e:connect())
+    c:invalidate()
+    local by_caller = e:stats().connects - before
+    local deadline = now() + 3
+    while e.pool:checkedin() < 2 and now() < deadline do ngx.sleep(0.01) end
+    return { by_caller = by_caller, idle = e.pool:checkedin(), connects = e:stats().connects - before }
+  end)
+end
+
+-- A checkout against ?port= (a listener that never answers), pool_timeout 1.
+function app.silent()
+  serve(function()
+    local dsn = ("postgresql://postgres@127.0.0.1:%d/postgres"):format(tonumber(ngx.var.arg_port))
+    local e = dbpool.engine { name = "SILENT" .. ngx.var.arg_port, dsn = dsn, pool_size = 1,
+      max_overflow = 0, pool_timeout = 1 }
+    local c, msg, err = e:connect()
+    if c then c:close() return "connected?" end
+    return nil, msg, err
+  end)
+end
+
 return app
