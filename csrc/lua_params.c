@@ -1,5 +1,6 @@
 /* lua_params.c: Lua values as statement parameters (lua_params.h). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,9 +58,12 @@ static void room_for_params(lua_State *L, int64_t n, dbp_lua_params *prm, slots 
     size_t each = sizeof(char *) + 2 * sizeof(int) + sizeof(unsigned) + DBP_LUA_NUMBER_TEXT;
     char *mem;
 
-    if (n > DBP_LUA_MAX_PARAMS)
-        luaL_error(L, "bad argument to '%s' (%.0f parameters; PostgreSQL takes at most 65535)",
-                   fname, (double)n);
+    if (n > DBP_LUA_MAX_PARAMS) {
+        char count[32];
+        snprintf(count, sizeof count, "%lld", (long long)n);
+        luaL_error(L, "bad argument to '%s' (%s parameters; PostgreSQL takes at most 65535)",
+                   fname, count);
+    }
     if (n <= DBP_LUA_STACK_PARAMS) {
         *sl = (slots){prm->values, prm->lengths, prm->formats, prm->types, prm->numbers};
         return;
