@@ -95,7 +95,7 @@ end
 -- backend leaves pg_stat_activity a moment after the client hangs up).
 function helper.settled_backends(app, want)
   local sys = require "system"
-  local deadline = sys.monotime() + 3
+  local deadline = sys.monotime() + 10 * helper.time_scale   -- returns as soon as it settles
   local n = helper.backends(app)
   while n ~= want and sys.monotime() < deadline do
     sys.sleep(0.02)
