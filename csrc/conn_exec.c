@@ -542,12 +542,59 @@ static dbp_status send_statement(dbp_conn *c, const dbp_statement *stmt, bool us
     return sent_or_failed(c, sent, err);
 }
 
+/* The common statement, with no deadline and nothing to prepare: libpq's
+ * PQexecParams sends it and waits in one call, which costs less than
+ * driving it here, and waiting without a deadline is what the caller asked
+ * for.  A COPY it started is handed to drive, which refuses it. */
+static dbp_status exec_plain(dbp_conn *c, const dbp_statement *stmt, dbp_result **res,
+                             dbp_error *err)
+{
+    PGresult *r;
+    dbp_status st;
+
+    if ((st = begin(c, INT64_MAX, 0, DBP_QUERY_TIMEOUT, "query_timeout", err)) != DBP_OK)
+        return st;
+    if (c->max_message > 0 && message_size(stmt) > c->max_message)
+        c->oversized = true;
+    c->ran_statement = true;
+    r = PQexecParams(c->pg, stmt->sql, stmt->nparams, stmt->types, stmt->values, stmt->lengths,
+                     stmt->formats, 0);
+    switch (r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR) {
+    case PGRES_COPY_OUT:
+    case PGRES_COPY_IN:
+    case PGRES_COPY_BOTH:
+        c->copy_refused = true;
+        c->copy_out = PQresultStatus(r) == PGRES_COPY_OUT;
+        if (!c->copy_out && PQputCopyEnd(c->pg, "COPY is not run by query or exec") != 1) {
+            PQclear(r);
+            return fail_from_result(c, NULL, err);
+        }
+        PQclear(r);
+        c->busy = true;
+        if ((st = drive(c, false, INT64_MAX, &r, err)) != DBP_OK)
+            return st;
+        return finish(c, r, res, err);
+    default:
+        if (r != NULL) {
+            if (c->max_message > 0 && PQresultMemorySize(r) > c->max_message)
+                c->oversized = true;
+            note_tag(c, PQcmdStatus(r));
+        }
+        return take_result(c, r, res, err);
+    }
+}
+
 dbp_status dbp_conn_exec(dbp_conn *c, const dbp_statement *stmt, int64_t timeout_ns,
                          dbp_result **res, dbp_error *err)
 {
-    int64_t deadline = deadline_of(timeout_ns);
-    dbp_status st = send_statement(c, stmt, true, deadline, timeout_ns, err);
+    int64_t deadline;
+    dbp_status st;
     PGresult *r;
+
+    if (timeout_ns == 0 && !stmt->simple && c->stmts == NULL)
+        return exec_plain(c, stmt, res, err);
+    deadline = deadline_of(timeout_ns);
+    st = send_statement(c, stmt, true, deadline, timeout_ns, err);
 
     if (st == DBP_OK)
         st = drive(c, false, INT64_MAX, &r, err);
