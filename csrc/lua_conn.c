@@ -255,7 +255,7 @@ int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table)
         dbp_lua_read_statement_table(L, 2, 3, &prm, "query_params");
     else
         dbp_lua_read_statement(L, 2, 3, lua_gettop(L) - 2, &prm, "query");
-    st = dbp_pool_checkout_ev(p, true, 0, &box.slot, &events, &err);
+    st = dbp_pool_checkout_mode(p, DBP_CHECKOUT_WAIT, 0, &box.slot, &events, &err);
     if (cfg->echo_pool)
         dbp_lua_echo_checkout(L, p, st, events, &err);
     if (st != DBP_OK)

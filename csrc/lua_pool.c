@@ -38,16 +38,14 @@ void dbp_lua_push_pool(lua_State *L, dbp_pool *p)
 
 /* ===== Checkout ======================================================== */
 
-static int checkout(lua_State *L, bool block)
+static int checkout(lua_State *L, dbp_checkout_mode mode)
 {
     dbp_pool *p = check_pool(L, 1);
     int64_t since = dbp_sec_to_ns(luaL_optnumber(L, 2, 0));
-    bool async = !block && lua_toboolean(L, 3);
     dbp_slot *s;
     dbp_error err;
     unsigned events = 0;
-    dbp_status st = async ? dbp_pool_checkout_async(p, since, &s, &events, &err)
-                          : dbp_pool_checkout_ev(p, block, since, &s, &events, &err);
+    dbp_status st = dbp_pool_checkout_mode(p, mode, since, &s, &events, &err);
 
     return dbp_lua_checked_out(L, p, st, s, events, &err);
 }
@@ -55,7 +53,7 @@ static int checkout(lua_State *L, bool block)
 /* pool:connect() -> Conn | nil, msg, err: waits up to pool_timeout. */
 static int pool_connect(lua_State *L)
 {
-    return checkout(L, true);
+    return checkout(L, DBP_CHECKOUT_WAIT);
 }
 
 /* pool:try_connect([since[, async]]) -> Conn | nil, msg, err: never waits for a
@@ -65,7 +63,7 @@ static int pool_connect(lua_State *L)
  * opened, returns conn, "connecting", to be driven with conn:connect_step(). */
 static int pool_try_connect(lua_State *L)
 {
-    return checkout(L, false);
+    return checkout(L, lua_toboolean(L, 3) ? DBP_CHECKOUT_DEFER : DBP_CHECKOUT_TRY);
 }
 
 /* pool:query(sql, ...) -> rows | nil, msg, err: checkout (waiting up to
@@ -103,7 +101,7 @@ static int engine_connect(lua_State *L)
 {
     lua_settop(L, 1);                   /* engine:connect takes no arguments */
     engine_to_pool(L);
-    return checkout(L, true);
+    return checkout(L, DBP_CHECKOUT_WAIT);
 }
 
 /* core.engine_query(engine, sql, ...) -> rows | nil, msg, err: pool:query. */

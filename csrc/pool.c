@@ -77,13 +77,6 @@ void dbp_pool_free(dbp_pool *p)
 /* ---- checkout --------------------------------------------------------- */
 
 /* What a checkout does when it finds no idle connection it may take. */
-typedef enum dbp_checkout_mode {
-    DBP_CHECKOUT_WAIT,      /* queue until pool_timeout; connect here (blocks) */
-    DBP_CHECKOUT_TRY,       /* never queue: DBP_AGAIN; connect here (blocks) */
-    DBP_CHECKOUT_DEFER      /* never queue: DBP_AGAIN; a new connection is left to the
-                               caller: DBP_PENDING (dbp_pool_connect_step) */
-} dbp_checkout_mode;
-
 /* Is this connection fit to hand out?  Stale ones (invalidated, too old,
  * too many queries) are replaced without a look; with pool_pre_ping the
  * socket is checked (no round trip) and, outside the pre_ping_bypass window
@@ -228,12 +221,11 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
     return DBP_OK;
 }
 
-dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, int64_t since_ns, dbp_slot **out,
-                                unsigned *events, dbp_error *err)
+dbp_status dbp_pool_checkout_mode(dbp_pool *p, dbp_checkout_mode mode, int64_t since_ns,
+                                  dbp_slot **out, unsigned *events, dbp_error *err)
 {
     unsigned ev = 0;
-    dbp_status st = checkout(p, block ? DBP_CHECKOUT_WAIT : DBP_CHECKOUT_TRY, since_ns, out,
-                             &ev, err);
+    dbp_status st = checkout(p, mode, since_ns, out, &ev, err);
 
     if (events != NULL)
         *events = ev;
@@ -242,23 +234,12 @@ dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, int64_t since_ns, dbp_s
 
 dbp_status dbp_pool_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 {
-    return dbp_pool_checkout_ev(p, true, 0, out, NULL, err);
+    return checkout(p, DBP_CHECKOUT_WAIT, 0, out, &(unsigned){0}, err);
 }
 
 dbp_status dbp_pool_try_checkout(dbp_pool *p, dbp_slot **out, dbp_error *err)
 {
-    return dbp_pool_checkout_ev(p, false, 0, out, NULL, err);
-}
-
-dbp_status dbp_pool_checkout_async(dbp_pool *p, int64_t since_ns, dbp_slot **out,
-                                  unsigned *events, dbp_error *err)
-{
-    unsigned ev = 0;
-    dbp_status st = checkout(p, DBP_CHECKOUT_DEFER, since_ns, out, &ev, err);
-
-    if (events != NULL)
-        *events = ev;
-    return st;
+    return checkout(p, DBP_CHECKOUT_TRY, 0, out, &(unsigned){0}, err);
 }
 
 void dbp_pool_note_wait(dbp_pool *p)
@@ -502,10 +483,6 @@ dbp_conn *dbp_slot_conn(dbp_slot *s)
     return s->conn;
 }
 
-void dbp_slot_note_query(dbp_slot *s)
-{
-    s->queries++;
-}
 
 bool dbp_slot_inherited(const dbp_slot *s)
 {

@@ -64,26 +64,32 @@ enum {
     DBP_EV_CLOSE = 1u << 6           /* the return closed the connection */
 };
 
-/* dbp_pool_checkout (block) or dbp_pool_try_checkout (!block), also telling
- * what happened on the way in *events (DBP_EV_*; NULL: not wanted), on
- * success and on failure alike.  since_ns (dbp_now_ns() time, 0 = now) is
- * when the caller started waiting, for the wait histogram, when an event
- * loop waits by itself between tries. */
-DBP_MUSTCHECK dbp_status dbp_pool_checkout_ev(dbp_pool *p, bool block, int64_t since_ns,
-                                              dbp_slot **out, unsigned *events,
-                                              dbp_error *err);
+/* How a checkout may wait. */
+typedef enum dbp_checkout_mode {
+    DBP_CHECKOUT_WAIT,      /* queue until pool_timeout; connect here (blocks the thread) */
+    DBP_CHECKOUT_TRY,       /* never queue: DBP_AGAIN when it would; connect here (blocks) */
+    DBP_CHECKOUT_DEFER      /* never queue, never connect: an event loop's checkout.  When a
+                               new connection is needed, returns DBP_PENDING with *out
+                               reserved (capacity held, the breaker asked) but not
+                               connected; the caller drives dbp_pool_connect_step */
+} dbp_checkout_mode;
 
-/* dbp_pool_try_checkout for event loops, which must not block on a
- * connect: when a new connection is needed, returns DBP_PENDING with *out
- * reserved (capacity held, the breaker asked) but not connected.  Drive it
- * with dbp_pool_connect_step whenever dbp_slot_conn(*out)'s socket is ready
- * (readable, or writable when *want_write; the first step needs no wait)
- * until DBP_OK (checked out, as from dbp_pool_checkout) or a failure (the
- * slot is freed, capacity given back, the breaker told).  A caller that
- * gives up (connect_timeout) calls dbp_pool_connect_abandon, which counts
- * as a failed connect. */
-DBP_MUSTCHECK dbp_status dbp_pool_checkout_async(dbp_pool *p, int64_t since_ns, dbp_slot **out,
-                                                 unsigned *events, dbp_error *err);
+/* The one checkout: dbp_pool_checkout and dbp_pool_try_checkout are
+ * DBP_CHECKOUT_WAIT and DBP_CHECKOUT_TRY of it.  Also tells what happened on
+ * the way in *events (DBP_EV_*; NULL: not wanted), on success and on
+ * failure alike.  since_ns (dbp_now_ns() nanoseconds, 0 = now) is when the
+ * caller started waiting, for the wait histogram and the checkout's
+ * deadline, when an event loop waits by itself between tries.
+ *
+ * DBP_CHECKOUT_DEFER: drive a DBP_PENDING slot with dbp_pool_connect_step
+ * whenever dbp_slot_conn(*out)'s socket is ready (readable, or writable when
+ * *want_write; the first step needs no wait) until DBP_OK (checked out, as
+ * from dbp_pool_checkout) or a failure (the slot is freed, capacity given
+ * back, the breaker told).  A caller that gives up calls
+ * dbp_pool_connect_abandon, which counts as a failed connect. */
+DBP_MUSTCHECK dbp_status dbp_pool_checkout_mode(dbp_pool *p, dbp_checkout_mode mode,
+                                                int64_t since_ns, dbp_slot **out,
+                                                unsigned *events, dbp_error *err);
 DBP_MUSTCHECK dbp_status dbp_pool_connect_step(dbp_pool *p, dbp_slot *s, bool *want_write,
                                                unsigned *events, dbp_error *err);
 void dbp_pool_connect_abandon(dbp_pool *p, dbp_slot *s, const char *why);
@@ -132,7 +138,7 @@ DBP_MUSTCHECK dbp_status dbp_pool_refill_step(dbp_pool *p, bool *more, dbp_error
 
 /* For an event loop's timer: when min_idle wants a connection, reserves it
  * and returns DBP_PENDING with *out, to be driven by dbp_pool_connect_step
- * as dbp_pool_checkout_async's (not counted as a checkout) and then given
+ * as a DBP_CHECKOUT_DEFER checkout's (not counted as one) and then given
  * back with dbp_pool_release, which idles it.  DBP_OK with *out untouched:
  * nothing wanted; DBP_CIRCUIT_OPEN: the breaker refuses. */
 DBP_MUSTCHECK dbp_status dbp_pool_refill_start(dbp_pool *p, dbp_slot **out, dbp_error *err);
@@ -188,8 +194,6 @@ void dbp_pool_status_text(const dbp_pool_counts *c, char *out, size_t size);
 
 /* The slot's connection, for the holder of the checkout. */
 dbp_conn *dbp_slot_conn(dbp_slot *s);
-/* Counts a statement against max_queries. */
-void dbp_slot_note_query(dbp_slot *s);
 /* True in a fork()ed child for a connection the parent checked out: its
  * socket is the parent's, so it must not be used here. */
 bool dbp_slot_inherited(const dbp_slot *s);

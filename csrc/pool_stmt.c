@@ -12,7 +12,7 @@ static dbp_status inherited(dbp_error *err)
 
 static void note_statement(dbp_pool *p, dbp_slot *s)
 {
-    dbp_slot_note_query(s);
+    s->queries++;                        /* what max_queries rotates on */
     dbp_metrics_inc(dbp_pool_metrics(p), DBP_M_QUERIES);
 }
 

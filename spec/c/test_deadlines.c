@@ -26,37 +26,6 @@ static const char *g_dsn;     /* DBPOOL_TEST_DSN */
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* A pool "dbpdl_<pid>_<tag>" on dsn; settings is "name=value,..." of
- * numeric options (pool_pre_ping: 0 or 1) set after the defaults. */
-static dbp_pool *pool_with(const char *tag, const char *dsn, const char *settings)
-{
-    char app[64], buf[256], *save = NULL;
-    dbp_config c;
-    dbp_error err;
-    dbp_pool *p = NULL;
-
-    snprintf(app, sizeof app, "dbpdl_%d_%s", (int)getpid(), tag);
-    dbp_config_init(&c);
-    if (dbp_config_set_string(&c, dbp_option_find("name"), app, &err) != DBP_OK ||
-        dbp_config_set_string(&c, dbp_option_find("dsn"), dsn, &err) != DBP_OK ||
-        dbp_config_set_string(&c, dbp_option_find("application_name"), app, &err) != DBP_OK)
-        bail_out("config for %s: %s", tag, err.message);
-    snprintf(buf, sizeof buf, "%s", settings);
-    for (char *kv = strtok_r(buf, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        const dbp_option *o;
-        *eq = '\0';
-        if ((o = dbp_option_find(kv)) == NULL ||
-            (strcmp(kv, "pool_pre_ping") == 0
-                 ? dbp_config_set_bool(&c, o, atoi(eq + 1) != 0, &err)
-                 : dbp_config_set_number(&c, o, atof(eq + 1), &err)) != DBP_OK)
-            bail_out("option %s for %s: %s", kv, tag, o ? err.message : "unknown");
-    }
-    if (dbp_config_finish(&c, &err) != DBP_OK || dbp_pool_new(&c, &p, &err) != DBP_OK)
-        bail_out("pool %s: %s", tag, err.message);
-    dbp_config_free(&c);
-    return p;
-}
 
 /* A loopback port whose kernel accepts connections nobody ever answers. */
 static int silent_listener(char *dsn, size_t size)
