@@ -1,10 +1,13 @@
 # dbpool: one C source tree, two Lua ABIs (Lua 5.4 and LuaJIT 2.1).
-#   make            build/5.4/dbpool/core.so and build/jit/dbpool/core.so
+#   make            build/5.4/dbpool/core.so and build/jit/dbpool/core.so,
+#                   with nginx's event-loop wait only if `make ngx` fetched
+#                   nginx's headers before (else it says what is missing)
+#   make ngx        the same, with nginx's headers (scripts/ngx-headers.sh)
 #   make test       everything: C tests (plain, ASan+UBSan, TSan) and busted
 #                   specs on both Luas, against a throwaway PostgreSQL
 #   make demo       examples/quickstart.lua (throwaway PostgreSQL unless
 #                   DATABASE_URL is set)
-# Both installs missing Debian packages first (scripts/install-deps.sh).
+# test and demo install missing Debian packages first (scripts/install-deps.sh).
 
 CC      ?= cc
 WARN     = -Wall -Wextra -Werror
@@ -26,9 +29,19 @@ LUA54_OBJ = $(LUAB:%=build/5.4/obj/%.o)
 JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
 
 MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
+# nginx's configured headers, when `make ngx` fetched them (see lua_ngx_wait.o).
+NGX_DIR  = build/ngx
+NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
+NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty clean exports
+.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty clean exports \
+        FORCE
 all: $(MODULES)
+ifeq ($(NGX_MODE),no)
+	@echo "dbpool: build/jit/dbpool/core.so has no event-loop wait for nginx (no nginx headers" \
+	      "in $(NGX_DIR)): under OpenResty a waiting request polls, every event-loop turn and" \
+	      "then every millisecond, instead of being woken by nginx. \`make ngx\` adds it."
+endif
 
 build/core/%.o: csrc/%.c
 	@mkdir -p $(@D)
@@ -43,17 +56,23 @@ build/jit/obj/%.o: csrc/%.c
 	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(JIT_INC) -c $< -o $@
 
 # The event-driven wait under nginx (csrc/lua_ngx_wait.c) needs nginx's
-# configured headers; nginx runs LuaJIT, so only that module gets it.  When
-# the headers cannot be had (scripts/ngx-headers.sh says why), the file
-# builds without them and requests poll instead.
-NGX_DIR = build/ngx
-NGX_INC = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
-$(NGX_DIR)/.done: scripts/ngx-headers.sh
-	@if scripts/ngx-headers.sh $(NGX_DIR); then echo yes >$@; else mkdir -p $(@D); echo no >$@; fi
-build/jit/obj/lua_ngx_wait.o: csrc/lua_ngx_wait.c $(NGX_DIR)/.done
+# configured headers; nginx runs LuaJIT, so only that module gets it.  Plain
+# `make` uses them when `make ngx` has fetched them into build/ngx
+# (scripts/ngx-headers.sh: Debian's nginx-dev, OpenSSL, PCRE and zlib
+# headers) and otherwise builds the file without them: requests then poll.
+ngx:
+	@scripts/ngx-headers.sh $(NGX_DIR) || \
+	  echo "dbpool: no nginx headers (above says why): requests under nginx will poll"
+	@$(MAKE) --no-print-directory all
+# A file rewritten only when its text changes, so that what depends on it is
+# rebuilt when a setting changes (git's GIT-CFLAGS): $(call stamp,TEXT).
+stamp = @mkdir -p $(@D); printf '%s\n' '$(1)' | cmp -s - $@ || printf '%s\n' '$(1)' >$@
+build/jit/ngx-mode: FORCE
+	$(call stamp,$(NGX_MODE))
+build/jit/obj/lua_ngx_wait.o: csrc/lua_ngx_wait.c build/jit/ngx-mode
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(JIT_INC) \
-	  $(if $(filter yes,$(shell cat $(NGX_DIR)/.done 2>/dev/null)),-DDBP_WITH_NGX $(NGX_INC)) -c $< -o $@
+	  $(if $(filter yes,$(NGX_MODE)),-DDBP_WITH_NGX $(NGX_INC)) -c $< -o $@
 
 # Modules do not link liblua: the host program provides the Lua API.
 # -z nodelete: the registry's pools belong to the process, not to the Lua
@@ -101,11 +120,11 @@ demo: deps
 	@bash scripts/demo.sh
 
 # The OpenResty example (examples/openresty) on a throwaway server and nginx.
-demo-openresty: deps all
+demo-openresty: deps ngx
 	@bash scripts/demo-openresty.sh
 
 # How an nginx worker should wait for PostgreSQL (bench/openresty/results.md).
-bench-openresty: deps all
+bench-openresty: deps ngx
 	@scripts/with-pg.sh bench/openresty/run.sh
 
 # Benchmarks (bench/), each on its own throwaway server; run with nothing
@@ -139,3 +158,4 @@ clean:
 	rm -rf build
 
 -include $(wildcard build/*/*.d build/*/obj/*.d)
+FORCE:
