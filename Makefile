@@ -7,6 +7,7 @@
 #                   specs on both Luas, against a throwaway PostgreSQL
 #   make demo       examples/quickstart.lua (throwaway PostgreSQL unless
 #                   DATABASE_URL is set)
+#   make rock       what `luarocks make` runs (rockspec/dbpool-scm-1.rockspec)
 # test and demo install missing Debian packages first (scripts/install-deps.sh).
 
 CC      ?= cc
@@ -35,7 +36,7 @@ NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-is
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
 .PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty clean exports \
-        FORCE
+        rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
 	@echo "dbpool: build/jit/dbpool/core.so has no event-loop wait for nginx (no nginx headers" \
@@ -106,9 +107,9 @@ ctests: $(CTEST_BINS)
 deps:
 	@bash scripts/install-deps.sh
 
-# Only luaopen_dbpool_core may be exported.
+# Only luaopen_dbpool_core may be exported (by the rock's module too, when built).
 exports: $(MODULES)
-	@for m in $(MODULES); do \
+	@for m in $(MODULES) $(wildcard build/rock/dbpool/core.so); do \
 	  syms=$$(nm -D --defined-only $$m | awk '$$2 ~ /^[TDB]$$/ {print $$3}'); \
 	  [ "$$syms" = "luaopen_dbpool_core" ] || { echo "$$m exports: $$syms"; exit 1; }; \
 	done; echo "exports: only luaopen_dbpool_core"
@@ -153,6 +154,40 @@ build/bench/cycle: bench/cycle.c $(CORE_SRC) $(wildcard csrc/*.h)
 build/bench/cycle_nometrics: bench/cycle.c $(CORE_SRC) $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -DDBP_NO_METRICS -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
+
+# ---- LuaRocks ----------------------------------------------------------------
+# rockspec/dbpool-scm-1.rockspec has build.type = "make": `luarocks make`
+# runs `make rock` and `make rock-install` with LUA_INCDIR, PQ_INCDIR and
+# CFLAGS of the Lua it builds for, so the rock gets this file's flags
+# (docs/decisions.md, "The rock is built by this Makefile").  One module, for
+# that Lua, in build/rock; no nginx event-loop wait (requests poll).
+ROCK_FLAGS = $(CFLAGS) $(BASE) -I$(PQ_INCDIR) -I$(PQ_INCDIR)/postgresql -I$(LUA_INCDIR)
+ROCK_OBJ   = $(CORE:%=build/rock/obj/%.o) $(LUAB:%=build/rock/obj/%.o)
+rock: rock-check build/rock/dbpool/core.so
+# PUC Lua 5.1 lacks API the binding uses (luaL_traceback, luaL_testudata, ...)
+# that LuaJIT 2.1 has: a 5.1-ABI module is built against LuaJIT's headers only.
+rock-check:
+	@[ -f "$(LUA_INCDIR)/lua.h" ] || { echo "dbpool: no lua.h in LUA_INCDIR ($(LUA_INCDIR))" >&2; exit 1; }
+	@if grep -qE 'define[[:space:]]+LUA_VERSION_NUM[[:space:]]+501' "$(LUA_INCDIR)/lua.h" && \
+	    [ ! -f "$(LUA_INCDIR)/luajit.h" ]; then \
+	  echo "dbpool: PUC Lua 5.1 is not supported (it lacks luaL_traceback, luaL_testudata," \
+	       "luaL_setfuncs and luaL_setmetatable, which LuaJIT 2.1 has). Build for Lua 5.4 (--lua-version=5.4), or for LuaJIT 2.1 with" \
+	       "--lua-version=5.1 LUA_INCDIR=/usr/include/luajit-2.1" >&2; exit 1; fi
+	@[ -f "$(PQ_INCDIR)/libpq-fe.h" ] || [ -f "$(PQ_INCDIR)/postgresql/libpq-fe.h" ] || \
+	  { echo "dbpool: libpq-fe.h is in neither $(PQ_INCDIR) nor $(PQ_INCDIR)/postgresql: install" \
+	         "libpq's headers (Debian: libpq-dev) or pass PQ_INCDIR=DIR" >&2; exit 1; }
+build/rock/flags: FORCE
+	$(call stamp,$(ROCK_FLAGS))
+build/rock/obj/%.o: csrc/%.c build/rock/flags
+	@mkdir -p $(@D)
+	$(CC) $(ROCK_FLAGS) -c $< -o $@
+build/rock/dbpool/core.so: $(ROCK_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(SOFLAGS) -o $@ $^ -L$(PQ_LIBDIR) $(LIBS)
+rock-install:     # after `make rock`, as luarocks runs them
+	install -d $(INST_LIBDIR)/dbpool $(INST_LUADIR)/dbpool
+	install -m 755 build/rock/dbpool/core.so $(INST_LIBDIR)/dbpool/core.so
+	install -m 644 lua/dbpool/*.lua $(INST_LUADIR)/dbpool/
 
 clean:
 	rm -rf build

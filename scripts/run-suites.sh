@@ -70,6 +70,21 @@ suite "nginx two workers, one cap" busted_with jit \
   scripts/with-nginx.sh spec/nginx/cap.conf luajit /usr/bin/busted -o TAP spec/nginx
 # An app's own configuration specs, as a dbpool user writes them.
 suite "examples/spec lua5.4" busted_with 5.4 lua5.4 /usr/bin/busted -o TAP examples/spec
+# The rock as a user installs it: `luarocks make` into a throwaway tree (the
+# Makefile's flags, so `make exports` checks its module too), then
+# `luarocks test`, busted on the installed rock, against this server.
+rock() {
+  local tree rc
+  tree=$(mktemp -d)
+  luarocks --lua-version=5.4 --tree="$tree" make rockspec/dbpool-scm-1.rockspec &&
+    make -s exports &&
+    (eval "$(luarocks --lua-version=5.4 --tree="$tree" path)" &&
+     luarocks --lua-version=5.4 --tree="$tree" test rockspec/dbpool-scm-1.rockspec -- -o TAP)
+  rc=$?
+  rm -rf "$tree"
+  return "$rc"
+}
+suite "luarocks make + test lua5.4" rock
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
