@@ -11,6 +11,7 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 local unpack = table.unpack or unpack
 
 local dbpool = {
+  _VERSION = "0.1.0",      -- MAJOR.MINOR.PATCH
   null = core.null,        -- SQL NULL: the NULL light userdata (== cjson.null, ngx.null)
   Error = core.Error,      -- metatable of runtime errors
   bytea = core.bytea,      -- dbpool.bytea(s): a parameter sent as bytea, byte for byte
@@ -340,7 +341,13 @@ end
 
 -- dbpool.configure{ env, defaults, environments, markets } -> { name = Engine }, env
 function dbpool.configure(spec)
-  return blame_caller(pcall(require "dbpool.configure", dbpool, spec))
+  return blame_caller(pcall(require("dbpool.configure").configure, dbpool, spec))
+end
+
+-- dbpool.resolve(spec) -> { name = options }, env: what configure would
+-- build (merged, validated, policy-checked), with no engine and no connection
+function dbpool.resolve(spec)
+  return blame_caller(pcall(require("dbpool.configure").resolve, spec))
 end
 
 -- dbpool.budget{...} -> result | nil, msg, err (see lua/dbpool/budget.lua)
