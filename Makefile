@@ -7,6 +7,7 @@
 #                   specs on both Luas, against a throwaway PostgreSQL
 #   make demo       examples/quickstart.lua (throwaway PostgreSQL unless
 #                   DATABASE_URL is set)
+#   make docs       the API reference (LDoc, docs/config.ld) in build/docs
 #   make rock       what `luarocks make` runs (rockspec/dbpool-scm-1.rockspec)
 # test and demo install missing Debian packages first (scripts/install-deps.sh).
 
@@ -36,7 +37,7 @@ NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-is
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
 .PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty clean exports \
-        rock rock-check rock-install FORCE
+        docs rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
 	@echo "dbpool: build/jit/dbpool/core.so has no event-loop wait for nginx (no nginx headers" \
@@ -154,6 +155,13 @@ build/bench/cycle: bench/cycle.c $(CORE_SRC) $(wildcard csrc/*.h)
 build/bench/cycle_nometrics: bench/cycle.c $(CORE_SRC) $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -DDBP_NO_METRICS -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
+
+# The API reference from the doc comments of lua/dbpool and docs/api (the C
+# classes), with Debian's lua-ldoc; any LDoc warning fails the build.
+docs:
+	@scripts/install-deps.sh lua-ldoc
+	@cd docs && ldoc --fatalwarnings -q -c config.ld .
+	@echo "dbpool: API reference in build/docs/index.html"
 
 # ---- LuaRocks ----------------------------------------------------------------
 # rockspec/dbpool-scm-1.rockspec has build.type = "make": `luarocks make`

@@ -1,11 +1,29 @@
--- luassert assertions for an app's own busted specs:
---   require "dbpool.assertions"
+--- luassert assertions for an app's own busted specs: `require "dbpool.assertions"`.
+--
 --   assert.is_production_ready(x)
 --   assert.satisfies_policy(x, policy)        -- a policy name or table
 --   assert.is_not_production_ready(x)         -- and every other negation
+--
 -- x: an engine, an options table, or a list or map of them, such as what
 -- dbpool.resolve returns (options by market: no server needed).  A failure
 -- lists every violation.
+-- @module dbpool.assertions
+
+--- Passes when x satisfies the `production` policy; `is_not_production_ready`
+-- when it does not.
+-- @function assert.is_production_ready
+-- @param x an engine, an options table, or a list or map of them
+-- @raise (a failed assertion) naming the engines and listing every violation;
+-- on bad options
+
+--- Passes when x satisfies the policy; `assert.is_not_satisfies_policy` (or
+-- `assert.is_not.satisfies_policy`) when it does not.
+-- @function assert.satisfies_policy
+-- @param x an engine, an options table, or a list or map of them
+-- @param policy a policy name or a list of rules (see dbpool.check)
+-- @raise (a failed assertion) listing every violation; on an unknown policy,
+-- a malformed rule or bad options
+
 local assert = require "luassert"
 local say = require "say"
 local policy = require "dbpool.policy"
