@@ -1,10 +1,15 @@
 # dbpool: one C source tree, two Lua ABIs (Lua 5.4 and LuaJIT 2.1).
-#   make            build/5.4/dbpool/core.so and build/jit/dbpool/core.so
+#   make            build/5.4/dbpool/core.so and build/jit/dbpool/core.so,
+#                   with nginx's event-loop wait only if `make ngx` fetched
+#                   nginx's headers before (else it says what is missing)
+#   make ngx        the same, with nginx's headers (scripts/ngx-headers.sh)
 #   make test       everything: C tests (plain, ASan+UBSan, TSan) and busted
 #                   specs on both Luas, against a throwaway PostgreSQL
 #   make demo       examples/quickstart.lua (throwaway PostgreSQL unless
 #                   DATABASE_URL is set)
-# Both installs missing Debian packages first (scripts/install-deps.sh).
+#   make docs       the API reference (LDoc, docs/config.ld) in build/docs
+#   make rock       what `luarocks make` runs (rockspec/dbpool-scm-1.rockspec)
+# test and demo install missing Debian packages first (scripts/install-deps.sh).
 
 CC      ?= cc
 WARN     = -Wall -Wextra -Werror
@@ -26,10 +31,19 @@ LUA54_OBJ = $(LUAB:%=build/5.4/obj/%.o)
 JIT_OBJ   = $(LUAB:%=build/jit/obj/%.o)
 
 MODULES = build/5.4/dbpool/core.so build/jit/dbpool/core.so
+# nginx's configured headers, when `make ngx` fetched them (see lua_ngx_wait.o).
+NGX_DIR  = build/ngx
+NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
+NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions clean \
-        exports faults
+.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions \
+        clean exports faults docs rock rock-check rock-install FORCE
 all: $(MODULES)
+ifeq ($(NGX_MODE),no)
+	@echo "dbpool: build/jit/dbpool/core.so has no event-loop wait for nginx (no nginx headers" \
+	      "in $(NGX_DIR)): under OpenResty a waiting request polls, every event-loop turn and" \
+	      "then every millisecond, instead of being woken by nginx. \`make ngx\` adds it."
+endif
 
 build/core/%.o: csrc/%.c
 	@mkdir -p $(@D)
@@ -44,17 +58,23 @@ build/jit/obj/%.o: csrc/%.c
 	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(JIT_INC) -c $< -o $@
 
 # The event-driven wait under nginx (csrc/lua_ngx_wait.c) needs nginx's
-# configured headers; nginx runs LuaJIT, so only that module gets it.  When
-# the headers cannot be had (scripts/ngx-headers.sh says why), the file
-# builds without them and requests poll instead.
-NGX_DIR = build/ngx
-NGX_INC = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
-$(NGX_DIR)/.done: scripts/ngx-headers.sh
-	@if scripts/ngx-headers.sh $(NGX_DIR); then echo yes >$@; else mkdir -p $(@D); echo no >$@; fi
-build/jit/obj/lua_ngx_wait.o: csrc/lua_ngx_wait.c $(NGX_DIR)/.done
+# configured headers; nginx runs LuaJIT, so only that module gets it.  Plain
+# `make` uses them when `make ngx` has fetched them into build/ngx
+# (scripts/ngx-headers.sh: Debian's nginx-dev, OpenSSL, PCRE and zlib
+# headers) and otherwise builds the file without them: requests then poll.
+ngx:
+	@scripts/ngx-headers.sh $(NGX_DIR) || \
+	  echo "dbpool: no nginx headers (above says why): requests under nginx will poll"
+	@$(MAKE) --no-print-directory all
+# A file rewritten only when its text changes, so that what depends on it is
+# rebuilt when a setting changes (git's GIT-CFLAGS): $(call stamp,TEXT).
+stamp = @mkdir -p $(@D); printf '%s\n' '$(1)' | cmp -s - $@ || printf '%s\n' '$(1)' >$@
+build/jit/ngx-mode: FORCE
+	$(call stamp,$(NGX_MODE))
+build/jit/obj/lua_ngx_wait.o: csrc/lua_ngx_wait.c build/jit/ngx-mode
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(BASE) $(PG_INC) $(JIT_INC) \
-	  $(if $(filter yes,$(shell cat $(NGX_DIR)/.done 2>/dev/null)),-DDBP_WITH_NGX $(NGX_INC)) -c $< -o $@
+	  $(if $(filter yes,$(NGX_MODE)),-DDBP_WITH_NGX $(NGX_INC)) -c $< -o $@
 
 # Modules do not link liblua: the host program provides the Lua API.
 # -z nodelete: the registry's pools belong to the process, not to the Lua
@@ -88,9 +108,9 @@ ctests: $(CTEST_BINS)
 deps:
 	@bash scripts/install-deps.sh
 
-# Only luaopen_dbpool_core may be exported.
+# Only luaopen_dbpool_core may be exported (by the rock's module too, when built).
 exports: $(MODULES)
-	@for m in $(MODULES); do \
+	@for m in $(MODULES) $(wildcard build/rock/dbpool/core.so); do \
 	  syms=$$(nm -D --defined-only $$m | awk '$$2 ~ /^[TDB]$$/ {print $$3}'); \
 	  [ "$$syms" = "luaopen_dbpool_core" ] || { echo "$$m exports: $$syms"; exit 1; }; \
 	done; echo "exports: only luaopen_dbpool_core"
@@ -102,11 +122,11 @@ demo: deps
 	@bash scripts/demo.sh
 
 # The OpenResty example (examples/openresty) on a throwaway server and nginx.
-demo-openresty: deps all
+demo-openresty: deps ngx
 	@bash scripts/demo-openresty.sh
 
 # How an nginx worker should wait for PostgreSQL (bench/openresty/results.md).
-bench-openresty: deps all
+bench-openresty: deps ngx
 	@scripts/with-pg.sh bench/openresty/run.sh
 
 # Benchmarks (bench/), each on its own throwaway server; run with nothing
@@ -150,7 +170,49 @@ build/bench/cycle_nometrics: bench/cycle.c $(CORE_SRC) $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -DDBP_NO_METRICS -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 
+# The API reference from the doc comments of lua/dbpool and docs/api (the C
+# classes), with Debian's lua-ldoc; any LDoc warning fails the build.
+docs:
+	@scripts/install-deps.sh lua-ldoc
+	@cd docs && ldoc --fatalwarnings -q -c config.ld .
+	@echo "dbpool: API reference in build/docs/index.html"
+
+# ---- LuaRocks ----------------------------------------------------------------
+# rockspec/dbpool-scm-1.rockspec has build.type = "make": `luarocks make`
+# runs `make rock` and `make rock-install` with LUA_INCDIR, PQ_INCDIR and
+# CFLAGS of the Lua it builds for, so the rock gets this file's flags
+# (docs/decisions.md, "The rock is built by this Makefile").  One module, for
+# that Lua, in build/rock; no nginx event-loop wait (requests poll).
+ROCK_FLAGS = $(CFLAGS) $(BASE) -I$(PQ_INCDIR) -I$(PQ_INCDIR)/postgresql -I$(LUA_INCDIR)
+ROCK_OBJ   = $(CORE:%=build/rock/obj/%.o) $(LUAB:%=build/rock/obj/%.o)
+rock: rock-check build/rock/dbpool/core.so
+# PUC Lua 5.1 lacks API the binding uses (luaL_traceback, luaL_testudata, ...)
+# that LuaJIT 2.1 has: a 5.1-ABI module is built against LuaJIT's headers only.
+rock-check:
+	@[ -f "$(LUA_INCDIR)/lua.h" ] || { echo "dbpool: no lua.h in LUA_INCDIR ($(LUA_INCDIR))" >&2; exit 1; }
+	@if grep -qE 'define[[:space:]]+LUA_VERSION_NUM[[:space:]]+501' "$(LUA_INCDIR)/lua.h" && \
+	    [ ! -f "$(LUA_INCDIR)/luajit.h" ]; then \
+	  echo "dbpool: PUC Lua 5.1 is not supported (it lacks luaL_traceback, luaL_testudata," \
+	       "luaL_setfuncs and luaL_setmetatable, which LuaJIT 2.1 has). Build for Lua 5.4 (--lua-version=5.4), or for LuaJIT 2.1 with" \
+	       "--lua-version=5.1 LUA_INCDIR=/usr/include/luajit-2.1" >&2; exit 1; fi
+	@[ -f "$(PQ_INCDIR)/libpq-fe.h" ] || [ -f "$(PQ_INCDIR)/postgresql/libpq-fe.h" ] || \
+	  { echo "dbpool: libpq-fe.h is in neither $(PQ_INCDIR) nor $(PQ_INCDIR)/postgresql: install" \
+	         "libpq's headers (Debian: libpq-dev) or pass PQ_INCDIR=DIR" >&2; exit 1; }
+build/rock/flags: FORCE
+	$(call stamp,$(ROCK_FLAGS))
+build/rock/obj/%.o: csrc/%.c build/rock/flags
+	@mkdir -p $(@D)
+	$(CC) $(ROCK_FLAGS) -c $< -o $@
+build/rock/dbpool/core.so: $(ROCK_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(SOFLAGS) -o $@ $^ -L$(PQ_LIBDIR) $(LIBS)
+rock-install:     # after `make rock`, as luarocks runs them
+	install -d $(INST_LIBDIR)/dbpool $(INST_LUADIR)/dbpool
+	install -m 755 build/rock/dbpool/core.so $(INST_LIBDIR)/dbpool/core.so
+	install -m 644 lua/dbpool/*.lua $(INST_LUADIR)/dbpool/
+
 clean:
 	rm -rf build
 
 -include $(wildcard build/*/*.d build/*/obj/*.d)
+FORCE:

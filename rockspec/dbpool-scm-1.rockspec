@@ -1,13 +1,18 @@
--- dbpool: PostgreSQL connection pool for Lua 5.4 and LuaJIT, C core over libpq.
--- Build from a checkout:   luarocks make rockspec/dbpool-scm-1.rockspec
--- Debian/Ubuntu keep libpq-fe.h in /usr/include/postgresql; tell luarocks so:
---   luarocks make rockspec/dbpool-scm-1.rockspec PQ_INCDIR=/usr/include/postgresql
+-- dbpool: PostgreSQL connection pool for Lua 5.4 and LuaJIT 2.1, C core over libpq.
+-- From a checkout (LuaRocks runs the Makefile: `make rock`, `make rock-install`):
+--   luarocks --lua-version=5.4 make rockspec/dbpool-scm-1.rockspec
+--   luarocks --lua-version=5.1 make rockspec/dbpool-scm-1.rockspec LUA_INCDIR=/usr/include/luajit-2.1
+--   luarocks --lua-version=5.4 test rockspec/dbpool-scm-1.rockspec   (needs DBPOOL_TEST_DSN:
+--                                             scripts/with-pg.sh luarocks ... test ...)
 rockspec_format = "3.0"
 package = "dbpool"
 version = "scm-1"
 
 source = {
-  url = "git+file://.",   -- scm rockspec: built from a checkout with `luarocks make`
+  -- No published repository yet: this rockspec is for `luarocks make` in a
+  -- checkout, which builds the files there and does not read source.url
+  -- (`luarocks build`/`install`, which fetch it, do not work until then).
+  url = "git+file://.",
 }
 
 description = {
@@ -15,55 +20,46 @@ description = {
   detailed = [[
 Named engines with SQLAlchemy QueuePool semantics (pool_size, max_overflow,
 pool_timeout, pool_recycle, reset on return), shared by every Lua state and
-thread of a process. One C source tree builds for Lua 5.4 and LuaJIT 2.1.
+thread of a process. One C source tree builds for Lua 5.4 and LuaJIT 2.1
+(PUC Lua 5.1 is refused at build time). Linux only: the pool's lock is a futex.
 ]],
   license = "MIT",
   labels = { "database", "postgresql", "pool" },
 }
 
+supported_platforms = { "linux" }
+
+-- LuaJIT reports itself as Lua 5.1; PUC Lua 5.1 is refused by `make rock-check`.
 dependencies = {
   "lua >= 5.1",
 }
 
+-- Only the library is looked up: Debian keeps libpq-fe.h in
+-- /usr/include/postgresql, other systems in /usr/include, and a rockspec
+-- header is one path.  The Makefile looks in $(PQ_INCDIR) and
+-- $(PQ_INCDIR)/postgresql and says so when it finds neither.
 external_dependencies = {
-  PQ = {
-    header = "libpq-fe.h",
-    library = "pq",
-  },
+  PQ = { library = "pq" },
 }
 
 build = {
-  type = "builtin",
-  modules = {
-    ["dbpool.core"] = {
-      sources = {
-        -- core (no Lua headers)
-        "csrc/error.c", "csrc/config.c", "csrc/policy.c", "csrc/redact.c", "csrc/conn.c",
-        "csrc/conn_exec.c", "csrc/result.c", "csrc/stmt_cache.c", "csrc/breaker.c",
-        "csrc/lock.c", "csrc/fork.c", "csrc/cap.c", "csrc/pool.c", "csrc/pool_slots.c",
-        "csrc/pool_connect.c", "csrc/pool_leak.c", "csrc/pool_stmt.c", "csrc/metrics.c",
-        "csrc/registry.c",
-        -- Lua binding
-        "csrc/lua_core.c", "csrc/lua_util.c", "csrc/lua_config.c", "csrc/lua_registry.c",
-        "csrc/lua_pool.c", "csrc/lua_conn.c", "csrc/lua_params.c", "csrc/lua_log.c",
-        "csrc/lua_result.c", "csrc/lua_error.c", "csrc/lua_policy.c",
-        -- built without nginx's headers here: under nginx, requests poll
-        -- (`make` builds the event-driven wait, scripts/ngx-headers.sh)
-        "csrc/lua_ngx_wait.c",
-      },
-      defines = { "_GNU_SOURCE" },
-      incdirs = { "csrc", "$(PQ_INCDIR)" },
-      libdirs = { "$(PQ_LIBDIR)" },
-      libraries = { "pq", "pthread", "m" },
-    },
-    ["dbpool"] = "lua/dbpool/init.lua",
-    ["dbpool.policy"] = "lua/dbpool/policy.lua",
-    ["dbpool.configure"] = "lua/dbpool/configure.lua",
-    ["dbpool.budget"] = "lua/dbpool/budget.lua",
-    ["dbpool.assertions"] = "lua/dbpool/assertions.lua",
-    ["dbpool.health"] = "lua/dbpool/health.lua",
-    ["dbpool.advise"] = "lua/dbpool/advise.lua",
-    ["dbpool.metrics"] = "lua/dbpool/metrics.lua",
-    ["dbpool.ngx"] = "lua/dbpool/ngx.lua",
+  type = "make",
+  build_target = "rock",
+  build_variables = {
+    CFLAGS = "$(CFLAGS)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    PQ_INCDIR = "$(PQ_INCDIR)",
+    PQ_LIBDIR = "$(PQ_LIBDIR)",
   },
+  install_target = "rock-install",
+  install_variables = {
+    INST_LIBDIR = "$(LIBDIR)",
+    INST_LUADIR = "$(LUADIR)",
+  },
+}
+
+-- busted on the interpreter LuaRocks builds for, against DBPOOL_TEST_DSN.
+test = {
+  type = "command",
+  script = "rockspec/run-specs.lua",
 }

@@ -43,11 +43,11 @@ if [ "${1:-}" = --requests ]; then
 fi
 
 if [ ! -f build/jit/dbpool/core.so ]; then
-  echo "dbpool demo-openresty: build/jit/dbpool/core.so is missing: run \`make all\` (or \`make demo-openresty\`)" >&2
+  echo "dbpool demo-openresty: build/jit/dbpool/core.so is missing: run \`make ngx\` (or \`make demo-openresty\`)" >&2
   exit 1
 fi
 if ! make -s -q all 2>/dev/null; then
-  echo "dbpool demo-openresty: note: build/ is older than the sources; \`make all\` rebuilds it" >&2
+  echo "dbpool demo-openresty: note: build/ is older than the sources; \`make ngx\` rebuilds it" >&2
 fi
 # curl for the requests; nginx-start.sh installs nginx and the Lua module.
 scripts/install-deps.sh curl

@@ -68,8 +68,32 @@ suite "nginx one worker" busted_with jit \
   scripts/with-nginx.sh spec/nginx/nginx.conf luajit /usr/bin/busted -o TAP spec/nginx
 suite "nginx two workers, one cap" busted_with jit \
   scripts/with-nginx.sh spec/nginx/cap.conf luajit /usr/bin/busted -o TAP spec/nginx
-# An app's own configuration specs, as a dbpool user writes them.
-suite "examples/spec lua5.4" busted_with 5.4 lua5.4 /usr/bin/busted -o TAP examples/spec
+# An app's own configuration specs, as a dbpool user writes them: they need
+# no server, so every DSN they could reach points at a closed port.
+suite "examples/spec lua5.4, no server" busted_with 5.4 \
+  env -u DBPOOL_TEST_DSN DATABASE_URL_KG=postgresql://127.0.0.1:1/shop_kg \
+  DATABASE_URL_US=postgresql://127.0.0.1:1/shop_us lua5.4 /usr/bin/busted -o TAP examples/spec
+# The rock as a user installs it: `luarocks make` into a throwaway tree (the
+# Makefile's flags, so `make exports` checks its module too), then
+# `luarocks test`, busted on the installed rock, against this server.
+rock() {
+  local tree rc
+  tree=$(mktemp -d)
+  luarocks --lua-version=5.4 --tree="$tree" make rockspec/dbpool-scm-1.rockspec &&
+    make -s exports &&
+    (eval "$(luarocks --lua-version=5.4 --tree="$tree" path)" &&
+     luarocks --lua-version=5.4 --tree="$tree" test rockspec/dbpool-scm-1.rockspec -- -o TAP)
+  rc=$?
+  rm -rf "$tree"
+  return "$rc"
+}
+suite "luarocks make + test lua5.4" rock
+# The API reference builds from the doc comments (a second or two).
+once() {   # once NAME CMD...: one TAP line for CMD's exit status
+  local name=$1; shift
+  if "$@"; then echo "ok 1 - $name"; else echo "not ok 1 - $name"; fi
+}
+suite "make docs" once "make docs" make -s docs
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

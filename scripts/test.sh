@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-make -s all ctests
+make -s ngx ctests
 # The cluster: the primary, PgBouncer in transaction mode in front of it and a
 # streaming hot standby (spec/pgbouncer_spec.lua, spec/replica_spec.lua).
 exec scripts/with-cluster.sh bash scripts/run-suites.sh

@@ -170,6 +170,70 @@ describe("dbpool.configure", function()
   end)
 end)
 
+describe("dbpool.resolve", function()
+  local function spec(env, markets)
+    return {
+      env = env,
+      defaults = { pool_size = 3, pool_timeout = 7 },
+      environments = { test = { pool_size = 2, max_overflow = 1, pool_timeout = 5, policy = "test" },
+                       production = { pool_size = 10, max_overflow = 20, pool_recycle = 3600,
+                                      pool_timeout = 30, pool_pre_ping = true, policy = "production" } },
+      markets = markets,
+    }
+  end
+
+  it("gives the options configure would build, by market, and env, building no engine", function()
+    local a, b = helper.name("KG"), helper.name("US")
+    local options, env = dbpool.resolve(spec("test", { [a] = { dsn = helper.dsn, max_overflow = 4 },
+                                                       [b] = { dsn = helper.dsn } }))
+    assert.are.equal("test", env)
+    assert.are.same({ name = a, dsn = helper.dsn, pool_size = 2, max_overflow = 4, pool_timeout = 5,
+                      policy = "test" }, options[a])
+    assert.are.equal(b, options[b].name)
+    assert.is_nil(dbpool.get(a))
+    assert.is_nil(dbpool.get(b))
+    local engines = dbpool.configure(spec("test", { [a] = { dsn = helper.dsn, max_overflow = 4 } }))
+    local built = engines[a].options
+    assert.are.same(options[a], (function() local o = {} for k, v in pairs(built) do o[k] = v end
+      o.policy = "test"; return o end)())
+  end)
+
+  it("validates each market as engine creation does, naming the market", function()
+    local ok, err = pcall(dbpool.resolve, spec("test", { KG = { dsn = "x", pool_size = -1 } }))
+    assert.is_false(ok)
+    assert.matches("dbpool.resolve: markets.KG: option 'pool_size' must be an integer >= 0", err, 1, true)
+    ok, err = pcall(dbpool.resolve, spec("test", { KG = { pool_size = 1 } }))
+    assert.matches("markets.KG: option 'dsn' is required", err, 1, true)
+    ok, err = pcall(dbpool.resolve, spec("test", { KG = { dsn = "x", pool_sise = 1 } }))
+    assert.matches("unknown option 'markets.KG.pool_sise' (did you mean 'pool_size'?)", err, 1, true)
+  end)
+
+  it("refuses a policy violation across markets, listing every one", function()
+    local ok, err = pcall(dbpool.resolve, spec("test", { KG = { dsn = "x", max_overflow = 9 },
+                                                         US = { dsn = "y", max_overflow = 9 } }))
+    assert.is_false(ok)
+    assert.matches("total capacity across 2 engines is 22, must be at most 20", err, 1, true)
+  end)
+
+  it("resolves test and production of the same markets in one run, for the assertions", function()
+    local markets = { KG = { dsn = "x" }, US = { dsn = "y" } }
+    local test = dbpool.resolve(spec("test", markets))
+    local production = dbpool.resolve(spec("production", markets))
+    assert.satisfies_policy(test, "test")
+    assert.is_not_production_ready(test)
+    assert.is_production_ready(production)
+    local ok, err = pcall(function() assert.is_production_ready(test) end)
+    assert.is_false(ok)
+    assert.matches("Expected 'KG', 'US' to satisfy policy 'production'", tostring(err.message or err), 1, true)
+  end)
+end)
+
+describe("dbpool._VERSION", function()
+  it("is MAJOR.MINOR.PATCH", function()
+    assert.matches("^%d+%.%d+%.%d+$", dbpool._VERSION)
+  end)
+end)
+
 describe("dbpool.configure with a policy per market", function()
   it("checks each market against its own policy", function()
     local a, b = helper.name("KG"), helper.name("US")

@@ -1,5 +1,6 @@
 -- Every market's database for every environment, in one table for
--- dbpool.configure.  DSNs come from the environment, never from the source.
+-- dbpool.configure (and dbpool.resolve, in examples/spec).  DSNs come from
+-- the environment; the defaults name local databases and hold no password.
 local function profile(name) return dofile("examples/config/" .. name .. ".lua") end
 
 return function(env)
@@ -12,8 +13,8 @@ return function(env)
       production = profile("production"),
     },
     markets = {
-      KG = { dsn = os.getenv("DATABASE_URL_KG") },
-      US = { dsn = os.getenv("DATABASE_URL_US") },
+      KG = { dsn = os.getenv("DATABASE_URL_KG") or "postgresql:///shop_kg" },
+      US = { dsn = os.getenv("DATABASE_URL_US") or "postgresql:///shop_us" },
     },
   }
 end

@@ -1,9 +1,16 @@
--- dbpool: PostgreSQL connection pools for Lua 5.4 and LuaJIT.
+--- PostgreSQL connection pools for Lua 5.4 and LuaJIT: `require "dbpool"`.
 --
 -- Pools, connections and every counter live in the C core (dbpool.core);
 -- this module shapes options and adds the conveniences (with, transaction,
 -- query) in Lua.  It holds no pool state: an Engine is a name, a handle on
 -- the process-wide pool of that name, and the options it was made with.
+--
+-- Errors: a programming mistake (a bad option, a wrong argument) raises,
+-- naming what was wrong; a runtime failure returns `nil, msg, err`, `msg` a
+-- string and `err` a table with `message`, `kind` ("timeout", "connect",
+-- "query", "closed", "circuit_open", "again"), `engine`, and from the server
+-- `sqlstate`, `severity`, `detail`, `hint`.
+-- @module dbpool
 local core = require "dbpool.core"
 local policy = require "dbpool.policy"
 
@@ -11,9 +18,17 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 local unpack = table.unpack or unpack
 
 local dbpool = {
-  null = core.null,        -- SQL NULL: the NULL light userdata (== cjson.null, ngx.null)
-  Error = core.Error,      -- metatable of runtime errors
-  bytea = core.bytea,      -- dbpool.bytea(s): a parameter sent as bytea, byte for byte
+  --- The version, "MAJOR.MINOR.PATCH".
+  _VERSION = "0.1.0",
+  --- SQL NULL in rows and parameters: the NULL light userdata (== cjson.null, ngx.null).
+  null = core.null,
+  --- The metatable of runtime errors (the `err` of `nil, msg, err`).
+  Error = core.Error,
+  --- A parameter sent as bytea, byte for byte (a plain string is text).
+  -- @function bytea
+  -- @string s the bytes
+  -- @return a parameter for query, query_params and the like
+  bytea = core.bytea,
 }
 
 -- Inside nginx, queries and slot waits yield instead of blocking the worker
@@ -31,6 +46,11 @@ end
 -- it is ngx.log (nginx's error log); elsewhere stderr.
 local ngx_levels = rawget(_G, "ngx") and ngx.log and
   { info = ngx.INFO, warn = ngx.WARN, error = ngx.ERR } or nil
+--- Where pool events, echoed statements and warnings go.  Replace it with
+-- any function of the same arguments.  Under OpenResty it writes to nginx's
+-- error log (ngx.log); elsewhere to stderr.
+-- @string message the text, with no secret in it
+-- @string level "info", "warn" or "error"
 function dbpool.log(message, level)
   if ngx_levels then
     ngx.log(ngx_levels[level] or ngx.INFO, "dbpool: ", message)
@@ -106,9 +126,14 @@ local function wrap(name, pool, options)
   return engine
 end
 
--- dbpool.engine(options) -> Engine.  Raises on a bad option (naming it, what
--- it must be, and what it got) or when the name is already registered in
--- this process with other options.  Opens no connection unless min_idle.
+--- The engine of `options.name`: made, or the one this process has with the
+-- same options.  Opens no connection unless `min_idle` (a failure to
+-- pre-warm is logged, not raised).
+-- @tparam table options the options (README's table): `name` and `dsn` required
+-- @treturn Engine
+-- @raise on a bad option (naming it, what it must be, and what it got), a
+-- violation of `options.policy` (listing every one), or the name registered
+-- in this process with other options (naming the keys that differ)
 function dbpool.engine(options)
   if type(options) ~= "table" then
     error("dbpool.engine expects a table of options, got " .. type(options), 2)
@@ -128,8 +153,10 @@ function dbpool.engine(options)
   return wrap(options.name, pool, options)
 end
 
--- dbpool.get(name) -> the Engine of that name, also when another Lua state
--- or thread of this process created it; nil when there is none.
+--- The engine of that name, also when another Lua state or thread of this
+-- process made it.
+-- @string name the registry key
+-- @treturn ?Engine nil when there is none
 function dbpool.get(name)
   if type(name) ~= "string" or name:find("\0", 1, true) then
     error("bad argument #1 to 'get' (a name without zero bytes expected, got "
@@ -141,7 +168,8 @@ function dbpool.get(name)
   return pool and wrap(name, pool, nil) or nil
 end
 
--- dbpool.engines() -> { name = Engine } for the engines this state knows.
+--- The engines this Lua state made or looked up.
+-- @treturn table `{ name = Engine }`, a copy
 function dbpool.engines()
   local copy = {}
   for name, engine in pairs(engines) do copy[name] = engine end
@@ -164,10 +192,42 @@ local function finish(conn, ok, ...)
   return ...
 end
 
--- engine:with(fn, ...) -> fn's results.  Checks out, calls fn(conn, ...),
--- and always returns the connection, also when fn raises (the error is
--- raised again).  nil, msg, err when no connection could be had; raises at
--- once, before any checkout, when fn is not callable.
+--- A named engine: `dbpool.engine`'s result.  Fields: `name`, `pool` (its
+-- `dbpool.Pool`), `options` (nil for one found with `get`), `replicas`.
+-- @type Engine
+
+--- Checks out a connection, waiting up to `pool_timeout` (the wait for a
+-- slot, connecting and its retries, pre-ping replacements together).  Under
+-- OpenResty the wait yields.  Outside nginx it is C (`core.engine_connect`).
+-- @function Engine:connect
+-- @treturn dbpool.Conn the connection, or `nil, msg, err`: kind "timeout"
+-- (SQLAlchemy's sentence, the pool's state in `err.detail`), "connect",
+-- "circuit_open"
+
+--- Checks out, runs one statement, gives the connection back.  Outside nginx
+-- all in C with no Conn made (`core.engine_query`); under OpenResty the
+-- checkout and the statement yield.
+-- @function Engine:query
+-- @string sql one statement with `$1..$n` placeholders
+-- @param ... the parameters: nil, `dbpool.null`, booleans, numbers, strings, `dbpool.bytea(s)`
+-- @return rows (`rows.columns`, `rows.affected`), or `nil, msg, err`
+-- @raise before any checkout, when sql is not a string or a parameter cannot be sent
+
+--- `query` with the parameters in one array (`params.n` counts trailing
+-- nils), up to PostgreSQL's 65,535.
+-- @function Engine:query_params
+-- @string sql one statement with `$1..$n` placeholders
+-- @tparam table params the parameters
+-- @return rows, or `nil, msg, err`
+-- @raise before any checkout, on a bad sql or parameter
+
+--- Checks out, calls `fn(conn, ...)`, and always returns the connection,
+-- also when fn raises.
+-- @func fn called with a `dbpool.Conn` and the other arguments
+-- @param ... passed to fn
+-- @return fn's results, or `nil, msg, err` when no connection could be had
+-- @raise what fn raised (after the return); at once, before any checkout,
+-- when fn is not callable
 function Engine:with(fn, ...)
   check_callable(fn, "with")
   local conn, msg, err = checkout(self.pool)
@@ -196,8 +256,13 @@ local function read_connection(self)
   return checkout(self.pool)
 end
 
--- engine:read(fn, ...) -> fn's results: like with, on a replica when one is
--- healthy (see read_connection), else on the primary.
+--- Like `with`, on a replica when one is healthy (the next in turn whose
+-- circuit breaker is not open), else on the primary (counted in
+-- `stats().read_fallbacks`).
+-- @func fn called with a `dbpool.Conn` and the other arguments
+-- @param ... passed to fn
+-- @return fn's results, or `nil, msg, err` when no connection could be had
+-- @raise as `with`
 function Engine:read(fn, ...)
   check_callable(fn, "read")
   local conn, msg, err = read_connection(self)
@@ -215,7 +280,11 @@ local function query_once(conn, msg, err, sql, ...)
   return rows, query_msg, query_err
 end
 
--- engine:read_query(sql, ...) -> rows | nil, msg, err: one read on a replica.
+--- One statement on a replica when one is healthy, else on the primary.
+-- @string sql with `$1..$n` placeholders
+-- @param ... the parameters
+-- @return rows, or `nil, msg, err`
+-- @raise when sql is not a string or a parameter cannot be sent
 function Engine:read_query(sql, ...)
   check_statement("read_query", sql, ...)
   local conn, msg, err = read_connection(self)
@@ -223,11 +292,15 @@ function Engine:read_query(sql, ...)
   return rows, query_msg, query_err
 end
 
--- engine:transaction(fn, ...) -> fn's results.  BEGIN, fn(conn, ...),
--- COMMIT.  ROLLBACK instead when fn raises (raised again), when fn returns
--- nil, msg[, err] (returned as they are), or when a statement inside failed
--- and left the transaction aborted (nil, msg, err of kind "query": COMMIT
--- would silently roll back).
+--- BEGIN, `fn(conn, ...)`, COMMIT.  ROLLBACK instead when fn raises, when
+-- fn returns `nil, msg[, err]`, or when a statement inside failed and left
+-- the transaction aborted.
+-- @func fn called with a `dbpool.Conn` and the other arguments
+-- @param ... passed to fn
+-- @return fn's results; fn's own `nil, msg, err`; `nil, msg, err` of kind
+-- "query" when the transaction was aborted, or when BEGIN or COMMIT failed;
+-- `nil, msg, err` when no connection could be had
+-- @raise what fn raised (after the rollback); at once when fn is not callable
 function Engine:transaction(fn, ...)
   check_callable(fn, "transaction")
   local conn, msg, err = checkout(self.pool)
@@ -278,17 +351,28 @@ end
 -- with the parameters in one array (params.n counts trailing nils), up to
 -- PostgreSQL's 65,535 on every Lua.
 
--- engine:stats() -> counters, gauges and the wait/hold/connect histograms
--- ({count, sum, mean, p50, p95, p99, buckets}); see README.  capacity is
--- pool_size + max_overflow, math.huge when unbounded.
+--- One snapshot of the engine's counters, gauges and histograms.
+-- @treturn table counters (checkouts, waits, timeouts, connects, ...),
+-- gauges (idle, in_use, total, overflow, waiters, size, max_overflow,
+-- capacity: pool_size + max_overflow, math.huge when unbounded; breaker),
+-- and `wait`, `hold`, `connect` as `{count, sum, mean, p50, p95, p99,
+-- buckets}` in seconds
 function Engine:stats() return self.pool:stats() end
 
--- engine:health([thresholds]) -> { status = "healthy"|"degraded"|"down", reasons = {...} }
+--- Judges the engine: down (breaker open, or a live check failed), degraded
+-- (utilization, p99 wait or timeouts over their thresholds since the
+-- previous call), else healthy.
+-- @tparam[opt] table thresholds overrides `dbpool.health_defaults` for this call
+-- @treturn table `{ status = "healthy"|"degraded"|"down", reasons = {sentence, ...}, checked = {...} }`
+-- @raise on an unknown threshold
 function Engine:health(thresholds) return require("dbpool.health").check(self, thresholds) end
 
--- engine:advise() -> recommended pool_size and max_overflow with the reasoning
+--- pool_size and max_overflow from the engine's own numbers (Little's law).
+-- @treturn table `{ pool_size, max_overflow, busy, rate, mean_hold, p99_wait, timeouts, reason }`
 function Engine:advise() return require("dbpool.advise").advise(self) end
 
+--- Closes the idle connections and retires the checked-out ones (closed on
+-- return, no longer counted); the engine starts again empty.  Replicas too.
 function Engine:dispose()
   for _, pool in ipairs(self.replicas or {}) do pool:dispose() end
   return self.pool:dispose()
@@ -300,10 +384,21 @@ end
 
 -- ===== Policies, markets, budgets ==========================================
 
+--- Policies, markets and budgets.
+-- @section policies
+
+--- The built-in policies, `production` and `test`: plain lists of rules
+-- (see `check`).
 dbpool.policies = policy.policies
+--- What `Engine:health` judges against: `utilization` (0.70), `p99_wait`
+-- (0.1 s), `timeouts` (0), `ping` (true).  Change them process-wide here.
 dbpool.health_defaults = require("dbpool.health").defaults
 
--- dbpool.metrics() -> Prometheus text for every engine of the process
+--- Every engine of the process, whichever Lua state made it, in
+-- Prometheus' text format: counters, gauges and histograms, each labelled
+-- `engine="<name>"`.
+-- @function metrics
+-- @treturn string
 dbpool.metrics = require "dbpool.metrics"
 
 -- Calls fn and raises its error at the caller of the dbpool function.
@@ -312,22 +407,61 @@ local function blame_caller(ok, ...)
   return ...
 end
 
--- dbpool.check(options_or_engines, policy) -> ok, violations
+--- Checks options or engines against a policy.  A policy is a list of rules:
+-- `{option=, min=, max=}`, `{option=, equals=}`, `{option=, at_least=,
+-- times=}`, `{capacity={min=, max=}}`, `{total_capacity={min=, max=}}`.
+-- @param x an options table, an Engine, or a list or map of them (such as
+-- what `resolve` returns)
+-- @param p a policy name ("production", "test") or a list of rules
+-- @treturn boolean ok
+-- @treturn {string,...} violations, each naming the engine, option, value and bound
+-- @raise on an unknown policy, a malformed rule, or bad options
 function dbpool.check(x, p)
   return blame_caller(pcall(policy.check, x, p))
 end
 
--- dbpool.configure{ env, defaults, environments, markets } -> { name = Engine }, env
+--- One engine per market from one table: `resolve`, then `engine` for each.
+-- A refused configuration builds no engine.
+-- @tparam table spec `{ env =, defaults =, environments =, markets = }`: options
+-- merge defaults < environments[env] < markets[name]; env defaults to
+-- $DBPOOL_ENV, else "development"
+-- @treturn table `{ name = Engine }`
+-- @treturn string env
+-- @raise as `resolve`, and as `engine`
 function dbpool.configure(spec)
-  return blame_caller(pcall(require "dbpool.configure", dbpool, spec))
+  return blame_caller(pcall(require("dbpool.configure").configure, dbpool, spec))
 end
 
--- dbpool.budget{...} -> result | nil, msg, err (see lua/dbpool/budget.lua)
+--- What `configure` would build: the merged options by market, validated
+-- as engine creation validates them and checked against each policy they
+-- carry (across every market that carries it), with no engine and no
+-- connection.  For an app's specs: no server needed, and any number of
+-- environments in one run.
+-- @tparam table spec as `configure`'s
+-- @treturn table `{ name = options }`, each with `name` set
+-- @treturn string env
+-- @raise naming where, on an unknown key, environment or option, an invalid
+-- option, or a policy violation (listing every one)
+function dbpool.resolve(spec)
+  return blame_caller(pcall(require("dbpool.configure").resolve, spec))
+end
+
+--- Whether `instances x (sum of capacities) + reserve` fits the server.
+-- @tparam table spec `{ instances = 1, engines = dbpool.engines(), reserve = 0,
+-- max_connections =, superuser_reserved_connections = 3, live =,
+-- pgbouncer = }`: `live` an engine (or true: the first) to read the server's
+-- limits from; `pgbouncer` an engine on PgBouncer's admin console
+-- @treturn table `{ fits, needed, available, sentence, ... }`, or `nil, msg, err`
+-- when reading live limits failed
+-- @raise on bad instances, or no max_connections and no live engine
 function dbpool.budget(spec)
   return blame_caller(pcall(require("dbpool.budget").budget, dbpool, spec))
 end
 
--- dbpool.suggest_pool_size{ cpus=, mem_gb=, spindles= } -> two estimates with reasons
+--- Two starting points for pool_size, each with its reasoning.
+-- @tparam table spec `{ cpus =, mem_gb =, spindles = 0 }`
+-- @treturn table `{ adaptive = {pool_size, reason}, classic = {pool_size, reason} }`
+-- @raise when cpus or mem_gb is missing or out of range
 function dbpool.suggest_pool_size(spec)
   return blame_caller(pcall(require("dbpool.budget").suggest_pool_size, spec))
 end
