@@ -529,6 +529,10 @@ void dbp_lua_open_conn(lua_State *L)
     luaL_getmetatable(L, DBP_CONN_MT);
     lua_newtable(L);
     dbp_lua_setfuncs(L, conn_methods);
+    /* core.conn_methods: the Lua layer adds the yielding query for
+     * OpenResty there (the metatable itself is protected by __metatable). */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -4, "conn_methods");
     lua_setfield(L, -2, "__index");
     dbp_lua_setfuncs(L, conn_metamethods);
     lua_pushliteral(L, DBP_CONN_MT);

@@ -23,7 +23,8 @@ int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table);
  * closed or still connecting. */
 dbp_conn *dbp_lua_check_conn(lua_State *L);
 
-/* Fills the Conn metatable (created by luaopen_dbpool_core). */
+/* Fills the Conn metatable (created by dbp_lua_open_metatables) and sets
+ * core.conn_methods in the core table on top of the stack. */
 void dbp_lua_open_conn(lua_State *L);
 
 #endif

@@ -51,5 +51,5 @@ void dbp_lua_open_error(lua_State *L)
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, DBP_ERROR_MT);
     lua_setfield(L, -2, "__name");                /* 5.1 lacks it */
-    lua_pop(L, 1);
+    lua_setfield(L, -2, "Error");                 /* core.Error */
 }

@@ -10,7 +10,8 @@
  * returns 3. */
 int dbp_lua_fail(lua_State *L, const char *engine, const dbp_error *err);
 
-/* Creates the dbpool.Error metatable. */
+/* Creates the dbpool.Error metatable, as core.Error in the core table on
+ * top of the stack. */
 void dbp_lua_open_error(lua_State *L);
 
 #endif

@@ -255,6 +255,10 @@ void dbp_lua_open_params(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, core_bytea);
     lua_setfield(L, -2, "bytea");
+    /* SQL NULL is the NULL light userdata: the same value as cjson.null and
+     * ngx.null, so rows encode to JSON null unchanged. */
+    lua_pushlightuserdata(L, NULL);
+    lua_setfield(L, -2, "null");
     lua_pushcfunction(L, core_check_statement);
     lua_setfield(L, -2, "check_statement");
     lua_pushcfunction(L, core_check_statement_table);

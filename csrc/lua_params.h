@@ -49,7 +49,8 @@ void dbp_lua_read_simple(lua_State *L, int sql_idx, dbp_lua_params *prm, const c
  * string or holds a zero byte, which C would silently cut there. */
 const char *dbp_lua_check_cstring(lua_State *L, int idx, const char *fname, size_t *len);
 
-/* Creates the typed-parameter metatable and adds core.bytea,
+/* Creates the typed-parameter metatable and adds core.null (SQL NULL),
+ * core.bytea,
  * core.check_statement and core.check_statement_table to the core table on
  * top of the stack. */
 void dbp_lua_open_params(lua_State *L);

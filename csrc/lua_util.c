@@ -11,6 +11,13 @@ void dbp_lua_push_capacity(lua_State *L, double capacity)
         lua_pushinteger(L, (lua_Integer)capacity);
 }
 
+void dbp_lua_open_metatables(lua_State *L)
+{
+    luaL_newmetatable(L, DBP_CONN_MT);
+    luaL_newmetatable(L, DBP_POOL_MT);
+    lua_pop(L, 2);
+}
+
 void dbp_lua_setfuncs(lua_State *L, const luaL_Reg *l)
 {
     luaL_getmetatable(L, DBP_CONN_MT);

@@ -18,8 +18,12 @@
 #define DBP_UV_CONN_MT lua_upvalueindex(1)
 #define DBP_UV_POOL_MT lua_upvalueindex(2)
 
+/* Creates the (empty) Conn and Pool metatables: first of all, since each is
+ * an upvalue of the other's methods. */
+void dbp_lua_open_metatables(lua_State *L);
+
 /* Registers l into the table on top of the stack with those upvalues; both
- * metatables must exist (luaopen_dbpool_core makes them first). */
+ * metatables must exist (dbp_lua_open_metatables). */
 void dbp_lua_setfuncs(lua_State *L, const luaL_Reg *l);
 
 /* Pool and Conn boxes start with a tag: the address of a static of this
