@@ -54,6 +54,18 @@ function helper.engine(opts)
   return dbpool.engine(o)
 end
 
+-- The backend pids of n connections of e, checked out at once and given
+-- back (in checkout order).
+function helper.pids_of(e, n)
+  local held, pids = {}, {}
+  for i = 1, n do
+    held[i] = assert(e:connect())
+    pids[i] = held[i]:backend_pid()
+  end
+  for _, c in ipairs(held) do c:close() end
+  return pids
+end
+
 local admin
 -- The server's own view, through a separate engine.
 function helper.admin()

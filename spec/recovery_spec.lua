@@ -15,15 +15,7 @@ local function assert_full_capacity(e, capacity)
   assert.are.equal(0, e.pool:checkedout())
 end
 
-local function pids_of(e, n)
-  local held, pids = {}, {}
-  for i = 1, n do
-    held[i] = assert(e:connect())
-    pids[i] = held[i]:backend_pid()
-  end
-  for _, c in ipairs(held) do c:close() end
-  return pids
-end
+local pids_of = helper.pids_of
 
 local function set_of(list)
   local s = {}

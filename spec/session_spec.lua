@@ -8,12 +8,7 @@ local dbpool = require "dbpool"
 local helper = require "helper"
 
 local function pids_of(e, n)
-  local held, pids = {}, {}
-  for i = 1, n do
-    held[i] = assert(e:connect())
-    pids[i] = held[i]:backend_pid()
-  end
-  for _, c in ipairs(held) do c:close() end
+  local pids = helper.pids_of(e, n)
   table.sort(pids)
   return pids
 end
