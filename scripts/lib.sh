@@ -188,12 +188,23 @@ dbp_pg_start() {
 # dbp_pg_stop DATA: stop the cluster in DATA now (immediate: a throwaway has
 # nothing worth a checkpoint); a no-op when it does not run.
 dbp_pg_stop() {
-  local pid
   [ -f "$1/postmaster.pid" ] || return 0
   dbp_pg_ctl "$1" -m immediate -w -s stop >/dev/null 2>&1 || true   # fails when already stopped
-  # Last resort: a postmaster that ignored the stop, proven ours by its data
-  # dir; pg_ctl made it a process-group leader, so its backends go with it.
-  if pid=$(dbp_pid_of "$1/postmaster.pid" "$1"); then
-    kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-  fi
+  dbp_pg_kill9 "$1" || true   # last resort: a postmaster that ignored the stop
 }
+
+# dbp_pg_kill9 DATA: SIGKILL the postmaster of DATA, proven ours by its data
+# dir, with its process group (pg_ctl made it the leader; its children see it
+# die and exit), and wait up to 5 s until it is gone.  A no-op when no server
+# of ours runs there; fails (saying so) when it is still there.
+dbp_pg_kill9() {
+  local pid
+  pid=$(dbp_pid_of "$1/postmaster.pid" "$1") || return 0
+  kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+  dbp_wait 5 dbp_pg_gone "$pid" || { dbp_say "processes of $pid still alive after SIGKILL"; return 1; }
+}
+
+# dbp_pg_gone PID: are the postmaster PID and its process group gone, reaped
+# too?  Not dbp_gone: a zombie still holds the pid, and a new postmaster takes
+# the pid in the old one's lock files for a live server.
+dbp_pg_gone() { ! kill -0 -- "-$1" 2>/dev/null && ! kill -0 "$1" 2>/dev/null; }
