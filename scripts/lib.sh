@@ -158,6 +158,18 @@ dbp_term() {
   dbp_wait 5 dbp_gone "$1" "$2"
 }
 
+# dbp_stop PIDFILE PATH: stop PIDFILE's process if it is ours (dbp_pid_of):
+# SIGTERM, then SIGKILL as the last resort when it is still there 5 s later.
+# A no-op when it does not run; fails (saying so) only when it took SIGKILL.
+dbp_stop() {
+  local pid
+  pid=$(dbp_pid_of "$1" "$2") || return 0
+  dbp_term "$pid" "$2" && return 0
+  dbp_say "pid $pid still there 5 s after SIGTERM: SIGKILL"
+  kill -9 "$pid" 2>/dev/null || true
+  return 1
+}
+
 # ---- PostgreSQL (needs DBPOOL_PG_BIN) ------------------------------------------
 
 # dbp_pg_newest: the newest installed PostgreSQL's bin dir (Debian keeps the
