@@ -80,10 +80,13 @@ dbp_chown() {
 
 # ---- ports and waiting -----------------------------------------------------------
 
+# dbp_connects PORT: does a TCP connect to 127.0.0.1:PORT succeed?
+dbp_connects() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # dbp_port_busy PORT: does something listen on PORT (ss, else a connect attempt)?
 dbp_port_busy() {
   if command -v ss >/dev/null; then ss -Hltn "( sport = :$1 )" | grep -q .
-  else (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; fi
+  else dbp_connects "$1"; fi
 }
 
 # dbp_free_port: print a random port in 20000-59999 that nothing listens on;
@@ -168,6 +171,20 @@ dbp_stop() {
   dbp_say "pid $pid still there 5 s after SIGTERM: SIGKILL"
   kill -9 "$pid" 2>/dev/null || true
   return 1
+}
+
+# dbp_group_stop PID PATH COMM: stop PID, which leads a session and process
+# group of its own (setsid) that its children share: SIGTERM when PID is ours
+# (dbp_term); then, as the last resort and for children it left behind,
+# SIGKILL that group while a live (not zombie) member still runs COMM.  A no-op
+# for an empty PID.
+dbp_group_stop() {
+  [ -n "$1" ] || return 0
+  if dbp_ours "$1" "$2"; then dbp_term "$1" "$2" || true; fi
+  if ps -o stat=,comm= -s "$1" 2>/dev/null |
+    awk -v comm="$3" '$1 !~ /^Z/ && $2 == comm { n++ } END { exit n == 0 }'; then
+    kill -KILL -- "-$1" 2>/dev/null || true
+  fi
 }
 
 # ---- PostgreSQL (needs DBPOOL_PG_BIN) ------------------------------------------
