@@ -80,10 +80,13 @@ dbp_chown() {
 
 # ---- ports and waiting -----------------------------------------------------------
 
+# dbp_connects PORT: does a TCP connect to 127.0.0.1:PORT succeed?
+dbp_connects() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # dbp_port_busy PORT: does something listen on PORT (ss, else a connect attempt)?
 dbp_port_busy() {
   if command -v ss >/dev/null; then ss -Hltn "( sport = :$1 )" | grep -q .
-  else (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; fi
+  else dbp_connects "$1"; fi
 }
 
 # dbp_free_port: print a random port in 20000-59999 that nothing listens on;
@@ -158,6 +161,32 @@ dbp_term() {
   dbp_wait 5 dbp_gone "$1" "$2"
 }
 
+# dbp_stop PIDFILE PATH: stop PIDFILE's process if it is ours (dbp_pid_of):
+# SIGTERM, then SIGKILL as the last resort when it is still there 5 s later.
+# A no-op when it does not run; fails (saying so) only when it took SIGKILL.
+dbp_stop() {
+  local pid
+  pid=$(dbp_pid_of "$1" "$2") || return 0
+  dbp_term "$pid" "$2" && return 0
+  dbp_say "pid $pid still there 5 s after SIGTERM: SIGKILL"
+  kill -9 "$pid" 2>/dev/null || true
+  return 1
+}
+
+# dbp_group_stop PID PATH COMM: stop PID, which leads a session and process
+# group of its own (setsid) that its children share: SIGTERM when PID is ours
+# (dbp_term); then, as the last resort and for children it left behind,
+# SIGKILL that group while a live (not zombie) member still runs COMM.  A no-op
+# for an empty PID.
+dbp_group_stop() {
+  [ -n "$1" ] || return 0
+  if dbp_ours "$1" "$2"; then dbp_term "$1" "$2" || true; fi
+  if ps -o stat=,comm= -s "$1" 2>/dev/null |
+    awk -v comm="$3" '$1 !~ /^Z/ && $2 == comm { n++ } END { exit n == 0 }'; then
+    kill -KILL -- "-$1" 2>/dev/null || true
+  fi
+}
+
 # ---- PostgreSQL (needs DBPOOL_PG_BIN) ------------------------------------------
 
 # dbp_pg_newest: the newest installed PostgreSQL's bin dir (Debian keeps the
@@ -188,12 +217,23 @@ dbp_pg_start() {
 # dbp_pg_stop DATA: stop the cluster in DATA now (immediate: a throwaway has
 # nothing worth a checkpoint); a no-op when it does not run.
 dbp_pg_stop() {
-  local pid
   [ -f "$1/postmaster.pid" ] || return 0
   dbp_pg_ctl "$1" -m immediate -w -s stop >/dev/null 2>&1 || true   # fails when already stopped
-  # Last resort: a postmaster that ignored the stop, proven ours by its data
-  # dir; pg_ctl made it a process-group leader, so its backends go with it.
-  if pid=$(dbp_pid_of "$1/postmaster.pid" "$1"); then
-    kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-  fi
+  dbp_pg_kill9 "$1" || true   # last resort: a postmaster that ignored the stop
 }
+
+# dbp_pg_kill9 DATA: SIGKILL the postmaster of DATA, proven ours by its data
+# dir, with its process group (pg_ctl made it the leader; its children see it
+# die and exit), and wait up to 5 s until it is gone.  A no-op when no server
+# of ours runs there; fails (saying so) when it is still there.
+dbp_pg_kill9() {
+  local pid
+  pid=$(dbp_pid_of "$1/postmaster.pid" "$1") || return 0
+  kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+  dbp_wait 5 dbp_pg_gone "$pid" || { dbp_say "processes of $pid still alive after SIGKILL"; return 1; }
+}
+
+# dbp_pg_gone PID: are the postmaster PID and its process group gone, reaped
+# too?  Not dbp_gone: a zombie still holds the pid, and a new postmaster takes
+# the pid in the old one's lock files for a live server.
+dbp_pg_gone() { ! kill -0 -- "-$1" 2>/dev/null && ! kill -0 "$1" 2>/dev/null; }

@@ -71,13 +71,8 @@ run_as=$(dbp_service_user) user_directive=''
 [ "$run_as" = "$(id -un)" ] || user_directive="user $run_as $(id -gn "$run_as");"
 
 ok=0 pid=''
-kill_ours() {   # TERM, then KILL the whole session (master and workers)
-  [ -n "$pid" ] || return 0
-  dbp_term "$pid" "$conf" || true
-  # setsid made the master a process-group leader; workers share its group.
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  pid=''
-}
+# TERM, then KILL the whole session (setsid: master and workers).
+kill_ours() { dbp_group_stop "$pid" "$conf" nginx; pid=''; }
 
 # On any failure (or Ctrl-C) show the logs and leave nothing running or on disk.
 cleanup() {
@@ -132,7 +127,7 @@ port=$dbp_port
 # Accepting connections on loopback.  A TCP connect, not an HTTP request:
 # a request for a path the template does not route would put an [error]
 # line ("index.html is not found") in the log that specs check.
-(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ||
+dbp_connects "$port" ||
   { dbp_say "nginx does not accept connections on 127.0.0.1:$port"; exit 1; }
 
 ok=1

@@ -26,14 +26,9 @@ if ! dbp_ours "$pid" "$conf"; then
   done
 fi
 # TERM = fast shutdown: workers drop their connections at once (QUIT would
-# wait for keepalive clients, pointless for a throwaway instance).
-if dbp_ours "$pid" "$conf"; then dbp_term "$pid" "$conf" || true; fi
-if [ -n "$pid" ]; then
-  # Last resort, and for workers a killed master left behind: the master led
-  # its own session and process group (setsid in nginx-start.sh), and the
-  # workers share both.
-  # Only while a live member of that group still runs our binary.
-  live=$(ps -o pid=,stat=,comm= -s "$pid" 2>/dev/null | awk '$2 !~ /^Z/ && $3 == "nginx"' || true)
-  if [ -n "$live" ]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-fi
+# wait for keepalive clients, pointless for a throwaway instance).  Then, as
+# the last resort and for workers a killed master left behind, KILL the
+# process group that the master leads (setsid in nginx-start.sh) and the
+# workers share, while a live member of it still runs nginx.
+dbp_group_stop "$pid" "$conf" nginx
 [ ! -d "$dir" ] || rm -rf "$dir"

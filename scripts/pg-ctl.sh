@@ -9,18 +9,13 @@ set -euo pipefail
 data=${DBPOOL_PG_DATA:-$DBPOOL_PG_TMP/data}
 log=${DBPOOL_PG_LOG:-$DBPOOL_PG_TMP/log}
 
-# dead PID: are PID and its process group gone?
-dead() { ! kill -0 -- "-$1" 2>/dev/null && ! kill -0 "$1" 2>/dev/null; }
-
-# Simulate a crash. pg_ctl puts the postmaster in its own session, so killing
-# its process group takes the backends down too (no orphans holding shared
-# memory that would make the next `start` fail). The stale pid file is removed
-# only once all are dead, so `start` doesn't warn about another server.
+# Simulate a crash: dbp_pg_kill9 takes the backends down too (no orphans
+# holding shared memory that would make the next `start` fail). The stale pid
+# file is removed only once all are dead, so `start` doesn't warn about
+# another server.
 kill9() {
-  local pid
-  pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null) || { dbp_say "server not running"; return 1; }
-  if [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ]; then kill -9 -- "-$pid"; else kill -9 "$pid"; fi
-  dbp_wait 5 dead "$pid" || { dbp_say "processes of $pid still alive after SIGKILL"; return 1; }
+  dbp_pid_of "$data/postmaster.pid" "$data" >/dev/null || { dbp_say "server not running"; return 1; }
+  dbp_pg_kill9 "$data" || return 1
   rm -f "$data/postmaster.pid"
 }
 

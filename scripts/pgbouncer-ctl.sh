@@ -4,28 +4,23 @@
 # Usage: scripts/pgbouncer-ctl.sh stop|start|restart   (needs DBPOOL_PGB_DIR, DBPOOL_PG_USER)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$dbp_here/pgbouncer-lib.sh"
 
 : "${DBPOOL_PGB_DIR:?not set; run scripts/pgbouncer-start.sh}" "${DBPOOL_PG_USER:?not set}"
-dir=$DBPOOL_PGB_DIR ini=$DBPOOL_PGB_DIR/pgbouncer.ini pidfile=$DBPOOL_PGB_DIR/pgbouncer.pid
+ini=$DBPOOL_PGB_DIR/pgbouncer.ini pidfile=$DBPOOL_PGB_DIR/pgbouncer.pid
 log=$DBPOOL_PGB_DIR/pgbouncer.log
 
-stop() {
-  local pid
-  pid=$(dbp_pid_of "$pidfile" "$ini") || return 0
-  # Immediate shutdown: every client sees its connection end.
-  dbp_term "$pid" "$ini" || { dbp_say "PgBouncer $pid did not stop"; return 1; }
-}
-
-# listening_since LINES: the log after its first LINES lines says it listens.
-listening_since() { [[ $(tail -n +"$(($1 + 1))" "$log" 2>/dev/null) == *"listening on 127.0.0.1:"* ]]; }
+# SIGTERM, immediate shutdown: every client sees its connection end.  Fails
+# when PgBouncer ignored it (dbp_stop then used SIGKILL, and says so).
+stop() { dbp_stop "$pidfile" "$ini"; }
 
 start() {
   dbp_pid_of "$pidfile" "$ini" >/dev/null && return 0
   local lines
   lines=$(wc -l <"$log" 2>/dev/null || echo 0)
-  dbp_as "$DBPOOL_PG_USER" "$dir" /usr/sbin/pgbouncer -d -q "$ini"
+  dbp_pgb_launch "$DBPOOL_PG_USER" "$ini"
   # Started when this run's part of the log says it listens (same port as before).
-  dbp_wait 5 listening_since "$lines" || { dbp_say "PgBouncer did not come back; see $log"; return 1; }
+  dbp_wait 5 dbp_pgb_listening "$log" "$lines" || { dbp_say "PgBouncer did not come back; see $log"; return 1; }
 }
 
 case "${1:-}" in

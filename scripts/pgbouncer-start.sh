@@ -5,14 +5,14 @@
 # stdout carries ONLY `export` lines; everything else goes to stderr or to files.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$dbp_here/pgbouncer-lib.sh"
 
 : "${DBPOOL_PG_TMP:?not set; run: eval \"\$(scripts/pg-start.sh)\"}"
 : "${DBPOOL_PG_PORT:?not set}" "${DBPOOL_PG_USER:?not set}" "${DBPOOL_PG_BIN:?not set}"
 
 # Quiet when already installed; as non-root it only names what is missing.
 "$dbp_here/install-deps.sh" pgbouncer >&2
-pgb=/usr/sbin/pgbouncer
-[ -x "$pgb" ] || { dbp_say "no $pgb (install pgbouncer)"; exit 1; }
+[ -x "$dbp_pgb_bin" ] || { dbp_say "no $dbp_pgb_bin (install pgbouncer)"; exit 1; }
 
 dir=$DBPOOL_PG_TMP/pgbouncer
 ini=$dir/pgbouncer.ini pidfile=$dir/pgbouncer.pid log=$dir/pgbouncer.log
@@ -96,18 +96,15 @@ INI
 }
 
 admin() { dbp_psql "host=127.0.0.1 port=$1 user=postgres dbname=pgbouncer connect_timeout=2" "${@:2}"; }
-stop() {   # ours only when its command line names our config: the pid may be reused
-  local pid
-  pid=$(dbp_pid_of "$pidfile" "$ini") || return 0
-  dbp_term "$pid" "$ini" || kill -9 "$pid" 2>/dev/null || true
-}
+# Ours only when its command line names our config: the pid may be reused.
+stop() { dbp_stop "$pidfile" "$ini" || true; }
 # settled PORT: our log says the start on PORT failed, or PgBouncer listens
 # there and answers (then up=1 and $pid is set).  A busy TCP port is only a
 # WARNING for pgbouncer (it keeps running on the unix socket), and a client
 # probe could then reach whoever owns the port: so judge by our own log, then probe.
 settled() {
   grep -qE "cannot listen on 127\.0\.0\.1:$1| FATAL " "$log" 2>/dev/null && return 0
-  grep -qF "listening on 127.0.0.1:$1" "$log" 2>/dev/null && pid=$(dbp_pid_of "$pidfile" "$ini") &&
+  dbp_pgb_listening "$log" 0 "$1" && pid=$(dbp_pid_of "$pidfile" "$ini") &&
     admin "$1" -c 'SHOW VERSION' >/dev/null 2>&1 && up=1
 }
 # start_on PORT: start PgBouncer on PORT (-d returns once it has daemonized);
@@ -119,7 +116,7 @@ start_on() {
   # pgbouncer refuses to run as root, like postgres: it runs as the cluster
   # owner, who must read the 600 auth_file and write the log.
   dbp_chown "$pg_user" "$dir"
-  if dbp_as "$pg_user" "$dir" "$pgb" -d -q "$ini" >&2; then dbp_wait 5 settled "$1"; fi
+  if dbp_pgb_launch "$pg_user" "$ini" >&2; then dbp_wait 5 settled "$1"; fi
   [ "$up" = 1 ] && return 0
   stop
   [ -s "$log" ] && tail -n 5 "$log" >&2
@@ -138,7 +135,7 @@ got=$(PGPASSWORD=$DBPOOL_APP_PASSWORD \
 [ "$got" = 1 ] || { dbp_say "unexpected answer through PgBouncer: $got"; exit 1; }
 
 ok=1
-dbp_say "PgBouncer $("$pgb" --version | head -n1 | awk '{print $2}') on 127.0.0.1:$port (transaction pooling), dir $dir"
+dbp_say "PgBouncer $("$dbp_pgb_bin" --version | head -n1 | awk '{print $2}') on 127.0.0.1:$port (transaction pooling), dir $dir"
 
 dbp_emit DBPOOL_PGB_DIR "$dir"
 dbp_emit DBPOOL_PGB_PORT "$port"

@@ -14,9 +14,7 @@ case "$dir" in /tmp/dbpool-pg.*/pgbouncer) ;; *) dbp_say "refusing to remove $di
 # Signal only a process verified to be ours by the config path in its command
 # line: the pid file may be stale and the pid reused by something else.
 # SIGTERM = immediate shutdown (SIGINT would wait for clients to finish,
-# which is pointless for a throwaway instance). Root may signal nobody's process.
-ini=$dir/pgbouncer.ini
-if pid=$(dbp_pid_of "$dir/pgbouncer.pid" "$ini"); then
-  dbp_term "$pid" "$ini" || kill -9 "$pid" 2>/dev/null || true   # last resort
-fi
+# which is pointless for a throwaway instance), SIGKILL the last resort
+# (dbp_stop). Root may signal nobody's process.
+dbp_stop "$dir/pgbouncer.pid" "$dir/pgbouncer.ini" || true
 rm -rf "$dir"
