@@ -10,6 +10,7 @@
  * outcome is recorded under it.  A failed connect gives the capacity back
  * and wakes a waiter for it. */
 #include "pool_internal.h"
+#include "evloop.h"
 
 #include <errno.h>
 
@@ -308,6 +309,8 @@ void refill_best_effort(dbp_pool *p)
 {
     dbp_error err;
 
+    if (dbp_evloop_refill_deferred())       /* an event loop's timer refills */
+        return;
     if (dbp_pool_refill(p, &err) != DBP_OK)
         return;
 }
