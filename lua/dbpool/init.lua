@@ -4,8 +4,16 @@
 -- this module shapes options and adds the conveniences (with, transaction,
 -- query) in Lua.  It holds no pool state: an Engine is a name, a handle on
 -- the process-wide pool of that name, and the options it was made with.
+-- Every module dbpool uses is loaded here, none later: under nginx the app
+-- loads dbpool in init_by_lua, where the master (root, usually) can read
+-- it, and its workers (an unprivileged user) only share what it loaded.
 local core = require "dbpool.core"
 local policy = require "dbpool.policy"
+local health = require "dbpool.health"
+local advise = require "dbpool.advise"
+local configure = require "dbpool.configure"
+local budget = require "dbpool.budget"
+local metrics = require "dbpool.metrics"
 
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local unpack = table.unpack or unpack
@@ -19,9 +27,15 @@ local dbpool = {
 -- Inside nginx, queries and slot waits yield instead of blocking the worker
 -- (lua/dbpool/ngx.lua); elsewhere a checkout is the blocking pool:connect.
 local in_nginx = rawget(_G, "ngx") ~= nil and type(ngx.sleep) == "function"
-local checkout
+local checkout, ngx_path
+local warming, start_warming = false, nil   -- min_idle under nginx: see start_warming
 if in_nginx then
-  checkout = require("dbpool.ngx").connect
+  ngx_path = require "dbpool.ngx"
+  local connect = ngx_path.connect
+  checkout = function(pool)
+    if not warming then start_warming() end
+    return connect(pool)
+  end
 else
   checkout = function(pool) return pool:connect() end
 end
@@ -128,9 +142,40 @@ local function wrap(name, pool, options)
   return engine
 end
 
+-- Under nginx, each worker keeps min_idle of the engines it inherited from
+-- the master from a timer (lua/dbpool/ngx.lua), started by its first
+-- checkout, or earlier by dbpool.init_worker() in init_worker_by_lua.
+function start_warming()
+  if warming or not in_nginx or ngx_path.phase() == "init" then return end
+  warming = true
+  for _, engine in pairs(engines) do
+    if engine.options then ngx_path.keep_warm(engine.pool, engine.options.min_idle) end
+  end
+end
+
+-- dbpool.init_worker(): under nginx, in init_worker_by_lua, starts the
+-- min_idle timers of the engines made in init_by_lua at once; elsewhere it
+-- does nothing.
+dbpool.init_worker = start_warming
+
+-- Under nginx: in the master (init_by_lua, also again on `nginx -s reload`)
+-- an engine whose name exists with other options is replaced, so that the
+-- next generation of workers runs with what the new configuration says.
+local function open_in_nginx(options)
+  local ok, pool, created = pcall(core.open, options, false)
+  if not ok and ngx_path.phase() == "init" and
+     tostring(pool):find("already exists with different options", 1, true) then
+    dbpool.remove(options.name)
+    ok, pool, created = pcall(core.open, options, false)
+  end
+  if ok then ngx_path.keep_warm(pool, options.min_idle) end   -- not in the master
+  return ok, pool, created
+end
+
 -- dbpool.engine(options) -> Engine.  Raises on a bad option (naming it, what
 -- it must be, and what it got) or when the name is already registered in
--- this process with other options.  Opens no connection unless min_idle.
+-- this process with other options.  Opens no connection unless min_idle;
+-- under nginx none at all: workers open min_idle from a timer.
 function dbpool.engine(options)
   if type(options) ~= "table" then
     error("dbpool.engine expects a table of options, got " .. type(options), 2)
@@ -139,7 +184,12 @@ function dbpool.engine(options)
     local ok, refusal = pcall(policy.refusal, options, options.policy)
     if not ok or refusal then error(refusal, 2) end
   end
-  local ok, pool, created, warmup_err = pcall(core.open, options)
+  local ok, pool, created, warmup_err
+  if in_nginx then
+    ok, pool, created = open_in_nginx(options)
+  else
+    ok, pool, created, warmup_err = pcall(core.open, options)
+  end
   if not ok then error(pool, 2) end
   if warmup_err then
     dbpool.log(("engine %s: min_idle pre-warming failed: %s"):format(options.name,
@@ -157,6 +207,36 @@ function dbpool.get(name)
   if engine then return engine end
   local pool = core.find(name)
   return pool and wrap(name, pool, nil) or nil
+end
+
+-- An Engine after dbpool.remove: every use raises.
+local Removed = {}
+function Removed.__index(engine, key)
+  error(("dbpool: engine '%s' was removed (dbpool.remove): it cannot %s any more; "
+    .. "make it again with dbpool.engine"):format(rawget(engine, "name"), tostring(key)), 2)
+end
+Removed.__tostring = function(engine) return ("dbpool.Engine(%s, removed)"):format(rawget(engine, "name")) end
+
+-- dbpool.remove(name) -> true | false (no such name).  Disposes the engine
+-- (idle connections close now, checked-out ones on return) and takes its
+-- name, and its replicas', out of the process's registry: dbpool.engine may
+-- make it again, with other options.  This state's Engine object for it
+-- then raises on use.
+function dbpool.remove(name)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'remove' (string expected, got " .. type(name) .. ")", 2)
+  end
+  local engine = engines[name]
+  local i = 1
+  while core.remove(name .. "/replica" .. i) do i = i + 1 end
+  local removed = core.remove(name)
+  if ngx_path then ngx_path.forget(name) end
+  if engine then
+    engines[name] = nil
+    for k in pairs(engine) do if k ~= "name" then engine[k] = nil end end
+    setmetatable(engine, Removed)
+  end
+  return removed
 end
 
 -- dbpool.engines() -> { name = Engine } for the engines this state knows.
@@ -305,10 +385,10 @@ end
 function Engine:stats() return self.pool:stats() end
 
 -- engine:health([thresholds]) -> { status = "healthy"|"degraded"|"down", reasons = {...} }
-function Engine:health(thresholds) return require("dbpool.health").check(self, thresholds) end
+function Engine:health(thresholds) return health.check(self, thresholds) end
 
 -- engine:advise() -> recommended pool_size and max_overflow with the reasoning
-function Engine:advise() return require("dbpool.advise").advise(self) end
+function Engine:advise() return advise.advise(self) end
 
 function Engine:dispose()
   for _, pool in ipairs(self.replicas or {}) do pool:dispose() end
@@ -322,10 +402,10 @@ end
 -- ===== Policies, markets, budgets ==========================================
 
 dbpool.policies = policy.policies
-dbpool.health_defaults = require("dbpool.health").defaults
+dbpool.health_defaults = health.defaults
 
 -- dbpool.metrics() -> Prometheus text for every engine of the process
-dbpool.metrics = require "dbpool.metrics"
+dbpool.metrics = metrics
 
 -- Calls fn and raises its error at the caller of the dbpool function.
 local function blame_caller(ok, ...)
@@ -340,17 +420,17 @@ end
 
 -- dbpool.configure{ env, defaults, environments, markets } -> { name = Engine }, env
 function dbpool.configure(spec)
-  return blame_caller(pcall(require "dbpool.configure", dbpool, spec))
+  return blame_caller(pcall(configure, dbpool, spec))
 end
 
 -- dbpool.budget{...} -> result | nil, msg, err (see lua/dbpool/budget.lua)
 function dbpool.budget(spec)
-  return blame_caller(pcall(require("dbpool.budget").budget, dbpool, spec))
+  return blame_caller(pcall(budget.budget, dbpool, spec))
 end
 
 -- dbpool.suggest_pool_size{ cpus=, mem_gb=, spindles= } -> two estimates with reasons
 function dbpool.suggest_pool_size(spec)
-  return blame_caller(pcall(require("dbpool.budget").suggest_pool_size, spec))
+  return blame_caller(pcall(budget.suggest_pool_size, spec))
 end
 
 dbpool.Engine = Engine
