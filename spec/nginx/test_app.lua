@@ -78,6 +78,18 @@ function app.init_worker()
   app.phase_try("init_worker")
 end
 
+-- init_by_lua of instance.conf, run again at each reload: INST's pool_size
+-- comes from conf/instance_pool_size (default 2) in nginx's prefix.
+function app.init_instance()
+  local dsn = os.getenv("DBPOOL_TEST_DSN")
+  if not dsn or dsn == "" then error("DBPOOL_TEST_DSN is not set (run under scripts/with-pg.sh)") end
+  local f = io.open(ngx.config.prefix() .. "conf/instance_pool_size")
+  local size = f and tonumber(f:read("*l")) or 2
+  if f then f:close() end
+  dbpool.engine { name = "INST", dsn = dsn, pool_size = size, max_overflow = 0, pool_timeout = 10,
+                  application_name = "dbpool-nginx-instance" }
+end
+
 function app.init_cap()    -- init_by_lua of cap.conf: two workers share one cap
   local dsn = os.getenv("DBPOOL_TEST_DSN")
   if not dsn or dsn == "" then error("DBPOOL_TEST_DSN is not set (run under scripts/with-pg.sh)") end
@@ -273,6 +285,25 @@ function app.modules()
     engine:advise()
     dbpool.metrics()
     return { now = app.dbpool_modules(), at_init = app.loaded_at_init }
+  end)
+end
+
+function app.inst_query()
+  local ms = ms_arg(0)
+  serve(function()
+    local engine = dbpool.get("INST")
+    local rows, msg, err = engine:query("SELECT pg_sleep($1)", ms / 1000)
+    if not rows then return nil, msg, err end
+    return { pool_size = engine.pool:size(), worker = ngx.worker.id() }
+  end)
+end
+
+function app.inst_stats()
+  serve(function()
+    local s = dbpool.get("INST"):stats()
+    for _, h in ipairs { "wait", "hold", "connect" } do s[h].buckets = nil end
+    s.capacity = nil                               -- may be math.huge: not JSON
+    return s
   end)
 end
 
