@@ -148,13 +148,15 @@ end
 function start_warming()
   if warming or not in_nginx or ngx_path.phase() == "init" then return end
   warming = true
+  ngx_path.start_publishing()
   for _, engine in pairs(engines) do
     if engine.options then ngx_path.keep_warm(engine.pool, engine.options.min_idle) end
   end
 end
 
 -- dbpool.init_worker(): under nginx, in init_worker_by_lua, starts the
--- min_idle timers of the engines made in init_by_lua at once; elsewhere it
+-- min_idle timers of the engines made in init_by_lua, and the one that
+-- publishes this worker's numbers to the instance, at once; elsewhere it
 -- does nothing.
 dbpool.init_worker = start_warming
 
@@ -168,7 +170,10 @@ local function open_in_nginx(options)
     dbpool.remove(options.name)
     ok, pool, created = pcall(core.open, options, false)
   end
-  if ok then ngx_path.keep_warm(pool, options.min_idle) end   -- not in the master
+  if ok then
+    ngx_path.share(pool)
+    ngx_path.keep_warm(pool, options.min_idle)                  -- not in the master
+  end
   return ok, pool, created
 end
 
@@ -382,7 +387,11 @@ end
 -- engine:stats() -> counters, gauges and the wait/hold/connect histograms
 -- ({count, sum, mean, p50, p95, p99, buckets}); see README.  capacity is
 -- pool_size + max_overflow, math.huge when unbounded.
-function Engine:stats() return self.pool:stats() end
+-- Under nginx, in a worker, for an engine made in the master: every worker
+-- of the instance together (.processes of them live), as dbpool.metrics().
+function Engine:stats()
+  return ngx_path and ngx_path.instance_rows(self.pool, true) or self.pool:stats()
+end
 
 -- engine:health([thresholds]) -> { status = "healthy"|"degraded"|"down", reasons = {...} }
 function Engine:health(thresholds) return health.check(self, thresholds) end
@@ -405,7 +414,10 @@ dbpool.policies = policy.policies
 dbpool.health_defaults = health.defaults
 
 -- dbpool.metrics() -> Prometheus text for every engine of the process
-dbpool.metrics = metrics
+-- (under nginx one series per worker of the instance, labelled worker)
+function dbpool.metrics()
+  return metrics(ngx_path and ngx_path.instance_rows)
+end
 
 -- Calls fn and raises its error at the caller of the dbpool function.
 local function blame_caller(ok, ...)

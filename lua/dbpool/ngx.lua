@@ -307,6 +307,47 @@ function M.keep_warm(pool, min_idle)
   return ok
 end
 
+-- ===== One view per instance ===============================================
+--
+-- An engine made in the master gets a table in shared memory (csrc/shstats.c)
+-- that every worker publishes its numbers to, every PUBLISH_EVERY seconds
+-- and before it reads: dbpool.metrics(), engine:stats() and engine:health()
+-- in any worker then answer for all of them.
+local PUBLISH_EVERY = 1
+local worker_id = ngx.worker and ngx.worker.id or function() return nil end
+
+-- M.share(pool): pool's numbers go to the instance's table (made now if
+-- none: in the master, before fork, it is every worker's).
+function M.share(pool)
+  pool:share_stats()
+end
+
+local function publish_all()
+  local id = worker_id()
+  if id == nil then return end                     -- the master: no worker
+  -- Also when premature: nginx is stopping this worker, and these are its last.
+  for _, pool in ipairs(core.pools()) do pool:publish_stats(id) end
+end
+
+-- M.instance_rows(pool) -> per-worker stats rows, or nil: not in a worker,
+-- or a pool without a table (made in a worker, or outside nginx).
+function M.instance_rows(pool, total)
+  local id = worker_id()
+  if id == nil or not pool:publish_stats(id) then return nil end
+  return pool:worker_stats(total)
+end
+
+-- M.start_publishing(): in a worker, once: its numbers reach the table
+-- every PUBLISH_EVERY seconds, and once more when nginx stops it.
+local publishing = false
+function M.start_publishing()
+  if publishing or worker_id() == nil then return end
+  publishing = true
+  publish_all()
+  local ok, err = ngx.timer.every(PUBLISH_EVERY, publish_all)
+  if not ok then ngx.log(ngx.WARN, "dbpool: no timer to publish this worker's numbers: ", err) end
+end
+
 -- M.forget(name): the engine was removed; its timer stops.
 function M.forget(name)
   warmed[name] = nil

@@ -119,9 +119,12 @@ describe("examples/openresty under nginx", function()
     local r = client.get("/metrics")
     assert.are.equal(200, r.status)
     assert.are.equal("text/plain; version=0.0.4", r.content_type)
-    assert.matches('dbpool_checkouts_total{engine="KG"} %d+', r.body)
-    assert.matches('dbpool_checkouts_total{engine="US"} %d+', r.body)
-    assert.matches('dbpool_wait_seconds_bucket{engine="KG",le="%+Inf"} %d+', r.body)
+    -- One series per worker of the instance, whichever worker answered.
+    for _, w in ipairs { "0", "1" } do
+      assert.matches('dbpool_checkouts_total{engine="KG",worker="' .. w .. '"} %d+', r.body)
+      assert.matches('dbpool_checkouts_total{engine="US",worker="' .. w .. '"} %d+', r.body)
+      assert.matches('dbpool_wait_seconds_bucket{engine="KG",worker="' .. w .. '",le="%+Inf"} %d+', r.body)
+    end
     local ok, out = client.pipe_to("promtool check metrics", r.body)
     assert.is_true(ok, "promtool check metrics: " .. out)
   end)
