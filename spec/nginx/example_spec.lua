@@ -53,6 +53,15 @@ describe("examples/openresty under nginx", function()
     end
   end)
 
+  it("answers ping in plain text, and 404 for an unknown market", function()
+    local r = client.get("/api/v1/markets/KG/ping")
+    assert.are.equal(200, r.status, r.body)
+    assert.are.equal("ok 1\n", r.body)
+    r = client.get("/api/v1/markets/XX/ping")
+    assert.are.equal(404, r.status)
+    assert.are.equal("unknown market XX\n", r.body)
+  end)
+
   it("answers 404 with JSON for an unknown market", function()
     local j = get_json("/api/v1/markets/XX/now", 404)
     assert.matches("unknown market XX", j.error)
