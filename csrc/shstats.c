@@ -190,6 +190,18 @@ static void row_add_vals(dbp_shstats_row *row, _Atomic uint64_t *vals)
     }
 }
 
+/* True when some counter or histogram of row is not zero. */
+static bool row_has_numbers(const dbp_shstats_row *row)
+{
+    for (int c = 0; c < DBP_M_COUNT; c++)
+        if (row->counters[c] > 0)
+            return true;
+    for (int k = 0; k < DBP_H_COUNT; k++)
+        if (row->hists[k].count > 0)
+            return true;
+    return false;
+}
+
 /* One consistent pass: false when a fold ran meanwhile (read again). */
 static bool read_once(dbp_shstats *sh, dbp_shstats_row *by_worker, bool *seen)
 {
@@ -201,7 +213,7 @@ static bool read_once(dbp_shstats *sh, dbp_shstats_row *by_worker, bool *seen)
     memset(seen, 0, DBP_SH_WORKERS * sizeof *seen);
     for (int w = 0; w < DBP_SH_WORKERS; w++) {
         row_add_vals(&by_worker[w], sh->retired[w]);
-        seen[w] = by_worker[w].hists[DBP_H_WAIT].count > 0 || by_worker[w].counters[DBP_M_CONNECTS] > 0;
+        seen[w] = row_has_numbers(&by_worker[w]);
     }
     for (int i = 0; i < SH_PROCS; i++) {
         sh_entry *e = &sh->procs[i];
