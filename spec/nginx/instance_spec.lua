@@ -134,4 +134,12 @@ describe("nginx -s reload with changed options", function()
     end
     assert.are.same({}, errors, table.concat(errors, "\n"))
   end)
+
+  it("logs no ngx.sleep(0) warning in any worker, old or new (Debian's nginx has no delayed events patch)", function()
+    local warnings = {}
+    for _, line in ipairs(client.error_lines { "warn" }) do
+      if line:find("delayed events patch", 1, true) then warnings[#warnings + 1] = line end
+    end
+    assert.are.same({}, warnings, table.concat(warnings, "\n"))
+  end)
 end)
