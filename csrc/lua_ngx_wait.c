@@ -30,6 +30,8 @@
 #include <unistd.h>
 #endif
 
+#include <dlfcn.h>
+
 #include "lua_conn.h"
 #include "lua_ngx_wait.h"
 #include "lua_util.h"
@@ -322,8 +324,22 @@ static int ngx_wait_ready(lua_State *L)
 
 #endif
 
+/* ===== Either build ==================================================== */
+
+/* core.ngx_sleep0_ok() -> true when ngx.sleep(0) is the next turn of the
+ * event loop: nginx carries OpenResty's delayed events patch (its symbol
+ * is there).  Without it ngx.sleep(0) warns at every call. */
+static int ngx_sleep0_ok(lua_State *L)
+{
+    lua_pushboolean(L, dlsym(RTLD_DEFAULT, "ngx_posted_delayed_events") != NULL);
+    return 1;
+}
+
+
 void dbp_lua_open_ngx_wait(lua_State *L)
 {
+    lua_pushcfunction(L, ngx_sleep0_ok);
+    lua_setfield(L, -2, "ngx_sleep0_ok");
     lua_pushcfunction(L, ngx_wait_ready);
     lua_setfield(L, -2, "ngx_wait_ready");
     lua_pushcfunction(L, ngx_wait_counts);

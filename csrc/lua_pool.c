@@ -10,6 +10,7 @@
 #include "lua_util.h"
 #include "redact.h"
 #include "refill.h"
+#include "shstats.h"
 
 typedef struct pool_box {
     const char *tag;    /* dbp_pool_tag: see dbp_lua_checkself */
@@ -345,6 +346,97 @@ static int pool_stats(lua_State *L)
     return 1;
 }
 
+/* ===== One view per nginx instance (shstats.h) ========================== */
+
+/* A row as stats() shapes its table, with .worker and .processes; capacity
+ * is the pool's times its live processes. */
+static void push_row(lua_State *L, dbp_pool *p, const dbp_shstats_row *r)
+{
+    const dbp_config *cfg = dbp_pool_config(p);
+    double cap = dbp_config_capacity(cfg);
+
+    lua_createtable(L, 0, 24 + DBP_M_COUNT);
+#define SET_INT(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
+    SET_INT("worker", r->worker);
+    SET_INT("processes", r->processes);
+    SET_INT("size", cfg->pool_size);
+    SET_INT("max_overflow", cfg->max_overflow);
+    dbp_lua_push_capacity(L, r->processes > 0 ? cap * r->processes : cap);
+    lua_setfield(L, -2, "capacity");
+    SET_INT("idle", r->gauges[DBP_G_IDLE]);
+    SET_INT("checkedin", r->gauges[DBP_G_IDLE]);
+    SET_INT("in_use", r->gauges[DBP_G_IN_USE]);
+    SET_INT("checkedout", r->gauges[DBP_G_IN_USE]);
+    SET_INT("overflow", r->gauges[DBP_G_OVERFLOW]);
+    SET_INT("total", r->gauges[DBP_G_TOTAL]);
+    SET_INT("waiters", r->gauges[DBP_G_WAITERS]);
+    SET_INT("waiting", r->gauges[DBP_G_WAITERS]);
+    SET_INT("peak_in_use", r->gauges[DBP_G_PEAK_IN_USE]);
+    lua_pushnumber(L, dbp_pool_age(p));
+    lua_setfield(L, -2, "age");
+    lua_pushstring(L, r->gauges[DBP_G_BREAKER_OPEN] > 0 ? "open" : "closed");
+    lua_setfield(L, -2, "breaker");
+    SET_INT("checkouts", r->hists[DBP_H_WAIT].count);
+    for (int i = 0; i < DBP_M_COUNT; i++)
+        SET_INT(dbp_counter_names[i], r->counters[i]);
+#undef SET_INT
+    for (int k = 0; k < DBP_H_COUNT; k++) {
+        push_hist(L, &r->hists[k]);
+        lua_setfield(L, -2, dbp_hist_names[k]);
+    }
+}
+
+/* pool:share_stats() -> true | false: maps the pool's instance-wide table
+ * (in nginx's master, before fork: every worker's), if it has none. */
+static int pool_share_stats(lua_State *L)
+{
+    lua_pushboolean(L, dbp_shstats_of(check_pool(L, 1), true) != NULL);
+    return 1;
+}
+
+/* pool:publish_stats(worker) -> true | false: this process's numbers into
+ * the table, labelled worker; false without a table or a free entry. */
+static int pool_publish_stats(lua_State *L)
+{
+    dbp_pool *p = check_pool(L, 1);
+    int worker = (int)luaL_checkinteger(L, 2);
+    dbp_shstats *sh = dbp_shstats_of(p, false);
+
+    lua_pushboolean(L, sh != NULL && dbp_shstats_publish(sh, p, worker));
+    return 1;
+}
+
+/* pool:worker_stats([total]) -> { row, ... } in worker order, or with total
+ * one row summing them (.worker = -1); nil without a table. */
+static int pool_worker_stats(lua_State *L)
+{
+    dbp_pool *p = check_pool(L, 1);
+    dbp_shstats *sh = dbp_shstats_of(p, false);
+    dbp_shstats_row *rows;
+    int n;
+
+    if (sh == NULL)
+        return 0;
+    /* GC-owned scratch: nothing leaks if a push raises. */
+    rows = lua_newuserdata(L, (DBP_SH_WORKERS + 1) * sizeof *rows);
+    n = dbp_shstats_read(sh, rows);
+    if (lua_toboolean(L, 2)) {
+        dbp_shstats_row *sum = &rows[DBP_SH_WORKERS];
+        memset(sum, 0, sizeof *sum);
+        sum->worker = -1;
+        for (int i = 0; i < n; i++)
+            dbp_shstats_add(sum, &rows[i]);
+        push_row(L, p, sum);
+        return 1;
+    }
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        push_row(L, p, &rows[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 /* pool:wait_window() -> the wait histogram (as in stats) since the previous
  * call, with .timeouts: what health checks judge, the recent past. */
 static int pool_wait_window(lua_State *L)
@@ -413,6 +505,9 @@ static const luaL_Reg pool_methods[] = {
     {"refill_start", pool_refill_start},
     {"refill_due", pool_refill_due},
     {"stats", pool_stats},
+    {"share_stats", pool_share_stats},
+    {"publish_stats", pool_publish_stats},
+    {"worker_stats", pool_worker_stats},
     {"dsn", pool_dsn},
     {"name", pool_name},
     {NULL, NULL},

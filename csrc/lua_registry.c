@@ -7,9 +7,10 @@
 #include "lua_registry.h"
 #include "registry.h"
 
-/* core.open(options) -> pool, created.  Raises on bad options or when the
- * name is taken with other options.  Opens connections only for min_idle;
- * a failure there is not fatal (the pool connects on demand), and is
+/* core.open(options[, warm]) -> pool, created.  Raises on bad options or
+ * when the name is taken with other options.  Opens connections only for
+ * min_idle, unless warm is false (under nginx: a timer warms the pool); a
+ * failure there is not fatal (the pool connects on demand), and is
  * returned as a third value (its message) for the caller to log. */
 static int core_open(lua_State *L)
 {
@@ -18,6 +19,7 @@ static int core_open(lua_State *L)
     dbp_pool *p = NULL;
     int created = 0;
     dbp_status st;
+    bool warm = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
 
     dbp_lua_read_config(L, 1, &cfg);                /* may raise; owns nothing then */
     st = dbp_registry_open(&cfg, &p, &created, &err);
@@ -26,7 +28,7 @@ static int core_open(lua_State *L)
         return luaL_error(L, "dbpool: %s", err.message);
     dbp_lua_push_pool(L, p);
     lua_pushboolean(L, created);
-    if (created && dbp_pool_refill(p, &err) != DBP_OK) {
+    if (created && warm && dbp_pool_refill(p, &err) != DBP_OK) {
         lua_pushstring(L, err.message);             /* pool, created, why */
         return 3;
     }
@@ -64,7 +66,16 @@ static int core_pools(lua_State *L)
     return 1;
 }
 
+/* core.remove(name) -> true | false: the pool of that name disposed and
+ * out of the registry (registry.h), or no such name. */
+static int core_remove(lua_State *L)
+{
+    lua_pushboolean(L, dbp_registry_remove(luaL_checkstring(L, 1)));
+    return 1;
+}
+
 static const luaL_Reg registry_functions[] = {
+    {"remove", core_remove},
     {"open", core_open},
     {"find", core_find},
     {"pools", core_pools},

@@ -13,9 +13,10 @@ typedef struct entry {
     struct entry *next;
 } entry;
 
-/* registry_mu guards registry_head and every entry. */
+/* registry_mu guards registry_head, removed_head and every entry. */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static entry *registry_head;
+static entry *removed_head;    /* dbp_registry_remove'd: kept, never freed */
 
 /* Held across fork() like every pool's mutex, and taken first (it is held
  * while new pools register).  At load time, before any thread can use it. */
@@ -79,6 +80,26 @@ dbp_status dbp_registry_open(const dbp_config *cfg, dbp_pool **out, int *created
     }
     pthread_mutex_unlock(&registry_mu);
     return st;
+}
+
+bool dbp_registry_remove(const char *name)
+{
+    entry **link, *e = NULL;
+
+    pthread_mutex_lock(&registry_mu);
+    for (link = &registry_head; *link != NULL; link = &(*link)->next) {
+        if (strcmp(dbp_pool_config((*link)->pool)->name, name) == 0) {
+            e = *link;
+            *link = e->next;
+            e->next = removed_head;
+            removed_head = e;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    if (e != NULL)
+        dbp_pool_dispose(e->pool);    /* network I/O: outside the lock */
+    return e != NULL;
 }
 
 int dbp_registry_list(dbp_pool **out, int max)

@@ -20,6 +20,13 @@ DBP_MUSTCHECK dbp_status dbp_registry_open(const dbp_config *cfg, dbp_pool **out
 /* The pool registered under name, or NULL. */
 dbp_pool *dbp_registry_find(const char *name);
 
+/* Takes name out of the registry and disposes its pool (pool.h): its idle
+ * connections close, checked-out ones close on return.  The pool itself
+ * stays allocated for the process's life, since Lua handles may still
+ * point at it; it is no longer found, listed or reused.  Returns false
+ * when no pool has that name. */
+bool dbp_registry_remove(const char *name);
+
 /* Fills out with up to max registered pools, oldest first; returns how many
  * there are in all (may exceed max). */
 int dbp_registry_list(dbp_pool **out, int max);

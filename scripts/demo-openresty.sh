@@ -34,11 +34,12 @@ if [ "${1:-}" = --requests ]; then
   show /api/v1/markets/KG/now 200
   show /api/v1/markets/US/now 200
   show /api/v1/markets/XX/now 404
+  show /api/v1/markets/KG/ping 200
   show /api/v1/monitoring/pool-stats 200
   show /api/v1/monitoring/pool-metrics/detailed 200
   show /api/v1/monitoring/health/database 200
   show /metrics 200 30
-  echo "(each answer comes from whichever worker took the request: see worker.pid)"
+  echo "(each answer comes from whichever worker took the request, see worker.pid; the numbers are every worker's)"
   exit "$failed"
 fi
 

@@ -87,6 +87,22 @@ mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
 chmod 755 "$prefix" "$prefix/conf" "$prefix/logs"
 dbp_chown "$run_as" "$prefix/tmp"
 
+# The workers' Lua: an app loads its modules in init_by_lua, as the master,
+# but a Lua VM of ngx.run_worker_thread loads them afresh, as the worker's
+# user.  A checkout only its owner can read (mode 700, as `mktemp -d` makes
+# and many home directories are) gets them a readable copy of what the
+# template's Lua paths name: lua/, dbpool.core and the template's directory.
+if ! dbp_as "$run_as" / test -r "$root/lua/dbpool/init.lua"; then
+  stage=$prefix/root tdir=$(dirname "${template#"$root"/}")
+  mkdir -p "$stage/build/jit" "$stage/$tdir"
+  cp -R "$root/lua" "$stage/"
+  cp -R "$root/build/jit/dbpool" "$stage/build/jit/"
+  cp "$(dirname "$template")"/*.lua "$stage/$tdir/"
+  chmod -R a+rX "$stage"
+  dbp_say "$root is not readable by $run_as: its workers get a copy in $stage"
+  root=$stage
+fi
+
 render() {   # render PORT: the template with every placeholder replaced
   local esc_prefix esc_root
   # sed replacement text: escape the delimiter, & and backslashes.

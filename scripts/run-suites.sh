@@ -68,6 +68,8 @@ suite "nginx one worker" busted_with jit \
   scripts/with-nginx.sh spec/nginx/nginx.conf luajit /usr/bin/busted -o TAP spec/nginx
 suite "nginx two workers, one cap" busted_with jit \
   scripts/with-nginx.sh spec/nginx/cap.conf luajit /usr/bin/busted -o TAP spec/nginx
+suite "nginx two workers, one instance" busted_with jit \
+  scripts/with-nginx.sh spec/nginx/instance.conf luajit /usr/bin/busted -o TAP spec/nginx
 # An app's own configuration specs, as a dbpool user writes them: they need
 # no server, so every DSN they could reach points at a closed port.
 suite "examples/spec lua5.4, no server" busted_with 5.4 \

@@ -1,17 +1,25 @@
 -- examples/openresty/app.lua: the Lua side of examples/openresty/nginx.conf.
 --
---   init_by_lua_block    { require("app").init() }           -- master, before fork
---   content_by_lua_block { require("app").now(ngx.var.market) }
---   content_by_lua_block { require("app").pool_stats() }      -- and the other handlers
+--   init_by_lua_block        { require("app").init() }         -- master, before fork
+--   init_worker_by_lua_block { require("app").init_worker() }  -- each worker
+--   content_by_lua_block     { require("app").now(ngx.var.market) }
+--   log_by_lua_block         { require("app").log_request(ngx.var.market) }
+--   content_by_lua_block     { require("app").pool_stats() }   -- and the other handlers
 --
 -- Engines are declared once, in the master: the workers inherit them with
 -- the master's Lua VM, so dbpool.get() and dbpool.engines() know them in
--- every worker.  Each worker then has its own connections, and its own
--- counters: the monitoring endpoints answer for the worker that served the
--- request (its id and pid are in every JSON body).
+-- every worker.  Each worker then has its own connections; the monitoring
+-- endpoints and /metrics answer for every worker of this nginx (their
+-- numbers meet in shared memory).
 --
--- Today's dbpool core blocks the worker while it waits for a connection or
--- a query (see README.md next to this file).
+-- Where dbpool may wait for PostgreSQL (README.md next to this file):
+-- rewrite, access and content phases and timers yield to nginx while they
+-- wait; init_by_lua may query, blocking (the master keeps no connection);
+-- init_worker, set, header and body filters, log, balancer and ssl_* raise
+-- at once: do the work from ngx.timer.at(0, fn, ...) there.
+--
+-- Every module is loaded here, in the master (which may be the only user
+-- that can read them); workers load nothing on a request.
 local dbpool = require "dbpool"
 
 -- A private cjson instance, so its settings are not changed for other code.
@@ -78,7 +86,29 @@ function app.init()
   }
 end
 
+-- Each worker, at its start: min_idle pre-warming and the publishing of
+-- its numbers to the instance begin now rather than at its first request.
+function app.init_worker()
+  dbpool.init_worker()
+end
+
 -- ---- per-market routes -------------------------------------------------------
+
+-- GET /api/v1/markets/<market>/ping: a handler in the lua-resty libraries'
+-- own style: msg is a string, so it prints as it is.
+function app.ping(market)
+  local engine = dbpool.engines()[market]
+  if not engine then
+    ngx.status = 404
+    return ngx.say("unknown market ", market)
+  end
+  local rows, msg = engine:query("SELECT 1 AS ok")
+  if not rows then
+    ngx.status = 503
+    return ngx.say("failed: ", msg)
+  end
+  ngx.say("ok ", rows[1].ok)
+end
 
 -- GET /api/v1/markets/<market>/now
 function app.now(market)
@@ -95,6 +125,22 @@ function app.now(market)
   local row = rows[1]
   return reply(200, { market = market, now = row.now, database = row.database,
                       backend_pid = row.backend_pid, worker = worker() })
+end
+
+-- log_by_lua of the market routes: nginx cannot yield in the log phase, and
+-- dbpool raises there rather than stall the worker; the statement runs from
+-- a timer instead, after the request is done.
+local function note_request(premature, market, status)
+  if premature then return end
+  local engine = dbpool.engines()[market]
+  if not engine then return end
+  local rows, msg = engine:query("SELECT $1::text AS market, $2::int AS status", market, status)
+  if not rows then ngx.log(ngx.WARN, "market ", market, ": request note failed: ", msg) end
+end
+
+function app.log_request(market)
+  local ok, err = ngx.timer.at(0, note_request, market, ngx.status)
+  if not ok then ngx.log(ngx.WARN, "no timer for the request note: ", err) end
 end
 
 -- ---- monitoring --------------------------------------------------------------
@@ -157,7 +203,8 @@ function app.health()
     { status = overall, engines = engines, worker = worker() })
 end
 
--- GET /metrics: Prometheus text, every engine of this worker process.
+-- GET /metrics: Prometheus text, every engine and every worker of this
+-- nginx (series labelled worker): any worker's answer is the instance's.
 function app.metrics()
   ngx.header.content_type = "text/plain; version=0.0.4"
   ngx.print(dbpool.metrics())

@@ -53,7 +53,7 @@ function health.check(engine, thresholds)
 
   local pool = engine.pool
   local window = pool:wait_window()
-  local stats = pool:stats()
+  local stats = engine:stats()          -- under nginx: the whole instance
   local down, degraded = {}, {}
 
   if stats.breaker ~= "closed" then

@@ -4,6 +4,9 @@
 -- this module shapes options and adds the conveniences (with, transaction,
 -- query) in Lua.  It holds no pool state: an Engine is a name, a handle on
 -- the process-wide pool of that name, and the options it was made with.
+-- Every module dbpool uses is loaded here, none later: under nginx the app
+-- loads dbpool in init_by_lua, where the master (root, usually) can read
+-- it, and its workers (an unprivileged user) only share what it loaded.
 --
 -- Errors: a programming mistake (a bad option, a wrong argument) raises,
 -- naming what was wrong; a runtime failure returns `nil, msg, err`, `msg` a
@@ -13,6 +16,11 @@
 -- @module dbpool
 local core = require "dbpool.core"
 local policy = require "dbpool.policy"
+local health = require "dbpool.health"
+local advise = require "dbpool.advise"
+local configure = require "dbpool.configure"
+local budget = require "dbpool.budget"
+local metrics = require "dbpool.metrics"
 
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local unpack = table.unpack or unpack
@@ -34,9 +42,15 @@ local dbpool = {
 -- Inside nginx, queries and slot waits yield instead of blocking the worker
 -- (lua/dbpool/ngx.lua); elsewhere a checkout is the blocking pool:connect.
 local in_nginx = rawget(_G, "ngx") ~= nil and type(ngx.sleep) == "function"
-local checkout
+local checkout, ngx_path
+local warming, start_warming = false, nil   -- min_idle under nginx: see start_warming
 if in_nginx then
-  checkout = require("dbpool.ngx").connect
+  ngx_path = require "dbpool.ngx"
+  local connect = ngx_path.connect
+  checkout = function(pool)
+    if not warming then start_warming() end
+    return connect(pool)
+  end
 else
   checkout = function(pool) return pool:connect() end
 end
@@ -126,6 +140,41 @@ local function wrap(name, pool, options)
   return engine
 end
 
+-- Under nginx, each worker keeps min_idle of the engines it inherited from
+-- the master from a timer (lua/dbpool/ngx.lua), started by its first
+-- checkout, or earlier by dbpool.init_worker() in init_worker_by_lua.
+function start_warming()
+  if warming or not in_nginx or ngx_path.phase() == "init" then return end
+  warming = true
+  ngx_path.start_publishing()
+  for _, engine in pairs(engines) do
+    if engine.options then ngx_path.keep_warm(engine.pool, engine.options.min_idle) end
+  end
+end
+
+-- dbpool.init_worker(): under nginx, in init_worker_by_lua, starts the
+-- min_idle timers of the engines made in init_by_lua, and the one that
+-- publishes this worker's numbers to the instance, at once; elsewhere it
+-- does nothing.
+dbpool.init_worker = start_warming
+
+-- Under nginx: in the master (init_by_lua, also again on `nginx -s reload`)
+-- an engine whose name exists with other options is replaced, so that the
+-- next generation of workers runs with what the new configuration says.
+local function open_in_nginx(options)
+  local ok, pool, created = pcall(core.open, options, false)
+  if not ok and ngx_path.phase() == "init" and
+     tostring(pool):find("already exists with different options", 1, true) then
+    dbpool.remove(options.name)
+    ok, pool, created = pcall(core.open, options, false)
+  end
+  if ok then
+    ngx_path.share(pool)
+    ngx_path.keep_warm(pool, options.min_idle)                  -- not in the master
+  end
+  return ok, pool, created
+end
+
 --- The engine of `options.name`: made, or the one this process has with the
 -- same options.  Opens no connection unless `min_idle` (a failure to
 -- pre-warm is logged, not raised).
@@ -134,6 +183,8 @@ end
 -- @raise on a bad option (naming it, what it must be, and what it got), a
 -- violation of `options.policy` (listing every one), or the name registered
 -- in this process with other options (naming the keys that differ)
+-- Under nginx it opens no connection at all: workers open min_idle from a
+-- timer.
 function dbpool.engine(options)
   if type(options) ~= "table" then
     error("dbpool.engine expects a table of options, got " .. type(options), 2)
@@ -142,7 +193,12 @@ function dbpool.engine(options)
     local ok, refusal = pcall(policy.refusal, options, options.policy)
     if not ok or refusal then error(refusal, 2) end
   end
-  local ok, pool, created, warmup_err = pcall(core.open, options)
+  local ok, pool, created, warmup_err
+  if in_nginx then
+    ok, pool, created = open_in_nginx(options)
+  else
+    ok, pool, created, warmup_err = pcall(core.open, options)
+  end
   if not ok then error(pool, 2) end
   if warmup_err then
     dbpool.log(("engine %s: min_idle pre-warming failed: %s"):format(options.name,
@@ -166,6 +222,36 @@ function dbpool.get(name)
   if engine then return engine end
   local pool = core.find(name)
   return pool and wrap(name, pool, nil) or nil
+end
+
+-- An Engine after dbpool.remove: every use raises.
+local Removed = {}
+function Removed.__index(engine, key)
+  error(("dbpool: engine '%s' was removed (dbpool.remove): it cannot %s any more; "
+    .. "make it again with dbpool.engine"):format(rawget(engine, "name"), tostring(key)), 2)
+end
+Removed.__tostring = function(engine) return ("dbpool.Engine(%s, removed)"):format(rawget(engine, "name")) end
+
+-- dbpool.remove(name) -> true | false (no such name).  Disposes the engine
+-- (idle connections close now, checked-out ones on return) and takes its
+-- name, and its replicas', out of the process's registry: dbpool.engine may
+-- make it again, with other options.  This state's Engine object for it
+-- then raises on use.
+function dbpool.remove(name)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'remove' (string expected, got " .. type(name) .. ")", 2)
+  end
+  local engine = engines[name]
+  local i = 1
+  while core.remove(name .. "/replica" .. i) do i = i + 1 end
+  local removed = core.remove(name)
+  if ngx_path then ngx_path.forget(name) end
+  if engine then
+    engines[name] = nil
+    for k in pairs(engine) do if k ~= "name" then engine[k] = nil end end
+    setmetatable(engine, Removed)
+  end
+  return removed
 end
 
 --- The engines this Lua state made or looked up.
@@ -351,13 +437,17 @@ end
 -- with the parameters in one array (params.n counts trailing nils), up to
 -- PostgreSQL's 65,535 on every Lua.
 
---- One snapshot of the engine's counters, gauges and histograms.
+--- One snapshot of the engine's counters, gauges and histograms; under
+-- nginx, in a worker, for an engine made in the master: every worker of the
+-- instance together (`.processes` of them live), as `dbpool.metrics()`.
 -- @treturn table counters (checkouts, waits, timeouts, connects, ...),
 -- gauges (idle, in_use, total, overflow, waiters, size, max_overflow,
 -- capacity: pool_size + max_overflow, math.huge when unbounded; breaker),
 -- and `wait`, `hold`, `connect` as `{count, sum, mean, p50, p95, p99,
 -- buckets}` in seconds
-function Engine:stats() return self.pool:stats() end
+function Engine:stats()
+  return ngx_path and ngx_path.instance_rows(self.pool, true) or self.pool:stats()
+end
 
 --- Judges the engine: down (breaker open, or a live check failed), degraded
 -- (utilization, p99 wait or timeouts over their thresholds since the
@@ -365,11 +455,11 @@ function Engine:stats() return self.pool:stats() end
 -- @tparam[opt] table thresholds overrides `dbpool.health_defaults` for this call
 -- @treturn table `{ status = "healthy"|"degraded"|"down", reasons = {sentence, ...}, checked = {...} }`
 -- @raise on an unknown threshold
-function Engine:health(thresholds) return require("dbpool.health").check(self, thresholds) end
+function Engine:health(thresholds) return health.check(self, thresholds) end
 
 --- pool_size and max_overflow from the engine's own numbers (Little's law).
 -- @treturn table `{ pool_size, max_overflow, busy, rate, mean_hold, p99_wait, timeouts, reason }`
-function Engine:advise() return require("dbpool.advise").advise(self) end
+function Engine:advise() return advise.advise(self) end
 
 --- Closes the idle connections and retires the checked-out ones (closed on
 -- return, no longer counted); the engine starts again empty.  Replicas too.
@@ -392,14 +482,16 @@ end
 dbpool.policies = policy.policies
 --- What `Engine:health` judges against: `utilization` (0.70), `p99_wait`
 -- (0.1 s), `timeouts` (0), `ping` (true).  Change them process-wide here.
-dbpool.health_defaults = require("dbpool.health").defaults
+dbpool.health_defaults = health.defaults
 
 --- Every engine of the process, whichever Lua state made it, in
 -- Prometheus' text format: counters, gauges and histograms, each labelled
--- `engine="<name>"`.
--- @function metrics
+-- `engine="<name>"` (under nginx one series per worker of the instance,
+-- labelled `worker`).
 -- @treturn string
-dbpool.metrics = require "dbpool.metrics"
+function dbpool.metrics()
+  return metrics(ngx_path and ngx_path.instance_rows)
+end
 
 -- Calls fn and raises its error at the caller of the dbpool function.
 local function blame_caller(ok, ...)
@@ -429,7 +521,7 @@ end
 -- @treturn string env
 -- @raise as `resolve`, and as `engine`
 function dbpool.configure(spec)
-  return blame_caller(pcall(require("dbpool.configure").configure, dbpool, spec))
+  return blame_caller(pcall(configure.configure, dbpool, spec))
 end
 
 --- What `configure` would build: the merged options by market, validated
@@ -443,7 +535,7 @@ end
 -- @raise naming where, on an unknown key, environment or option, an invalid
 -- option, or a policy violation (listing every one)
 function dbpool.resolve(spec)
-  return blame_caller(pcall(require("dbpool.configure").resolve, spec))
+  return blame_caller(pcall(configure.resolve, spec))
 end
 
 --- Whether `instances x (sum of capacities) + reserve` fits the server.
@@ -455,7 +547,7 @@ end
 -- when reading live limits failed
 -- @raise on bad instances, or no max_connections and no live engine
 function dbpool.budget(spec)
-  return blame_caller(pcall(require("dbpool.budget").budget, dbpool, spec))
+  return blame_caller(pcall(budget.budget, dbpool, spec))
 end
 
 --- Two starting points for pool_size, each with its reasoning.
@@ -463,7 +555,7 @@ end
 -- @treturn table `{ adaptive = {pool_size, reason}, classic = {pool_size, reason} }`
 -- @raise when cpus or mem_gb is missing or out of range
 function dbpool.suggest_pool_size(spec)
-  return blame_caller(pcall(require("dbpool.budget").suggest_pool_size, spec))
+  return blame_caller(pcall(budget.suggest_pool_size, spec))
 end
 
 dbpool.Engine = Engine

@@ -1,7 +1,8 @@
 -- dbpool.metrics() -> every engine of the process in Prometheus' text
 -- exposition format (version 0.0.4): counters with _total, gauges, and the
 -- wait/hold/connect histograms with cumulative _bucket{le=...}, _sum and
--- _count; each sample labelled engine="<name>".  Families are grouped, as
+-- _count; each sample labelled engine="<name>" (and worker="<id>" under
+-- nginx: one series per worker of the instance).  Families are grouped, as
 -- the format requires; engines appear in creation order.
 local core = require "dbpool.core"
 
@@ -54,30 +55,46 @@ local function number(v)
   return ("%.17g"):format(v)
 end
 
-local function render(pools)
-  local out, snaps = {}, {}
-  local function add(s) out[#out + 1] = s end
-  for i, pool in ipairs(pools) do
-    snaps[i] = { name = label(pool:name()), stats = pool:stats() }
+-- Each pool's series: one, labelled engine; or, with rows_of (under nginx,
+-- lua/dbpool/ngx.lua), one per worker of the instance, labelled worker too.
+local function snapshots(pools, rows_of)
+  local snaps = {}
+  for _, pool in ipairs(pools) do
+    local engine = ('engine="%s"'):format(label(pool:name()))
+    local rows = rows_of and rows_of(pool)
+    if rows then
+      for _, row in ipairs(rows) do
+        snaps[#snaps + 1] = { name = ('%s,worker="%d"'):format(engine, row.worker), stats = row }
+      end
+    else
+      snaps[#snaps + 1] = { name = engine, stats = pool:stats() }
+    end
   end
+  return snaps
+end
+
+local function render(pools, rows_of)
+  local out = {}
+  local function add(s) out[#out + 1] = s end
+  local snaps = snapshots(pools, rows_of)
   for _, c in ipairs(counters) do
     local metric = "dbpool_" .. c[1] .. "_total"
     add(("# HELP %s %s\n# TYPE %s counter\n"):format(metric, c[2], metric))
     for _, s in ipairs(snaps) do
-      add(('%s{engine="%s"} %s\n'):format(metric, s.name, number(s.stats[c[1]])))
+      add(('%s{%s} %s\n'):format(metric, s.name, number(s.stats[c[1]])))
     end
   end
   for _, g in ipairs(gauges) do
     local metric = "dbpool_" .. g[1]
     add(("# HELP %s %s\n# TYPE %s gauge\n"):format(metric, g[2], metric))
     for _, s in ipairs(snaps) do
-      add(('%s{engine="%s"} %s\n'):format(metric, s.name, number(s.stats[g[3]])))
+      add(('%s{%s} %s\n'):format(metric, s.name, number(s.stats[g[3]])))
     end
   end
   add("# HELP dbpool_breaker_open 1 while the circuit breaker is open or half-open.\n"
     .. "# TYPE dbpool_breaker_open gauge\n")
   for _, s in ipairs(snaps) do
-    add(('dbpool_breaker_open{engine="%s"} %d\n'):format(s.name, s.stats.breaker == "closed" and 0 or 1))
+    add(('dbpool_breaker_open{%s} %d\n'):format(s.name, s.stats.breaker == "closed" and 0 or 1))
   end
   local bounds = core.hist_bounds()
   for _, h in ipairs(histograms) do
@@ -87,14 +104,15 @@ local function render(pools)
       local hist, seen = s.stats[h[1]], 0
       for b, n in ipairs(hist.buckets) do
         seen = seen + n
-        add(('%s_bucket{engine="%s",le="%s"} %s\n'):format(metric, s.name,
+        add(('%s_bucket{%s,le="%s"} %s\n'):format(metric, s.name,
           bounds[b] and ("%.12g"):format(bounds[b]) or "+Inf", number(seen)))
       end
-      add(('%s_sum{engine="%s"} %.9f\n'):format(metric, s.name, hist.sum))
-      add(('%s_count{engine="%s"} %s\n'):format(metric, s.name, number(hist.count)))
+      add(('%s_sum{%s} %.9f\n'):format(metric, s.name, hist.sum))
+      add(('%s_count{%s} %s\n'):format(metric, s.name, number(hist.count)))
     end
   end
   return table.concat(out)
 end
 
-return function() return render(core.pools()) end
+-- metrics([rows_of]) -> the text; rows_of(pool) -> per-worker rows or nil.
+return function(rows_of) return render(core.pools(), rows_of) end

@@ -22,8 +22,14 @@
 --   bounds the whole checkout, as in the core);
 -- - min_idle is refilled by a timer (no thread in a worker), one yielding
 --   connect at a time.
--- In other phases (init, set, log, header/body filters) nginx cannot yield:
--- the blocking path is used.
+-- In init_by_lua (the master, at start-up) the blocking path is used, and a
+-- connection is closed for good when it is returned: the master keeps none.
+-- In the phases where nginx cannot yield (init_worker, set, header and body
+-- filters, log, balancer, ssl_*, exit_worker) a call that would wait for
+-- PostgreSQL raises at once, naming the phase and the way out
+-- (ngx.timer.at(0, ...)), as cosockets do: blocking there would stall every
+-- request of the worker.  A Lua VM of ngx.run_worker_thread is a thread of
+-- its own, where blocking is what it is for.
 local core = require "dbpool.core"
 
 local M = {}
@@ -36,22 +42,43 @@ local now = core.now
 
 local YIELDABLE = {
   rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
-  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true,
+  preread = true,
 }
+
+-- The running code's phase, or nil where there is none (a worker thread).
+local function phase_now()
+  local ok, phase = pcall(get_phase)
+  return ok and phase or nil
+end
 
 -- True when the running code may yield to nginx.
 function M.can_yield()
-  local ok, phase = pcall(get_phase)
-  return ok and YIELDABLE[phase] == true
+  return YIELDABLE[phase_now()] == true
 end
-local can_yield = M.can_yield
+
+-- M.wait_mode(what) -> "yield" or "block" (init_by_lua; a worker thread);
+-- raises in a phase where nginx cannot yield.  what names the call.
+function M.wait_mode(what)
+  local phase = phase_now()
+  if YIELDABLE[phase] then return "yield" end
+  if phase == nil or phase == "init" then return "block" end
+  error(("dbpool: %s would wait for PostgreSQL, which is disabled in the context of "
+    .. "%s_by_lua* (nginx cannot yield there: the whole worker would stall); run it "
+    .. "from a timer, ngx.timer.at(0, fn, ...), or in an earlier phase"):format(what, phase), 0)
+end
+local wait_mode = M.wait_mode
+local function can_yield(what) return wait_mode(what) == "yield" end
 
 -- Back-off between looks: the next turn of the event loop for the first
 -- few (a fast statement is done by then), then 1 ms (nginx's timer
 -- resolution), so that a long statement costs one wake-up per millisecond.
+-- ngx.sleep(0) is the next turn only with OpenResty's delayed events
+-- patch; without it (Debian's nginx) it is a 0 ms timer that logs a
+-- warning each time, so 1 ms it is there too.
 local QUICK_LOOKS = 8
+local QUICK = core.ngx_sleep0_ok() and 0 or 0.001
 local function delay_for(look)
-  return look <= QUICK_LOOKS and 0 or 0.001
+  return look <= QUICK_LOOKS and QUICK or 0.001
 end
 
 local methods = core.conn_methods
@@ -74,12 +101,13 @@ local semas, spare = {}, nil
 local WAKE_CAP = 0.1
 M.cap_expiries = 0
 
--- ngx.semaphore, or nil.
+-- ngx.semaphore, or nil.  Loaded with this module (in init_by_lua when
+-- the app loads dbpool there), never on a request.
+do
+  local ok, mod = pcall(require, "ngx.semaphore")
+  semaphore = ok and mod or false
+end
 local function semaphores()
-  if semaphore == nil then
-    local ok, mod = pcall(require, "ngx.semaphore")
-    semaphore = ok and mod or false
-  end
   return semaphore or nil
 end
 
@@ -129,21 +157,21 @@ end
 
 
 function methods.query(conn, sql, ...)
-  if not can_yield() then return blocking_query(conn, sql, ...) end
+  if not can_yield("conn:query()") then return blocking_query(conn, sql, ...) end
   local ok, msg, err = send(conn, sql, ...)
   if not ok then return nil, msg, err end
   return wait_result(conn, conn:yield_after())
 end
 
 function methods.query_params(conn, sql, params)
-  if not can_yield() then return blocking_query_params(conn, sql, params) end
+  if not can_yield("conn:query_params()") then return blocking_query_params(conn, sql, params) end
   local ok, msg, err = send_params(conn, sql, params)
   if not ok then return nil, msg, err end
   return wait_result(conn, conn:yield_after())
 end
 
 function methods.exec(conn, sql)
-  if not can_yield() then return blocking_exec(conn, sql) end
+  if not can_yield("conn:exec()") then return blocking_exec(conn, sql) end
   local ok, msg, err = send_exec(conn, sql)
   if not ok then return nil, msg, err end
   return wait_result(conn, conn:yield_after())
@@ -176,12 +204,21 @@ local function slot_freed(name)
 end
 
 local refill_if_due                   -- below: min_idle's timer
-local raw_close, raw_invalidate = methods.close, methods.invalidate
+local raw_close, raw_invalidate, raw_ping = methods.close, methods.invalidate, methods.ping
+local find = core.find
 function methods.close(conn)
   local name = conn:pool_name()
   raw_close(conn)
+  if phase_now() == "init" then         -- the master keeps no connection
+    local pool = find(name)
+    if pool then pool:dispose() end
+  end
   slot_freed(name)
   refill_if_due(conn, name)
+end
+function methods.ping(conn, ...)
+  wait_mode("conn:ping()")              -- raises where nginx cannot yield
+  return raw_ping(conn, ...)
 end
 function methods.invalidate(conn)
   local name = conn:pool_name()
@@ -251,7 +288,7 @@ end
 -- M.connect(pool) -> Conn | nil, msg, err: a checkout that yields while it
 -- waits for a slot and while a new connection is being made.
 function M.connect(pool)
-  if not can_yield() then return pool:connect() end
+  if not can_yield("a checkout") then return pool:connect() end
   local since = now()
   local pool_timeout, _, _, budget = pool:timing()
   local work_deadline = since + budget          -- connects: the core's budget
@@ -269,5 +306,94 @@ function M.connect(pool)
   until now() >= deadline
   return pool:timed_out()
 end
+
+-- ===== min_idle, from timers ===============================================
+--
+-- Under nginx no pool connects for min_idle on its own (a blocking connect
+-- in the master, or on a worker's event loop): core.refill_by_host() above.
+-- Each worker tops its pools up from a timer instead, with the yielding
+-- connect: the first one at once, then every REFILL_EVERY seconds.
+local REFILL_EVERY = 1
+local warmed = {}                    -- pool name -> the pool this worker's timer keeps warm
+
+-- Up to min_idle connections checked out (idle ones first, then new ones,
+-- never waiting) and all returned: the pool then holds min_idle idle.
+local function warm(premature, pool, min_idle)
+  if premature or warmed[pool:name()] ~= pool or pool:checkedin() >= min_idle then return end
+  local held = {}
+  for i = 1, min_idle do
+    local conn = try_once(pool)
+    if not conn then break end
+    held[i] = conn
+  end
+  for _, conn in ipairs(held) do conn:close() end
+end
+
+-- M.keep_warm(pool, min_idle): from this worker's next turn of the event
+-- loop on, pool is topped up to min_idle idle connections by a timer.  Not
+-- in the master (its timers do not run): returns false there.
+function M.keep_warm(pool, min_idle)
+  local name = pool:name()
+  if not (min_idle and min_idle > 0) or warmed[name] or phase_now() == "init" then
+    return false
+  end
+  warmed[name] = pool
+  local ok, err = ngx.timer.at(0, warm, pool, min_idle)
+  if ok then ok, err = ngx.timer.every(REFILL_EVERY, warm, pool, min_idle) end
+  if not ok then
+    warmed[name] = nil
+    ngx.log(ngx.WARN, "dbpool: engine ", name, ": no timer for min_idle: ", err)
+  end
+  return ok
+end
+
+-- ===== One view per instance ===============================================
+--
+-- An engine made in the master gets a table in shared memory (csrc/shstats.c)
+-- that every worker publishes its numbers to, every PUBLISH_EVERY seconds
+-- and before it reads: dbpool.metrics(), engine:stats() and engine:health()
+-- in any worker then answer for all of them.
+local PUBLISH_EVERY = 1
+local worker_id = ngx.worker and ngx.worker.id or function() return nil end
+
+-- M.share(pool): pool's numbers go to the instance's table (made now if
+-- none: in the master, before fork, it is every worker's).
+function M.share(pool)
+  pool:share_stats()
+end
+
+local function publish_all()
+  local id = worker_id()
+  if id == nil then return end                     -- the master: no worker
+  -- Also when premature: nginx is stopping this worker, and these are its last.
+  for _, pool in ipairs(core.pools()) do pool:publish_stats(id) end
+end
+
+-- M.instance_rows(pool) -> per-worker stats rows, or nil: not in a worker,
+-- or a pool without a table (made in a worker, or outside nginx).
+function M.instance_rows(pool, total)
+  local id = worker_id()
+  if id == nil or not pool:publish_stats(id) then return nil end
+  return pool:worker_stats(total)
+end
+
+-- M.start_publishing(): in a worker, once: its numbers reach the table
+-- every PUBLISH_EVERY seconds, and once more when nginx stops it.
+local publishing = false
+function M.start_publishing()
+  if publishing or worker_id() == nil then return end
+  publishing = true
+  publish_all()
+  local ok, err = ngx.timer.every(PUBLISH_EVERY, publish_all)
+  if not ok then ngx.log(ngx.WARN, "dbpool: no timer to publish this worker's numbers: ", err) end
+end
+
+-- M.forget(name): the engine was removed; its timer stops.
+function M.forget(name)
+  warmed[name] = nil
+end
+
+-- The phase the code runs in, or nil (a worker thread's VM).
+M.phase = phase_now
 
 return M

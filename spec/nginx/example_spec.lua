@@ -53,6 +53,15 @@ describe("examples/openresty under nginx", function()
     end
   end)
 
+  it("answers ping in plain text, and 404 for an unknown market", function()
+    local r = client.get("/api/v1/markets/KG/ping")
+    assert.are.equal(200, r.status, r.body)
+    assert.are.equal("ok 1\n", r.body)
+    r = client.get("/api/v1/markets/XX/ping")
+    assert.are.equal(404, r.status)
+    assert.are.equal("unknown market XX\n", r.body)
+  end)
+
   it("answers 404 with JSON for an unknown market", function()
     local j = get_json("/api/v1/markets/XX/now", 404)
     assert.matches("unknown market XX", j.error)
@@ -119,9 +128,12 @@ describe("examples/openresty under nginx", function()
     local r = client.get("/metrics")
     assert.are.equal(200, r.status)
     assert.are.equal("text/plain; version=0.0.4", r.content_type)
-    assert.matches('dbpool_checkouts_total{engine="KG"} %d+', r.body)
-    assert.matches('dbpool_checkouts_total{engine="US"} %d+', r.body)
-    assert.matches('dbpool_wait_seconds_bucket{engine="KG",le="%+Inf"} %d+', r.body)
+    -- One series per worker of the instance, whichever worker answered.
+    for _, w in ipairs { "0", "1" } do
+      assert.matches('dbpool_checkouts_total{engine="KG",worker="' .. w .. '"} %d+', r.body)
+      assert.matches('dbpool_checkouts_total{engine="US",worker="' .. w .. '"} %d+', r.body)
+      assert.matches('dbpool_wait_seconds_bucket{engine="KG",worker="' .. w .. '",le="%+Inf"} %d+', r.body)
+    end
     local ok, out = client.pipe_to("promtool check metrics", r.body)
     assert.is_true(ok, "promtool check metrics: " .. out)
   end)

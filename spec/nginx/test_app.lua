@@ -8,6 +8,18 @@ local json = require("cjson").new()
 
 local app = {}
 
+-- Issue 18's engines, made in the master too.
+local function init_lifecycle(dsn)
+  -- Queried here, in the master, which must then keep no connection.
+  local master = dbpool.engine { name = "MASTER", dsn = dsn, pool_size = 1, max_overflow = 0,
+                                 application_name = "dbpool-nginx-master" }
+  local rows = assert(master:query("SELECT 1 AS one"))
+  assert(rows[1].one == 1)
+  -- Kept warm by each worker, from a timer.
+  dbpool.engine { name = "WARM", dsn = dsn, pool_size = 2, max_overflow = 0, min_idle = 2,
+                  application_name = "dbpool-nginx-warm" }
+end
+
 function app.init()        -- init_by_lua: the master, before fork
   local dsn = os.getenv("DBPOOL_TEST_DSN")
   if not dsn or dsn == "" then error("DBPOOL_TEST_DSN is not set (run under scripts/with-pg.sh)") end
@@ -22,6 +34,60 @@ function app.init()        -- init_by_lua: the master, before fork
                   application_name = "dbpool-nginx-spec" }
   dbpool.engine { name = "RECYCLE", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
                   pool_recycle = 0.2, application_name = "dbpool-nginx-spec" }
+  init_lifecycle(dsn)
+  app.loaded_at_init = app.dbpool_modules()
+end
+
+-- The dbpool modules loaded in this Lua VM, sorted.
+function app.dbpool_modules()
+  local names = {}
+  for name in pairs(package.loaded) do
+    if name == "dbpool" or name:find("^dbpool%.") then names[#names + 1] = name end
+  end
+  table.sort(names)
+  return names
+end
+
+-- ===== Phases where nginx cannot yield (issue 18) ===========================
+-- A one-second statement tried in the phase: dbpool must refuse at once.
+-- What it said goes to the error log, "phase-check <phase>: <message>",
+-- where spec/nginx/phases_spec.lua reads it.
+function app.phase_try(phase)
+  local ok, rows, msg = pcall(function()
+    return dbpool.get("T"):query("SELECT pg_sleep(1)")
+  end)
+  local said = ok and ("no error: " .. tostring(rows and "rows" or msg)) or tostring(rows)
+  ngx.log(ngx.NOTICE, "phase-check ", phase, ": ", said)
+  return said
+end
+
+-- Also with a connection checked out earlier, in the content phase.
+function app.phase_try_conn(phase)
+  local ok, msg = pcall(function() return ngx.ctx.conn:query("SELECT pg_sleep(1)") end)
+  ngx.ctx.conn:close()
+  ngx.log(ngx.NOTICE, "phase-check-conn ", phase, ": ", ok and "no error" or tostring(msg))
+end
+
+function app.phase_content()
+  ngx.ctx.conn = assert(dbpool.get("T"):connect())
+  ngx.header.content_type = "application/json"
+  ngx.say('{"phase":"content"}')
+end
+
+function app.init_worker()
+  app.phase_try("init_worker")
+end
+
+-- init_by_lua of instance.conf, run again at each reload: INST's pool_size
+-- comes from conf/instance_pool_size (default 2) in nginx's prefix.
+function app.init_instance()
+  local dsn = os.getenv("DBPOOL_TEST_DSN")
+  if not dsn or dsn == "" then error("DBPOOL_TEST_DSN is not set (run under scripts/with-pg.sh)") end
+  local f = io.open(ngx.config.prefix() .. "conf/instance_pool_size")
+  local size = f and tonumber(f:read("*l")) or 2
+  if f then f:close() end
+  dbpool.engine { name = "INST", dsn = dsn, pool_size = size, max_overflow = 0, pool_timeout = 10,
+                  application_name = "dbpool-nginx-instance" }
 end
 
 function app.init_cap()    -- init_by_lua of cap.conf: two workers share one cap
@@ -236,6 +302,37 @@ function app.silent()
     local c, msg, err = e:connect()
     if c then c:close() return "connected?" end
     return nil, msg, err
+  end)
+end
+
+-- The dbpool modules loaded after health, advise and metrics ran, and
+-- those loaded at init_by_lua.
+function app.modules()
+  serve(function()
+    local engine = dbpool.get("T")
+    engine:health()                       -- what a request may use, used once
+    engine:advise()
+    dbpool.metrics()
+    return { now = app.dbpool_modules(), at_init = app.loaded_at_init }
+  end)
+end
+
+function app.inst_query()
+  local ms = ms_arg(0)
+  serve(function()
+    local engine = dbpool.get("INST")
+    local rows, msg, err = engine:query("SELECT pg_sleep($1)", ms / 1000)
+    if not rows then return nil, msg, err end
+    return { pool_size = engine.pool:size(), worker = ngx.worker.id() }
+  end)
+end
+
+function app.inst_stats()
+  serve(function()
+    local s = dbpool.get("INST"):stats()
+    for _, h in ipairs { "wait", "hold", "connect" } do s[h].buckets = nil end
+    s.capacity = nil                               -- may be math.huge: not JSON
+    return s
   end)
 end
 

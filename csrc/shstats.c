@@ -1,0 +1,263 @@
+/* shstats.c: the instance-wide table of a pool's numbers (shstats.h). */
+#include "shstats.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Processes that can publish at once (old and new workers during a reload). */
+#define SH_PROCS 128
+
+/* The monotonic numbers, flat: counters, then each histogram's buckets,
+ * then each histogram's sum. */
+#define V_BUCKET(k, b) (DBP_M_COUNT + (k) * DBP_HIST_BUCKETS + (b))
+#define V_SUM(k) (DBP_M_COUNT + DBP_H_COUNT * DBP_HIST_BUCKETS + (k))
+#define NVALS (DBP_M_COUNT + DBP_H_COUNT * (DBP_HIST_BUCKETS + 1))
+
+#define PID_FOLDING (-1)
+
+typedef struct sh_entry {
+    _Atomic int pid;                        /* 0 free, PID_FOLDING, or its owner */
+    _Atomic int worker;
+    _Atomic uint64_t vals[NVALS];           /* since the owner claimed it */
+    uint64_t base[NVALS];                   /* the owner's at its claim; its alone */
+    _Atomic int64_t gauges[DBP_G_COUNT];
+} sh_entry;
+
+struct dbp_shstats {
+    _Atomic unsigned seq;                   /* odd while a dead entry is folded */
+    _Atomic int folding;                    /* the fold's try-lock */
+    _Atomic uint64_t retired[DBP_SH_WORKERS][NVALS];
+    sh_entry procs[SH_PROCS];
+};
+
+/* ---- which pool has which table (this process's list) ------------------- */
+
+typedef struct pool_table {
+    dbp_pool *pool;
+    dbp_shstats *sh;
+    struct pool_table *next;
+} pool_table;
+
+static pthread_mutex_t tables_mu = PTHREAD_MUTEX_INITIALIZER;
+static pool_table *tables;                         /* guarded by tables_mu */
+
+dbp_shstats *dbp_shstats_of(dbp_pool *p, bool create)
+{
+    dbp_shstats *sh = NULL;
+    pool_table *l;
+
+    pthread_mutex_lock(&tables_mu);
+    for (l = tables; l != NULL && l->pool != p; l = l->next)
+        ;
+    if (l != NULL) {
+        sh = l->sh;
+    } else if (create && (l = calloc(1, sizeof *l)) != NULL) {
+        void *m = mmap(NULL, sizeof(dbp_shstats), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            free(l);
+        } else {                            /* zero-filled: every entry free */
+            l->pool = p;
+            l->sh = sh = m;
+            l->next = tables;
+            tables = l;
+        }
+    }
+    pthread_mutex_unlock(&tables_mu);
+    return sh;
+}
+
+/* ---- publishing ---------------------------------------------------------- */
+
+/* p's monotonic numbers now, flat. */
+static void read_vals(dbp_pool *p, uint64_t *v)
+{
+    dbp_metrics *m = dbp_pool_metrics(p);
+
+    for (int c = 0; c < DBP_M_COUNT; c++)
+        v[c] = dbp_metrics_get(m, (dbp_counter)c);
+    for (int k = 0; k < DBP_H_COUNT; k++) {
+        dbp_hist_snapshot h;
+        dbp_hist_read(m, (dbp_hist_kind)k, &h);
+        for (int b = 0; b < DBP_HIST_BUCKETS; b++)
+            v[V_BUCKET(k, b)] = h.buckets[b];
+        v[V_SUM(k)] = h.sum_ns;
+    }
+}
+
+static sh_entry *entry_of(dbp_shstats *sh, int pid)
+{
+    for (int i = 0; i < SH_PROCS; i++)
+        if (atomic_load(&sh->procs[i].pid) == pid)
+            return &sh->procs[i];
+    return NULL;
+}
+
+static sh_entry *entry_claim(dbp_shstats *sh, dbp_pool *p, int pid, int worker)
+{
+    for (int i = 0; i < SH_PROCS; i++) {
+        int free_pid = 0;
+        sh_entry *e = &sh->procs[i];
+        if (!atomic_compare_exchange_strong(&e->pid, &free_pid, pid))
+            continue;
+        read_vals(p, e->base);
+        for (int v = 0; v < NVALS; v++)
+            atomic_store_explicit(&e->vals[v], 0, memory_order_relaxed);
+        atomic_store(&e->worker, worker);
+        return e;
+    }
+    return NULL;
+}
+
+bool dbp_shstats_publish(dbp_shstats *sh, dbp_pool *p, int worker)
+{
+    int pid = (int)getpid();
+    sh_entry *e = entry_of(sh, pid);
+    uint64_t now[NVALS];
+    dbp_pool_counts c;
+
+    if (e == NULL && (e = entry_claim(sh, p, pid, worker)) == NULL)
+        return false;
+    read_vals(p, now);
+    for (int v = 0; v < NVALS; v++)
+        atomic_store_explicit(&e->vals[v], now[v] - e->base[v], memory_order_relaxed);
+    dbp_pool_counts_get(p, &c);
+    int64_t g[DBP_G_COUNT] = {
+        [DBP_G_IDLE] = c.checkedin, [DBP_G_IN_USE] = c.checkedout,
+        [DBP_G_OVERFLOW] = c.overflow, [DBP_G_TOTAL] = c.total,
+        [DBP_G_WAITERS] = c.waiting, [DBP_G_PEAK_IN_USE] = dbp_pool_peak_in_use(p),
+        [DBP_G_BREAKER_OPEN] = strcmp(dbp_pool_breaker_state(p), "closed") != 0,
+    };
+    for (int i = 0; i < DBP_G_COUNT; i++)
+        atomic_store_explicit(&e->gauges[i], g[i], memory_order_relaxed);
+    return true;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static bool process_alive(int pid)
+{
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static int worker_index(int worker)
+{
+    return worker < 0 ? 0 : worker >= DBP_SH_WORKERS ? DBP_SH_WORKERS - 1 : worker;
+}
+
+/* Moves the numbers of processes that are gone into their worker id's
+ * retired sums, each entry once; skipped while another reader folds. */
+static void fold_dead(dbp_shstats *sh)
+{
+    int idle = 0;
+
+    if (!atomic_compare_exchange_strong(&sh->folding, &idle, 1))
+        return;
+    for (int i = 0; i < SH_PROCS; i++) {
+        sh_entry *e = &sh->procs[i];
+        int pid = atomic_load(&e->pid);
+        if (pid <= 0 || process_alive(pid))
+            continue;
+        _Atomic uint64_t *r = sh->retired[worker_index(atomic_load(&e->worker))];
+        atomic_fetch_add(&sh->seq, 1);                /* odd: readers wait */
+        atomic_store(&e->pid, PID_FOLDING);
+        for (int v = 0; v < NVALS; v++)
+            atomic_fetch_add_explicit(&r[v], atomic_load_explicit(&e->vals[v], memory_order_relaxed),
+                                      memory_order_relaxed);
+        atomic_store(&e->pid, 0);
+        atomic_fetch_add(&sh->seq, 1);
+    }
+    atomic_store(&sh->folding, 0);
+}
+
+static void row_add_vals(dbp_shstats_row *row, _Atomic uint64_t *vals)
+{
+    for (int c = 0; c < DBP_M_COUNT; c++)
+        row->counters[c] += atomic_load_explicit(&vals[c], memory_order_relaxed);
+    for (int k = 0; k < DBP_H_COUNT; k++) {
+        for (int b = 0; b < DBP_HIST_BUCKETS; b++) {
+            uint64_t n = atomic_load_explicit(&vals[V_BUCKET(k, b)], memory_order_relaxed);
+            row->hists[k].buckets[b] += n;
+            row->hists[k].count += n;
+        }
+        row->hists[k].sum_ns += atomic_load_explicit(&vals[V_SUM(k)], memory_order_relaxed);
+    }
+}
+
+/* True when some counter or histogram of row is not zero. */
+static bool row_has_numbers(const dbp_shstats_row *row)
+{
+    for (int c = 0; c < DBP_M_COUNT; c++)
+        if (row->counters[c] > 0)
+            return true;
+    for (int k = 0; k < DBP_H_COUNT; k++)
+        if (row->hists[k].count > 0)
+            return true;
+    return false;
+}
+
+/* One consistent pass: false when a fold ran meanwhile (read again). */
+static bool read_once(dbp_shstats *sh, dbp_shstats_row *by_worker, bool *seen)
+{
+    unsigned seq = atomic_load(&sh->seq);
+
+    if (seq & 1)
+        return false;
+    memset(by_worker, 0, DBP_SH_WORKERS * sizeof *by_worker);
+    memset(seen, 0, DBP_SH_WORKERS * sizeof *seen);
+    for (int w = 0; w < DBP_SH_WORKERS; w++) {
+        row_add_vals(&by_worker[w], sh->retired[w]);
+        seen[w] = row_has_numbers(&by_worker[w]);
+    }
+    for (int i = 0; i < SH_PROCS; i++) {
+        sh_entry *e = &sh->procs[i];
+        if (atomic_load(&e->pid) <= 0)
+            continue;
+        int w = worker_index(atomic_load(&e->worker));
+        row_add_vals(&by_worker[w], e->vals);
+        for (int g = 0; g < DBP_G_COUNT; g++)
+            by_worker[w].gauges[g] += atomic_load_explicit(&e->gauges[g], memory_order_relaxed);
+        by_worker[w].processes++;
+        seen[w] = true;
+    }
+    return atomic_load(&sh->seq) == seq;
+}
+
+int dbp_shstats_read(dbp_shstats *sh, dbp_shstats_row *rows)
+{
+    dbp_shstats_row by_worker[DBP_SH_WORKERS];
+    bool seen[DBP_SH_WORKERS];
+    int n = 0;
+
+    fold_dead(sh);
+    while (!read_once(sh, by_worker, seen))
+        sched_yield();
+    for (int w = 0; w < DBP_SH_WORKERS; w++) {
+        if (!seen[w])
+            continue;
+        rows[n] = by_worker[w];
+        rows[n++].worker = w;
+    }
+    return n;
+}
+
+void dbp_shstats_add(dbp_shstats_row *sum, const dbp_shstats_row *row)
+{
+    sum->processes += row->processes;
+    for (int c = 0; c < DBP_M_COUNT; c++)
+        sum->counters[c] += row->counters[c];
+    for (int k = 0; k < DBP_H_COUNT; k++) {
+        for (int b = 0; b < DBP_HIST_BUCKETS; b++)
+            sum->hists[k].buckets[b] += row->hists[k].buckets[b];
+        sum->hists[k].count += row->hists[k].count;
+        sum->hists[k].sum_ns += row->hists[k].sum_ns;
+    }
+    for (int g = 0; g < DBP_G_COUNT; g++)
+        sum->gauges[g] += row->gauges[g];
+}

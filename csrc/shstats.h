@@ -1,0 +1,70 @@
+/* shstats.h: one pool's numbers for every process of an nginx instance.
+ *
+ * Each nginx worker has its own copy of a pool (inherited from the master
+ * at fork), and so its own counters: a scrape reached one worker and saw a
+ * part.  A shstats table, mapped MAP_SHARED | MAP_ANONYMOUS in the master
+ * before it forks (as cap.c's table), holds one entry per process: each
+ * worker publishes its pool's numbers there (dbp_shstats_publish: counters
+ * and histograms since the worker began, gauges now), and any of them reads
+ * every worker's (dbp_shstats_read), labelled by nginx's worker id.
+ *
+ * Counters never go backwards for a worker id: when a process is gone (a
+ * reload replaced it, or it crashed), the next read folds its last published
+ * numbers into that worker id's retired sums and frees its entry; the new
+ * process of that id starts from zero on top.  What it did after its last
+ * publish is lost (a second at most, with the publishing timer of
+ * lua/dbpool/ngx.lua).
+ *
+ * Lock rules: none between processes.  An entry's numbers are written by
+ * its process alone, as relaxed atomics; folding a dead entry is guarded by
+ * a try-lock flag and a sequence number that readers retry on, so that no
+ * read sees a folded entry twice or not at all. */
+#ifndef DBP_SHSTATS_H
+#define DBP_SHSTATS_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "metrics.h"
+#include "pool.h"
+
+/* Worker ids told apart; a higher id is counted as this one minus one. */
+#define DBP_SH_WORKERS 64
+
+typedef enum dbp_sh_gauge {
+    DBP_G_IDLE, DBP_G_IN_USE, DBP_G_OVERFLOW, DBP_G_TOTAL, DBP_G_WAITERS,
+    DBP_G_PEAK_IN_USE,       /* summed: the peaks of each process together */
+    DBP_G_BREAKER_OPEN,      /* processes whose breaker is not closed */
+    DBP_G_COUNT
+} dbp_sh_gauge;
+
+/* What one worker id did (retired processes and live ones together), and
+ * has now (live ones only). */
+typedef struct dbp_shstats_row {
+    int worker;
+    int processes;                          /* live processes of that id */
+    uint64_t counters[DBP_M_COUNT];
+    dbp_hist_snapshot hists[DBP_H_COUNT];
+    int64_t gauges[DBP_G_COUNT];
+} dbp_shstats_row;
+
+typedef struct dbp_shstats dbp_shstats;
+
+/* p's table, mapped now if create and p has none yet; NULL when it has
+ * none (or the mapping failed).  Made before fork, it is the instance's. */
+dbp_shstats *dbp_shstats_of(dbp_pool *p, bool create);
+
+/* Writes p's numbers into the calling process's entry, claimed on first
+ * use with worker as its label (the numbers p had then, inherited from a
+ * parent, are not this process's and are left out).  False when every
+ * entry is taken. */
+bool dbp_shstats_publish(dbp_shstats *sh, dbp_pool *p, int worker);
+
+/* Fills rows (room for DBP_SH_WORKERS) with every worker id that has
+ * numbers, in id order; returns how many. */
+int dbp_shstats_read(dbp_shstats *sh, dbp_shstats_row *rows);
+
+/* Adds row's numbers and processes into sum (sum->worker stays). */
+void dbp_shstats_add(dbp_shstats_row *sum, const dbp_shstats_row *row);
+
+#endif
