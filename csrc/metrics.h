@@ -43,7 +43,7 @@ typedef enum dbp_counter {
 extern const char *const dbp_counter_names[DBP_M_COUNT];
 
 /* Histogram buckets: upper bounds are powers of two nanoseconds, from 2^13
- * (8.192 µs) to 2^36 (68.7 s), then +Inf: each bucket twice the one below,
+ * to 2^36 nanoseconds, then +Inf: each bucket twice the one below,
  * as in OpenTelemetry's exponential and Prometheus' native histograms.  The
  * bucket of a duration is a count of leading zeros, no search (a checkout
  * records two durations). */
