@@ -232,6 +232,7 @@ end
 -- and never past deadline (core.now() seconds), the checkout's: then it
 -- fails with kind "timeout", counted.
 local function finish_connect(pool, conn, deadline)
+  deadline = deadline or math.huge           -- a timer's refill: connect_timeout alone
   local _, _, connect_timeout = pool:timing()
   local limit = connect_timeout > 0 and now() + connect_timeout or math.huge
   local checkout_ends = deadline < limit
