@@ -48,6 +48,8 @@ int ngx_http_lua_ffi_sema_post(void *sem, int n);
 #pragma weak ngx_log_error_core
 #pragma weak ngx_cycle
 #pragma weak ngx_event_actions
+#pragma weak ngx_exiting
+#pragma weak ngx_quit
 
 typedef struct watch {
     ngx_connection_t *c;
@@ -259,6 +261,12 @@ static int conn_watch(lua_State *L)
     if (!on_loop_thread()) {
         lua_pushnil(L);
         lua_pushliteral(L, "not on the event loop's thread");
+        return 2;
+    }
+    if ((&ngx_exiting != NULL && ngx_exiting) || (&ngx_quit != NULL && ngx_quit)) {
+        /* shutting down: nginx closed its idle connections already */
+        lua_pushnil(L);
+        lua_pushliteral(L, "the worker is shutting down");
         return 2;
     }
     reap_zombies();

@@ -204,10 +204,22 @@ local function slot_freed(name)
 end
 
 local refill_if_due                   -- below: min_idle's timer
+-- A worker shutting down (nginx -s reload) opens nothing more: a connect in
+-- flight at its exit would be a socket nginx finds left open.
+local function exiting()
+  return ngx.worker and ngx.worker.exiting and ngx.worker.exiting()
+end
+
 local raw_close, raw_invalidate, raw_ping = methods.close, methods.invalidate, methods.ping
 local find = core.find
 function methods.close(conn)
   local name = conn:pool_name()
+  if exiting() then
+    -- A worker shutting down has closed its idle connections already
+    -- (nginx does that once); one pooled now would be a socket left open.
+    raw_invalidate(conn)
+    return slot_freed(name)
+  end
   raw_close(conn)
   if phase_now() == "init" then         -- the master keeps no connection
     local pool = find(name)
@@ -266,7 +278,7 @@ end
 -- random pause (docs/decisions.md); one timer per pool at a time.
 local refilling = {}
 local function refill(premature, pool, name)
-  while not premature do
+  while not premature and not exiting() do
     sleep(math.random() * 0.1)
     local conn = pool:refill_start()
     if not conn then break end
@@ -320,7 +332,9 @@ local warmed = {}                    -- pool name -> the pool this worker's time
 -- Up to min_idle connections checked out (idle ones first, then new ones,
 -- never waiting) and all returned: the pool then holds min_idle idle.
 local function warm(premature, pool, min_idle)
-  if premature or warmed[pool:name()] ~= pool or pool:checkedin() >= min_idle then return end
+  if premature or exiting() or warmed[pool:name()] ~= pool or pool:checkedin() >= min_idle then
+    return
+  end
   local held = {}
   for i = 1, min_idle do
     local conn = try_once(pool)
