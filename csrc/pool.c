@@ -274,8 +274,6 @@ bool dbp_pool_refill_due(dbp_pool *p)
 
 /* ---- return ----------------------------------------------------------- */
 
-/* reset_on_return, only when a transaction is open: an idle return costs no
- * round trip.  Returns nonzero when the connection must be discarded. */
 /* A reset on return failed: count a timeout, say whether to discard. */
 static int reset_failed(dbp_pool *p, dbp_status st)
 {

@@ -118,7 +118,6 @@ typedef enum staleness {
 int has_capacity_locked(const dbp_pool *p);
 /* Reserves capacity for one new connection (p->total and the cap). */
 bool reserve_locked(dbp_pool *p);
-/* n connections of this process closed (or never opened). */
 /* Gives back n units reserved in epoch: the cap's always, p->total's only
  * when epoch is still current (dispose already dropped older ones). */
 void give_back_locked(dbp_pool *p, int n, unsigned epoch);
