@@ -10,7 +10,10 @@ cd "$root" || exit 1
 passed=0
 failed=0
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+# What each failed suite printed last, repeated just before the summary line:
+# a CI log that keeps only its tail still says which suite failed, and why.
+failures=$(mktemp)
+trap 'rm -f "$out" "$failures"' EXIT
 
 suite() {
   local name=$1; shift
@@ -28,6 +31,11 @@ suite() {
   fi
   passed=$((passed + p))
   failed=$((failed + f))
+  if [ "$f" -ne 0 ]; then
+    { echo "# --- $name: $f failed (exit $rc); its failing lines and last lines:"
+      grep -E '^not ok [0-9]+' "$out" | head -n 5
+      tail -n 12 "$out"; } >>"$failures"
+  fi
 }
 
 # C tests of the core, plain and under sanitizers.
@@ -97,5 +105,9 @@ once() {   # once NAME CMD...: one TAP line for CMD's exit status
 }
 suite "make docs" once "make docs" make -s docs
 
+if [ -s "$failures" ]; then
+  echo "=== what failed"
+  cat "$failures"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
