@@ -20,7 +20,7 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config policy redact conn conn_exec result stmt_cache breaker lock fork cap refill shstats \
+CORE  = error config policy redact resolve conn conn_exec result stmt_cache breaker lock fork cap refill shstats \
         pool pool_slots pool_connect pool_leak pool_stmt metrics registry
 LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_params lua_log lua_result lua_error lua_policy \
         lua_ngx_wait
@@ -103,7 +103,12 @@ build/ctest/%: spec/c/$$(notdir $$*).c $(CORE_SRC) $(wildcard spec/c/*.h) $(wild
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN_$(patsubst %/,%,$(dir $*))) \
 	    -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 
-ctests: $(CTEST_BINS)
+ctests: $(CTEST_BINS) build/dns_stub
+
+# The slow name server of spec/nginx/dns_spec.lua (scripts/with-dns-stub.sh).
+build/dns_stub: spec/nginx/dns_stub.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -o $@ $<
 
 deps:
 	@bash scripts/install-deps.sh

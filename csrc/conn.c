@@ -3,6 +3,7 @@
  * result.c, the only door to libpq. */
 #include "conn_internal.h"
 #include "redact.h"
+#include "resolve.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -94,8 +95,9 @@ static void build_options(const dbp_config *cfg, char *buf, size_t size)
 
 /* The connect keywords for cfg and dsn; the buffers hold their values. */
 typedef struct connect_params {
-    const char *keys[16], *vals[16];
+    const char *keys[20], *vals[20];
     char timeout[32], options[256];
+    char host[1024], hostaddr[1024], port[1024];    /* resolved ahead (resolve.h) */
 } connect_params;
 
 /* TCP keepalives and tcp_user_timeout (milliseconds), so that a silent peer
@@ -106,21 +108,56 @@ static const char *const tcp_defaults[][2] = {
     {"keepalives_count", "3"},   {"tcp_user_timeout", "30000"},
 };
 
-/* Adds the TCP defaults that dsn does not set itself (as PQconninfoParse
- * reads it: a DSN it cannot parse sets nothing, and fails at connect). */
-static int add_tcp_defaults(connect_params *cp, int n, const char *dsn)
+/* Adds the TCP defaults that the DSN's options do not set themselves. */
+static int add_tcp_defaults(connect_params *cp, int n, const PQconninfoOption *opts)
 {
-    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
-
     for (size_t i = 0; i < sizeof tcp_defaults / sizeof tcp_defaults[0]; i++) {
         bool set = false;
-        for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        for (const PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
             if (o->val != NULL && strcmp(o->keyword, tcp_defaults[i][0]) == 0)
                 set = true;
         if (!set)
             cp->keys[n] = tcp_defaults[i][0], cp->vals[n++] = tcp_defaults[i][1];
     }
+    return n;
+}
+
+static const char *option_value(const PQconninfoOption *opts, const char *keyword)
+{
+    for (const PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, keyword) == 0)
+            return o->val;
+    return NULL;
+}
+
+dbp_resolve_state dbp_conn_resolve_ahead(const char *dsn, dbp_error *err)
+{
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    dbp_resolve_state st = DBP_RESOLVE_READY;
+
+    /* A DSN libpq cannot parse fails at connect, with libpq's reason. */
+    if (opts != NULL && option_value(opts, "hostaddr") == NULL)
+        st = dbp_resolve_hosts(option_value(opts, "host"), err);
     PQconninfoFree(opts);
+    return st;
+}
+
+/* The DSN's host names as the addresses looked up ahead of time, when this
+ * process looks them up so (resolve.h: inside nginx), so that libpq does
+ * not block in getaddrinfo; host keeps the names.  A DSN with a hostaddr of
+ * its own is left as it is. */
+static int add_resolved_hosts(connect_params *cp, int n, const PQconninfoOption *opts)
+{
+    const char *ports = option_value(opts, "port");
+
+    if (option_value(opts, "hostaddr") != NULL ||
+        !dbp_resolve_expand(option_value(opts, "host"), ports, cp->host, cp->hostaddr,
+                            cp->port, sizeof cp->host))
+        return n;
+    cp->keys[n] = "host", cp->vals[n++] = cp->host;
+    cp->keys[n] = "hostaddr", cp->vals[n++] = cp->hostaddr;
+    if (ports != NULL && ports[0] != '\0')
+        cp->keys[n] = "port", cp->vals[n++] = cp->port;
     return n;
 }
 
@@ -150,7 +187,12 @@ static void connect_params_init(connect_params *cp, const dbp_config *cfg, const
     build_options(cfg, cp->options, sizeof cp->options);
     if (cp->options[0] != '\0' && !cfg->pgbouncer)
         cp->keys[n] = "options", cp->vals[n++] = cp->options;
-    n = add_tcp_defaults(cp, n, dsn);
+    /* As PQconninfoParse reads dsn: a DSN it cannot parse sets nothing, and
+     * fails at connect. */
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    n = add_tcp_defaults(cp, n, opts);
+    n = add_resolved_hosts(cp, n, opts);
+    PQconninfoFree(opts);
     cp->keys[n] = NULL, cp->vals[n] = NULL;
 }
 

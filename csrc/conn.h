@@ -9,6 +9,7 @@
 #include "config.h"
 #include "error.h"
 #include "result.h"
+#include "resolve.h"
 
 typedef struct dbp_conn dbp_conn;
 
@@ -57,6 +58,14 @@ DBP_MUSTCHECK dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn,
                                         dbp_conn **out, dbp_error *err);
 DBP_MUSTCHECK dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
                                                dbp_error *err);
+
+/* Whether a connect to dsn can start without a name lookup on the calling
+ * thread: the DSN's host names are looked up on threads of their own, into
+ * the cache that every later connect of this process uses (resolve.h).
+ * READY also when the DSN needs no lookup (addresses, sockets, hostaddr)
+ * or cannot be parsed; PENDING: ask again shortly; FAILED fills err (kind
+ * `connect`, naming the host).  Never blocks on I/O. */
+dbp_resolve_state dbp_conn_resolve_ahead(const char *dsn, dbp_error *err);
 
 /* Something outside the pool that watches the connection's socket (an
  * nginx worker's event loop, csrc/lua_ngx_wait.c) is told before the

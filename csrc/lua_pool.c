@@ -237,6 +237,23 @@ static int pool_refill_start(lua_State *L)
     return dbp_lua_checked_out(L, p, st, s, 0, &err);
 }
 
+/* pool:resolve_ahead() -> true | false | nil, msg, err: whether a connect
+ * can start without looking up a host name on this thread (true), or a
+ * lookup runs in the background now (false: ask again shortly), or the
+ * DSN's host name does not resolve (kind "connect").  For hosts whose
+ * thread must not block (the nginx path); see csrc/resolve.h. */
+static int pool_resolve_ahead(lua_State *L)
+{
+    dbp_pool *p = check_pool(L, 1);
+    dbp_error err;
+    dbp_resolve_state st = dbp_conn_resolve_ahead(dbp_pool_config(p)->dsn, &err);
+
+    if (st == DBP_RESOLVE_FAILED)
+        return dbp_lua_fail(L, dbp_pool_config(p)->name, &err);
+    lua_pushboolean(L, st == DBP_RESOLVE_READY);
+    return 1;
+}
+
 /* pool:refill_due() -> boolean: min_idle wants connections a return lost. */
 static int pool_refill_due(lua_State *L)
 {
@@ -503,6 +520,7 @@ static const luaL_Reg pool_methods[] = {
     {"timed_out", pool_timed_out},
     {"timing", pool_timing},
     {"refill_start", pool_refill_start},
+    {"resolve_ahead", pool_resolve_ahead},
     {"refill_due", pool_refill_due},
     {"stats", pool_stats},
     {"share_stats", pool_share_stats},

@@ -78,6 +78,10 @@ suite "nginx two workers, one cap" busted_with jit \
   scripts/with-nginx.sh spec/nginx/cap.conf luajit /usr/bin/busted -o TAP spec/nginx
 suite "nginx two workers, one instance" busted_with jit \
   scripts/with-nginx.sh spec/nginx/instance.conf luajit /usr/bin/busted -o TAP spec/nginx
+# A DSN host name that only a name server slow to answer knows (2 s): the
+# lookup must not stall the worker (needs root; else the spec says why not).
+suite "nginx slow name server" busted_with jit \
+  scripts/with-dns-stub.sh 2000 scripts/with-nginx.sh spec/nginx/dns.conf luajit /usr/bin/busted -o TAP spec/nginx
 # An app's own configuration specs, as a dbpool user writes them: they need
 # no server, so every DSN they could reach points at a closed port.
 suite "examples/spec lua5.4, no server" busted_with 5.4 \

@@ -148,6 +148,8 @@ function start_warming()
   warming = true
   ngx_path.start_publishing()
   for _, engine in pairs(engines) do
+    ngx_path.resolve_soon(engine.pool)
+    for _, replica in ipairs(engine.replicas or {}) do ngx_path.resolve_soon(replica) end
     if engine.options then ngx_path.keep_warm(engine.pool, engine.options.min_idle) end
   end
 end

@@ -239,16 +239,64 @@ function methods.invalidate(conn)
   refill_if_due(conn, name)
 end
 
--- Drives a connect that try_connect(since, true) left to us, yielding
--- between steps, for at most connect_timeout (0: no limit, as in libpq)
--- and never past deadline (core.now() seconds), the checkout's: then it
--- fails with kind "timeout", counted.
-local function finish_connect(pool, conn, deadline)
+-- A connect's limit: connect_timeout (0: none, as in libpq), never past
+-- deadline (core.now() seconds), the checkout's; and whether the checkout's
+-- deadline is the one that ends it.
+local function connect_limit(pool, deadline)
   deadline = deadline or math.huge           -- a timer's refill: connect_timeout alone
   local _, _, connect_timeout = pool:timing()
   local limit = connect_timeout > 0 and now() + connect_timeout or math.huge
-  local checkout_ends = deadline < limit
-  if checkout_ends then limit = deadline end
+  if deadline < limit then return deadline, true end
+  return limit, false
+end
+
+-- nil, msg, err for a connect that reached its limit: kind "timeout" when
+-- it was the checkout's deadline (counted), else "connect".
+local function gave_up(pool, name, checkout_ends)
+  if checkout_ends then return pool:timed_out(true) end
+  local _, _, connect_timeout = pool:timing()
+  local msg = ("could not connect: no answer within connect_timeout (%g s)"):format(connect_timeout)
+  return nil, msg, setmetatable({ kind = "connect", message = msg, engine = name }, core.Error)
+end
+
+-- No host name is looked up on the event loop (csrc/resolve.h): before a
+-- connect may start, the pool's DSN names must be in the process's cache,
+-- filled by lookup threads; this yields until they answer, the lookup fails
+-- (kind "connect") or the limit passes.  Once ready, a pool asks again at
+-- most every RESOLVED_FOR seconds (the ask also refreshes an old entry in
+-- the background; connects in between use the cache).
+local RESOLVED_FOR = 1
+local resolved_until = {}             -- pool name -> core.now() of the next ask
+local function resolved(pool, deadline)
+  local name = pool:name()
+  if (resolved_until[name] or 0) > now() then return true end
+  local limit, checkout_ends = connect_limit(pool, deadline)
+  local look = 0
+  while true do
+    local ready, msg, err = pool:resolve_ahead()
+    if ready then
+      resolved_until[name] = now() + RESOLVED_FOR
+      return true
+    end
+    if ready == nil then return nil, msg, err end
+    if now() >= limit then return gave_up(pool, name, checkout_ends) end
+    look = look + 1
+    sleep(delay_for(look))
+  end
+end
+
+-- M.resolve_soon(pool): starts the lookups of pool's host names now, on
+-- their threads, so that the first checkout finds them done (a worker's
+-- start).  Not in the master: threads there would not survive its fork.
+function M.resolve_soon(pool)
+  if phase_now() ~= "init" then pool:resolve_ahead() end
+end
+
+-- Drives a connect that try_connect(since, true) left to us, yielding
+-- between steps, for at most connect_timeout and never past deadline (the
+-- checkout's): then it fails with kind "timeout", counted.
+local function finish_connect(pool, conn, deadline)
+  local limit, checkout_ends = connect_limit(pool, deadline)
   local look = 0
   while true do
     local ready, msg, err = conn:connect_step()
@@ -257,9 +305,7 @@ local function finish_connect(pool, conn, deadline)
     if now() >= limit then
       local name = conn:pool_name()
       conn:close()                        -- counted as a failed connect
-      if checkout_ends then return pool:timed_out(true) end
-      msg = ("could not connect: no answer within connect_timeout (%g s)"):format(connect_timeout)
-      return nil, msg, setmetatable({ kind = "connect", message = msg, engine = name }, core.Error)
+      return gave_up(pool, name, checkout_ends)
     end
     look = look + 1
     sleep(delay_for(look))
@@ -268,7 +314,10 @@ end
 
 -- One try: a checked-out Conn, or nil, msg, err (kind "again": no slot now).
 local function try_once(pool, since, deadline)
-  local conn, msg, err = pool:try_connect(since, true)
+  local ok, msg, err = resolved(pool, deadline)
+  if not ok then return nil, msg, err end
+  local conn
+  conn, msg, err = pool:try_connect(since, true)
   if conn and msg == "connecting" then return finish_connect(pool, conn, deadline) end
   return conn, msg, err
 end
@@ -280,6 +329,7 @@ local refilling = {}
 local function refill(premature, pool, name)
   while not premature and not exiting() do
     sleep(math.random() * 0.1)
+    if not resolved(pool) then break end  -- a name that does not resolve: counted at checkout
     local conn = pool:refill_start()
     if not conn then break end
     if not finish_connect(pool, conn, math.huge) then   -- within connect_timeout
