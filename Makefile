@@ -23,7 +23,7 @@ LIBS     = -lpq -lpthread -lm
 CORE  = error config policy redact conn conn_exec result stmt_cache breaker lock fork cap refill shstats autosize \
         pool pool_slots pool_connect pool_leak pool_stmt metrics registry
 LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_params lua_log lua_result lua_error lua_policy \
-        lua_ngx_wait
+        lua_ngx_wait lua_autosize
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)
