@@ -149,6 +149,7 @@ function start_warming()
   ngx_path.start_publishing()
   for _, engine in pairs(engines) do
     if engine.options then ngx_path.keep_warm(engine.pool, engine.options.min_idle) end
+    ngx_path.keep_sized(engine.pool)
   end
 end
 
@@ -171,6 +172,7 @@ local function open_in_nginx(options)
   if ok then
     ngx_path.share(pool)
     ngx_path.keep_warm(pool, options.min_idle)                  -- not in the master
+    ngx_path.keep_sized(pool)                                   -- pool_size = "auto"; idem
   end
   return ok, pool, created
 end
