@@ -543,9 +543,12 @@ end
 --- Whether `instances x (sum of capacities) + reserve` fits the server.
 -- @tparam table spec `{ instances = 1, engines = dbpool.engines(), reserve = 0,
 -- max_connections =, superuser_reserved_connections = 3, live =,
--- pgbouncer = }`: `live` an engine (or true: the first) to read the server's
--- limits from; `pgbouncer` an engine on PgBouncer's admin console
--- @treturn table `{ fits, needed, available, sentence, ... }`, or `nil, msg, err`
+-- pgbouncer =, apply = false }`: `live` an engine (or true: the first) to read
+-- the server's limits from; `pgbouncer` an engine on PgBouncer's admin
+-- console; `apply` sets `size_limits` on the `pool_size = "auto"` engines
+-- @treturn table `{ fits, needed, available, sentence, size_limits, ... }`
+-- (`size_limits`: the most each auto engine's size may be per process for
+-- the fleet to fit, by name), or `nil, msg, err`
 -- when reading live limits failed
 -- @raise on bad instances, or no max_connections and no live engine
 function dbpool.budget(spec)
