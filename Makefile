@@ -20,10 +20,10 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config policy redact resolve conn conn_exec result stmt_cache breaker lock fork cap refill shstats \
+CORE  = error config policy redact resolve conn conn_exec result stmt_cache breaker lock fork cap refill shstats autosize \
         pool pool_slots pool_connect pool_leak pool_stmt metrics registry
 LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_params lua_log lua_result lua_error lua_policy \
-        lua_ngx_wait
+        lua_ngx_wait lua_autosize
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)
@@ -36,7 +36,7 @@ NGX_DIR  = build/ngx
 NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions \
+.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-autosize \
         clean exports faults docs rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
@@ -147,6 +147,20 @@ bench: deps bench-bin
 BENCH_BASE ?= HEAD~1
 bench-instructions: deps all bench-bin
 	@scripts/with-pg.sh bench/instructions.sh $(BENCH_BASE)
+
+# pool_size = "auto" against a fixed pool of the same max, under 1 -> 50 -> 5
+# workers: about 3 minutes (AUTOSIZE_SECONDS per pool, default 85) on its own
+# server; the report goes to bench/results/autosize.md.
+AUTOSIZE_SECONDS ?= 85
+bench-autosize: deps build/bench/autosize
+	@scripts/with-pg.sh build/bench/autosize $(AUTOSIZE_SECONDS) > build/bench/autosize.out
+	@{ sed '/^<!-- results -->/q' bench/results/autosize.md; cat build/bench/autosize.out; } \
+	  > build/bench/autosize.md && mv build/bench/autosize.md bench/results/autosize.md
+	@cat bench/results/autosize.md
+
+build/bench/autosize: bench/autosize.c $(CORE_SRC) $(wildcard csrc/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
 
 # The fault soak (bench/results/faults.md): about 70 s on its own server.
 faults: deps

@@ -17,7 +17,12 @@ const dbp_option dbp_options[] = {
     {"name", DBP_OPT_STRING, OFF(name), NOBOUND, "a non-empty string"},
     {"dsn", DBP_OPT_STRING, OFF(dsn), NOBOUND, "a non-empty libpq URI or key=value string"},
     {"pool_size", DBP_OPT_INT, OFF(pool_size), 0, INT_MAX, false,
-     "an integer >= 0 (0 = no limit)"},
+     "an integer >= 0 (0 = no limit), or \"auto\""},
+    {"auto", DBP_OPT_TABLE, 0, NOBOUND, "a table {min=, max=, interval=}"},
+    {"auto.min", DBP_OPT_INT, OFF(auto_min), 1, INT_MAX, false, "an integer >= 1"},
+    {"auto.max", DBP_OPT_INT, OFF(auto_max), 1, INT_MAX, false, "an integer >= 1"},
+    {"auto.interval", DBP_OPT_NUMBER, OFF(auto_interval), 0.01, 86400, false,
+     "a number of seconds between 0.01 and 86400"},
     {"max_overflow", DBP_OPT_INT, OFF(max_overflow), 0, INT_MAX, true,
      "an integer >= 0, or -1 for unbounded"},
     {"pool_timeout", DBP_OPT_NUMBER, OFF(pool_timeout), 0, 1e9, false,
@@ -248,6 +253,8 @@ dbp_status dbp_config_set_number(dbp_config *c, const dbp_option *o, double v,
         return invalid(err, o, got);
     if (!(o->minus_one_ok && v == -1) && (v < o->min || v > o->max))
         return invalid(err, o, got);
+    if (dbp_option_takes_auto(o))
+        c->pool_size_auto = false;          /* the last value given wins */
     if (o->type == DBP_OPT_INT)
         *FIELD(c, o, int) = (int)v;
     else
@@ -279,6 +286,12 @@ dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *o, const char 
     char got[96];
 
     snprintf(got, sizeof got, "\"%.80s\"", v);
+    if (dbp_option_takes_auto(o)) {
+        if (strcmp(v, "auto") != 0)
+            return invalid(err, o, got);
+        c->pool_size_auto = true;
+        return DBP_OK;
+    }
     switch (o->type) {
     case DBP_OPT_STRING: {
         char *copy;
@@ -339,18 +352,55 @@ dbp_status dbp_config_add_replica(dbp_config *c, const char *dsn, dbp_error *err
     return DBP_OK;
 }
 
-dbp_status dbp_config_finish(const dbp_config *c, dbp_error *err)
+bool dbp_option_takes_auto(const dbp_option *o)
 {
+    return o->offset == OFF(pool_size) && o->type == DBP_OPT_INT;
+}
+
+/* pool_size = "auto" and its table: defaults filled, bounds in order,
+ * pool_size resolved to auto.max; the table refused without "auto". */
+static dbp_status finish_auto(dbp_config *c, dbp_error *err)
+{
+    if (!c->pool_size_auto) {
+        if (c->auto_min != 0 || c->auto_max != 0 || c->auto_interval != 0)
+            return dbp_error_set(err, DBP_INVALID,
+                                 "option 'auto' applies only with pool_size = \"auto\", "
+                                 "got pool_size %d", c->pool_size);
+        return DBP_OK;
+    }
+    if (c->auto_max == 0)
+        return dbp_error_set(err, DBP_INVALID,
+                             "option 'auto.max' is required with pool_size = \"auto\" (the "
+                             "most connections the pool keeps), got none");
+    if (c->auto_min == 0)
+        c->auto_min = 1;
+    if (c->auto_interval == 0)
+        c->auto_interval = 30;
+    if (c->auto_min > c->auto_max)
+        return dbp_error_set(err, DBP_INVALID,
+                             "option 'auto.min' must be at most auto.max (%d), got %d",
+                             c->auto_max, c->auto_min);
+    c->pool_size = c->auto_max;
+    return DBP_OK;
+}
+
+dbp_status dbp_config_finish(dbp_config *c, dbp_error *err)
+{
+    dbp_status st;
+
     if (c->name == NULL)
         return dbp_error_set(err, DBP_INVALID,
                              "option 'name' is required (the market or database name)");
     if (c->dsn == NULL)
         return dbp_error_set(err, DBP_INVALID,
                              "option 'dsn' is required (a libpq URI or key=value string)");
+    if ((st = finish_auto(c, err)) != DBP_OK)
+        return st;
     if (c->pool_size > 0 && c->min_idle > c->pool_size)
         return dbp_error_set(err, DBP_INVALID,
-                             "option 'min_idle' must be at most pool_size (%d), got %d",
-                             c->pool_size, c->min_idle);
+                             "option 'min_idle' must be at most %s (%d), got %d",
+                             c->pool_size_auto ? "auto.max" : "pool_size", c->pool_size,
+                             c->min_idle);
     if (c->retry_max < c->retry_base)
         return dbp_error_set(err, DBP_INVALID,
                              "option 'retry.max' must be >= retry.base (%g), got %g",
@@ -396,6 +446,9 @@ static bool option_equal(const dbp_config *a, const dbp_config *b, const dbp_opt
     case DBP_OPT_STRING:
         return same_string(*CFIELD(a, o, char *), *CFIELD(b, o, char *));
     case DBP_OPT_INT:
+        if (dbp_option_takes_auto(o) && a->pool_size_auto != b->pool_size_auto)
+            return false;
+        return *CFIELD(a, o, int) == *CFIELD(b, o, int);
     case DBP_OPT_RESET:
     case DBP_OPT_SESSION:
     case DBP_OPT_ROLE:

@@ -31,7 +31,14 @@ typedef enum dbp_role {
 typedef struct dbp_config {
     char *name;
     char *dsn;
-    int pool_size;            /* 0 = no limit */
+    int pool_size;            /* 0 = no limit; with pool_size_auto, auto_max once
+                                 dbp_config_finish resolved it (the bound policies,
+                                 the capacity and the idle set read) */
+    bool pool_size_auto;      /* pool_size = "auto": the kept size follows demand
+                                 within auto_min..auto_max (autosize.h) */
+    int auto_min;             /* connections; 0 = unset (finish: 1) */
+    int auto_max;             /* connections; 0 = unset (required with "auto") */
+    double auto_interval;     /* seconds between sizing decisions; 0 = unset (finish: 30) */
     int max_overflow;         /* -1 = unbounded */
     double pool_timeout;      /* seconds */
     double pool_recycle;      /* seconds; -1 = never */
@@ -120,8 +127,15 @@ DBP_MUSTCHECK dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *
 DBP_MUSTCHECK dbp_status dbp_config_add_replica(dbp_config *c, const char *dsn,
                                                 dbp_error *err);
 /* Cross-option checks once every option is set (required keys, min_idle
- * within pool_size, retry.max >= retry.base). */
-DBP_MUSTCHECK dbp_status dbp_config_finish(const dbp_config *c, dbp_error *err);
+ * within pool_size, retry.max >= retry.base, auto only with pool_size =
+ * "auto" and auto.min <= auto.max), and resolves pool_size = "auto": fills
+ * auto.min (1) and auto.interval (30 s) when unset, and sets pool_size to
+ * auto.max, the bound that policies, the capacity and the idle set use.
+ * Idempotent. */
+DBP_MUSTCHECK dbp_status dbp_config_finish(dbp_config *c, dbp_error *err);
+
+/* True for the one option that also takes the string "auto" (pool_size). */
+bool dbp_option_takes_auto(const dbp_option *o);
 
 /* Writes the names of the options that differ, comma separated, into out.
  * Returns how many differ. */

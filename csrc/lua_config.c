@@ -136,6 +136,9 @@ static dbp_status read_option(lua_State *L, int idx, const dbp_option *o, dbp_co
     switch (o->type) {
     case DBP_OPT_INT:
     case DBP_OPT_NUMBER:
+        if (t == LUA_TSTRING && dbp_option_takes_auto(o) &&
+            strcmp(lua_tostring(L, idx), "auto") == 0)
+            return read_string(L, idx, o, c, err);        /* pool_size = "auto" */
         if (t != LUA_TNUMBER)
             return type_error(L, idx, o, err);
         return dbp_config_set_number(c, o, (double)lua_tonumber(L, idx), err);

@@ -34,5 +34,8 @@ void dbp_lua_echo_statement(lua_State *L, dbp_pool *p, const dbp_statement *stmt
 void dbp_lua_echo_checkout(lua_State *L, dbp_pool *p, dbp_status st, unsigned events,
                            const dbp_error *err);
 void dbp_lua_echo_checkin(lua_State *L, dbp_pool *p, unsigned events, bool invalidated);
+/* echo_pool: logs the resizes of p (pool_size = "auto") not logged yet,
+ * with what led to each (rate, hold, busy, p99 burst, old -> new). */
+void dbp_lua_log_resizes(lua_State *L, dbp_pool *p);
 
 #endif

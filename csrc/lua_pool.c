@@ -29,6 +29,11 @@ static dbp_pool *check_pool(lua_State *L, int idx)
     return ((pool_box *)dbp_lua_checkself(L, idx, dbp_pool_tag, sizeof(pool_box), DBP_POOL_MT))->pool;
 }
 
+dbp_pool *dbp_lua_check_pool(lua_State *L, int idx)
+{
+    return check_pool(L, idx);
+}
+
 void dbp_lua_push_pool(lua_State *L, dbp_pool *p)
 {
     pool_box *box = dbp_compat_newuserdata(L, sizeof *box);
@@ -360,6 +365,8 @@ static int pool_stats(lua_State *L)
         push_hist(L, &h);
         lua_setfield(L, -2, dbp_hist_names[k]);
     }
+    dbp_lua_push_autosize(L, p);                          /* stats, autosize or nil */
+    lua_setfield(L, -2, "autosize");
     return 1;
 }
 
@@ -376,7 +383,8 @@ static void push_row(lua_State *L, dbp_pool *p, const dbp_shstats_row *r)
 #define SET_INT(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
     SET_INT("worker", r->worker);
     SET_INT("processes", r->processes);
-    SET_INT("size", cfg->pool_size);
+    /* Under pool_size = "auto" each process has its own size: their sum. */
+    SET_INT("size", cfg->pool_size_auto ? r->gauges[DBP_G_SIZE] : cfg->pool_size);
     SET_INT("max_overflow", cfg->max_overflow);
     dbp_lua_push_capacity(L, r->processes > 0 ? cap * r->processes : cap);
     lua_setfield(L, -2, "capacity");
@@ -543,6 +551,7 @@ void dbp_lua_open_pool(lua_State *L)
     luaL_getmetatable(L, DBP_POOL_MT);
     lua_newtable(L);
     dbp_lua_setfuncs(L, pool_methods);
+    dbp_lua_setfuncs(L, dbp_lua_autosize_methods);
     lua_setfield(L, -2, "__index");
     dbp_lua_setfuncs(L, pool_metamethods);
     lua_pushliteral(L, DBP_POOL_MT);

@@ -44,6 +44,13 @@ static int in_bounds(double v, double a, double b)
     return v >= a && v <= b;
 }
 
+/* An option's name as a sentence shows it: under pool_size = "auto" the
+ * value policies see for pool_size is auto.max, and the sentence says so. */
+static const char *label(const dbp_config *c, const dbp_option *o)
+{
+    return c->pool_size_auto && dbp_option_takes_auto(o) ? "pool_size (auto.max)" : o->name;
+}
+
 /* One rule against one engine: 1 and a sentence when violated. */
 static int check_one(const dbp_config *c, const dbp_policy_rule *r, char *out, size_t size)
 {
@@ -59,7 +66,7 @@ static int check_one(const dbp_config *c, const dbp_policy_rule *r, char *out, s
             return 0;
         show(val, sizeof val, r->option, v);
         bounds_text(want, sizeof want, r->a, r->b);
-        snprintf(out, size, "%s: %s is %s, must be %s", c->name, r->option->name, val, want);
+        snprintf(out, size, "%s: %s is %s, must be %s", c->name, label(c, r->option), val, want);
         return 1;
     case DBP_RULE_EQUALS:
         v = dbp_option_value(c, r->option);
@@ -67,7 +74,7 @@ static int check_one(const dbp_config *c, const dbp_policy_rule *r, char *out, s
             return 0;
         show(val, sizeof val, r->option, v);
         show(want, sizeof want, r->option, r->a);
-        snprintf(out, size, "%s: %s is %s, must be %s", c->name, r->option->name, val, want);
+        snprintf(out, size, "%s: %s is %s, must be %s", c->name, label(c, r->option), val, want);
         return 1;
     case DBP_RULE_RATIO: {
         double base = dbp_option_value(c, r->other);
@@ -78,7 +85,7 @@ static int check_one(const dbp_config *c, const dbp_policy_rule *r, char *out, s
         show(val, sizeof val, r->option, v);
         show(other, sizeof other, NULL, r->factor * base);
         snprintf(out, size, "%s: %s is %s, must be at least %g x %s (%s)", c->name,
-                 r->option->name, val, r->factor, r->other->name, other);
+                 label(c, r->option), val, r->factor, label(c, r->other), other);
         return 1;
     }
     case DBP_RULE_CAPACITY:
@@ -87,8 +94,8 @@ static int check_one(const dbp_config *c, const dbp_policy_rule *r, char *out, s
             return 0;
         show(val, sizeof val, NULL, v);
         bounds_text(want, sizeof want, r->a, r->b);
-        snprintf(out, size, "%s: capacity (pool_size + max_overflow) is %s, must be %s",
-                 c->name, val, want);
+        snprintf(out, size, "%s: capacity (%s + max_overflow) is %s, must be %s", c->name,
+                 c->pool_size_auto ? "auto.max" : "pool_size", val, want);
         return 1;
     case DBP_RULE_TOTAL_CAPACITY:
         return 0;   /* across engines: see dbp_policy_check */

@@ -14,6 +14,20 @@
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+/* pool_size = "auto": starts at auto.min, its first window now; the refill
+ * thread (none inside nginx: a worker's timer) runs its sizing steps. */
+static dbp_status start_autosize(dbp_pool *p)
+{
+    p->size = p->cfg.pool_size;
+    if (!p->cfg.pool_size_auto)
+        return DBP_OK;
+    if ((p->autosize = calloc(1, sizeof *p->autosize)) == NULL)
+        return DBP_NOMEM;
+    p->size = p->cfg.auto_min;
+    p->autosize->mark_ns = p->created_ns;
+    return DBP_OK;
+}
+
 dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
 {
     dbp_pool *p = calloc(1, sizeof *p);
@@ -37,7 +51,15 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
         free(p);
         return dbp_error_set(err, DBP_NOMEM, "cannot map the max_total_connections counter");
     }
+    if (start_autosize(p) != DBP_OK) {
+        dbp_cap_free(p->cap);
+        dbp_config_free(&p->cfg);
+        free(p);
+        return dbp_error_set(err, DBP_NOMEM, "out of memory creating pool");
+    }
     dbp_fork_register(&p->mu);
+    if (p->autosize != NULL)
+        dbp_refill_watch(p, p->cfg.auto_interval);
     *out = p;
     return DBP_OK;
 }
@@ -71,6 +93,7 @@ void dbp_pool_free(dbp_pool *p)
     dbp_fork_unregister(&p->mu);
     dbp_cap_free(p->cap);
     dbp_config_free(&p->cfg);
+    free(p->autosize);
     free(p);
 }
 
@@ -264,7 +287,7 @@ bool dbp_pool_refill_due(dbp_pool *p)
 {
     bool due;
 
-    if (p->cfg.min_idle <= 0)
+    if (!refills(p))
         return false;
     dbp_lock_acquire(&p->mu);
     due = wants_refill_locked(p);

@@ -278,12 +278,17 @@ void dbp_pool_connect_abandon(dbp_pool *p, dbp_slot *s, const char *why)
 
 /* Opening for min_idle never grows the pool into overflow, never competes
  * with a queued checkout, and never waits: one attempt per connection, and
- * the first failure ends the round (the breaker counts it). */
+ * the first failure ends the round (the breaker counts it).  Under
+ * pool_size = "auto" it also grows the pool to its size, ahead of demand. */
 static bool refill_more_locked(const dbp_pool *p)
 {
     int keep = p->cfg.pool_size > 0 ? p->cfg.pool_size : p->cfg.min_idle;
-    return p->n_idle < p->cfg.min_idle && p->wait_head == NULL && p->total < keep &&
-           has_capacity_locked(p);
+
+    if (p->wait_head != NULL || !has_capacity_locked(p))
+        return false;
+    if (p->autosize != NULL && p->total < p->size)
+        return true;
+    return p->n_idle < p->cfg.min_idle && p->total < keep;
 }
 
 /* Closes the idle connections a checkout would refuse anyway (their
@@ -362,7 +367,7 @@ dbp_status dbp_pool_refill_step(dbp_pool *p, bool *more, dbp_error *err)
     dbp_status st;
 
     *more = false;
-    if (p->cfg.min_idle <= 0 || !refill_reserve(p, &s))
+    if (!refills(p) || !refill_reserve(p, &s))
         return DBP_OK;
     /* One attempt, within connect_timeout.  A failure is not retried here
      * (a down server would keep the refill connecting); the next discard
@@ -388,7 +393,7 @@ dbp_status dbp_pool_refill_start(dbp_pool *p, dbp_slot **out, dbp_error *err)
     dbp_slot *s = NULL;
     dbp_status st;
 
-    if (p->cfg.min_idle <= 0 || !refill_reserve(p, &s))
+    if (!refills(p) || !refill_reserve(p, &s))
         return DBP_OK;
     if ((st = connect_later(p, s, dbp_now_ns(), err)) == DBP_PENDING) {
         s->refill = true;

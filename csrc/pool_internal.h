@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "autosize.h"
 #include "breaker.h"
 #include "cap.h"
 #include "fork.h"
@@ -67,6 +68,21 @@ struct dbp_slot {
     bool refill;            /* opened for min_idle by a host's timer, not a checkout */
 };
 
+/* pool_size = "auto" (autosize.c): the window since the last sizing step
+ * and the resizes not reported yet.  Under the pool's p->mu. */
+typedef struct auto_state {
+    int64_t mark_ns;                  /* the window's start */
+    bool mark_instance;               /* the marks below are the instance's (shstats) */
+    uint64_t mark_checkouts, mark_hold_count, mark_hold_sum_ns;
+    uint32_t in_use[DBP_AUTO_BUCKETS];    /* in use as each checkout of the window saw it */
+    int limit;                        /* dbpool.budget's allowance; 0 = none */
+    bool decided;                     /* last holds a step */
+    dbp_resize last;
+    dbp_resize log[DBP_AUTO_LOG];     /* a ring: log_start oldest, log_n kept */
+    int log_start, log_n;
+    unsigned log_lost;
+} auto_state;
+
 /* One queued checkout.  Lives on the waiting thread's stack. */
 typedef struct waiter {
     dbp_wake wake;
@@ -80,6 +96,10 @@ struct dbp_pool {
     /* mu guards every field below it; never held across I/O. */
     dbp_lock mu;
     int total;              /* connections open or being opened, of this epoch */
+    int size;               /* pool_size now: cfg.pool_size, or under pool_size = "auto"
+                               the last sizing step's (autosize.c); what size(),
+                               status(), overflow() and the timeout sentence say */
+    auto_state *autosize;   /* NULL unless pool_size = "auto"; its fields under mu */
     unsigned epoch;         /* bumped by dispose: older connections are retired,
                                no longer counted, closed on return */
     int n_idle;
@@ -215,6 +235,9 @@ static DBP_HOT dbp_slot *idle_pop_locked(dbp_pool *p)
     return s;
 }
 
+/* Returns are kept up to cfg.pool_size idle: under pool_size = "auto" that
+ * is auto.max, and the sizing step trims idle connections above the size
+ * gradually instead (docs/decisions.md). */
 static inline int idle_full_locked(const dbp_pool *p)
 {
     return p->cfg.pool_size > 0 && p->n_idle >= p->cfg.pool_size;
@@ -272,6 +295,8 @@ static DBP_HOT void note_checkout_locked(dbp_pool *p, dbp_slot *s, int64_t start
         dbp_hist_add_locked(&p->metrics, DBP_H_WAIT, now - start);
     if (in_use > p->peak_in_use)
         p->peak_in_use = in_use;
+    if (p->autosize != NULL)              /* the p99 burst of the next sizing step */
+        p->autosize->in_use[in_use < DBP_AUTO_BUCKETS ? in_use : DBP_AUTO_BUCKETS - 1]++;
     s->checkout_ns = now;
     s->query_timeout_ns = p->query_timeout_ns;   /* conn:set_query_timeout lasts one checkout */
 }
@@ -284,10 +309,18 @@ static DBP_HOT bool cap_wanted_elsewhere(const dbp_pool *p, int64_t now)
 }
 
 /* Stale idle connections count as missing, so the pending flag alone
- * decides; dbp_pool_refill sorts them out. */
+ * decides for min_idle; dbp_pool_refill sorts them out.  An auto pool
+ * below its size wants growing. */
 static DBP_HOT bool wants_refill_locked(const dbp_pool *p)
 {
-    return p->refill_pending && p->cfg.min_idle > 0;
+    return (p->refill_pending && p->cfg.min_idle > 0) ||
+           (p->autosize != NULL && p->total < p->size && p->wait_head == NULL);
+}
+
+/* Does anything refill this pool ahead of demand (min_idle, "auto")? */
+static inline bool refills(const dbp_pool *p)
+{
+    return p->cfg.min_idle > 0 || p->autosize != NULL;
 }
 
 /* Takes s off the leak tracker, if it is on it. */

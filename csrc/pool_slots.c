@@ -103,13 +103,13 @@ dbp_status wait_for_slot_locked(dbp_pool *p, int64_t deadline, dbp_slot **slot, 
 
 void counts_locked(const dbp_pool *p, dbp_pool_counts *c)
 {
-    c->size = p->cfg.pool_size;
+    c->size = p->size;
     c->checkedin = p->n_idle;
     c->total = p->total;
     c->checkedout = p->total - p->n_idle;
     /* SQLAlchemy 2.x's QueuePool.overflow(): 0 when the pool has no size
      * limit (pool_size = 0), else total - pool_size, negative below it. */
-    c->overflow = p->cfg.pool_size > 0 ? p->total - p->cfg.pool_size : 0;
+    c->overflow = p->size > 0 ? p->total - p->size : 0;
     c->waiting = p->n_waiting;
 }
 

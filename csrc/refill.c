@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "autosize.h"
 #include "fork.h"
 
 /* Pause before each connect: a random time below this. */
@@ -21,9 +22,17 @@ typedef struct queued {
     struct queued *next;
 } queued;
 
+/* A pool of pool_size = "auto", sized every every_ns. */
+typedef struct watched {
+    dbp_pool *pool;
+    int64_t every_ns, next_ns;     /* dbp_now_ns() time of its next step */
+    struct watched *next;
+} watched;
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;   /* a request, or busy changed */
+static pthread_cond_t cond;        /* a request, or busy changed; CLOCK_MONOTONIC (install) */
 static queued *head, *tail;        /* pools to refill, oldest request first */
+static watched *watching;          /* pools sized by the thread */
 static dbp_pool *busy;             /* the pool being refilled, or NULL */
 static bool running;               /* this process has the thread */
 static _Atomic bool hosted;        /* an nginx worker's timers refill instead */
@@ -34,6 +43,18 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void prepare(void) { pthread_mutex_lock(&mu); }
 static void parent(void) { pthread_mutex_unlock(&mu); }
 
+static void init_cond(void)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);   /* dbp_now_ns()'s clock */
+    pthread_cond_init(&cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+/* The child keeps its watched pools (it has their copies); their steps
+ * resume when its first refill request starts a thread. */
 static void child(void)
 {
     while (head != NULL) {
@@ -44,12 +65,13 @@ static void child(void)
     tail = NULL;
     busy = NULL;
     running = false;
-    pthread_cond_init(&cond, NULL);   /* the parent's thread may have waited on it */
+    init_cond();                      /* the parent's thread may have waited on it */
     pthread_mutex_unlock(&mu);
 }
 
 static void install(void)
 {
+    init_cond();
     pthread_atfork(prepare, parent, child);
 }
 
@@ -85,27 +107,73 @@ static void pause_jitter(unsigned *rng)
         ;
 }
 
-/* Takes the oldest request, marks its pool busy; waits while there is none. */
-static dbp_pool *next_locked(void)
+/* Takes the oldest request.  Caller checked that there is one. */
+static dbp_pool *take_request_locked(void)
 {
-    queued *q;
-    dbp_pool *p;
+    queued *q = head;
+    dbp_pool *p = q->pool;
 
-    while (head == NULL)
-        pthread_cond_wait(&cond, &mu);
-    q = head;
     head = q->next;
     if (head == NULL)
         tail = NULL;
-    p = q->pool;
     free(q);
-    busy = p;
     return p;
+}
+
+/* Sleeps on cond until woken or the monotonic time until (INT64_MAX: no
+ * time limit). */
+static void wait_until_locked(int64_t until)
+{
+    struct timespec ts;
+
+    if (until == INT64_MAX) {
+        pthread_cond_wait(&cond, &mu);
+        return;
+    }
+    ts.tv_sec = (time_t)(until / DBP_NS_PER_SEC);
+    ts.tv_nsec = (long)(until % DBP_NS_PER_SEC);
+    pthread_cond_timedwait(&cond, &mu, &ts);
+}
+
+/* The next job, its pool marked busy: a sizing step that is due (*sizing),
+ * else the oldest refill request; waits while there is neither. */
+static dbp_pool *next_job_locked(bool *sizing)
+{
+    for (;;) {
+        int64_t now = dbp_now_ns(), wake = INT64_MAX;
+        for (watched *w = watching; w != NULL; w = w->next) {
+            if (w->next_ns <= now) {
+                w->next_ns = now + w->every_ns;
+                *sizing = true;
+                return busy = w->pool;
+            }
+            if (w->next_ns < wake)
+                wake = w->next_ns;
+        }
+        if (head != NULL) {
+            *sizing = false;
+            return busy = take_request_locked();
+        }
+        wait_until_locked(wake);
+    }
+}
+
+/* One refill connect for p; true when p wants another. */
+static bool refill_once(dbp_pool *p, unsigned *rng)
+{
+    dbp_error err;
+    bool more = false;
+
+    pause_jitter(rng);                    /* a fleet does not reconnect in step */
+    if (dbp_pool_refill_step(p, &more, &err) != DBP_OK)
+        more = false;
+    return more;
 }
 
 /* One connect for one pool at a time; a pool that wants more goes to the
  * back of the queue, so that pools take turns.  A failure ends that pool's
- * round (already counted by the pool: connect_failures, the breaker). */
+ * round (already counted by the pool: connect_failures, the breaker).  A
+ * sizing step that wants the pool grown queues it for refills the same way. */
 static void *refill_main(void *arg)
 {
     unsigned rng = (unsigned)dbp_now_ns() ^ (unsigned)(uintptr_t)&rng;
@@ -113,19 +181,12 @@ static void *refill_main(void *arg)
 
     for (;;) {
         dbp_pool *p;
-        dbp_error err;
-        bool more = false;
+        bool sizing = false, more;
 
         pthread_mutex_lock(&mu);
-        while (head == NULL)
-            pthread_cond_wait(&cond, &mu);
+        p = next_job_locked(&sizing);
         pthread_mutex_unlock(&mu);
-        pause_jitter(&rng);               /* a fleet does not reconnect in step */
-        pthread_mutex_lock(&mu);
-        p = next_locked();
-        pthread_mutex_unlock(&mu);
-        if (dbp_pool_refill_step(p, &more, &err) != DBP_OK)
-            more = false;
+        more = sizing ? dbp_pool_autosize_step(p, NULL) : refill_once(p, &rng);
         pthread_mutex_lock(&mu);
         busy = NULL;
         if (more && !queued_locked(p))
@@ -164,9 +225,43 @@ void dbp_refill_request(dbp_pool *p)
     pthread_mutex_unlock(&mu);
 }
 
+void dbp_refill_watch(dbp_pool *p, double interval)
+{
+    watched *w;
+
+    if (atomic_load_explicit(&hosted, memory_order_relaxed))
+        return;
+    pthread_once(&once, install);
+    if ((w = malloc(sizeof *w)) == NULL)   /* out of memory: the pool stays at auto.min */
+        return;
+    w->pool = p;
+    w->every_ns = dbp_sec_to_ns(interval);
+    w->next_ns = dbp_now_ns();             /* the first step at once: grow to auto.min */
+    pthread_mutex_lock(&mu);
+    w->next = watching;
+    watching = w;
+    if (running || start_locked())
+        pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&mu);
+}
+
+static void unwatch_locked(dbp_pool *p)
+{
+    for (watched **wp = &watching; *wp != NULL;) {
+        watched *w = *wp;
+        if (w->pool != p) {
+            wp = &w->next;
+            continue;
+        }
+        *wp = w->next;
+        free(w);
+    }
+}
+
 void dbp_refill_forget(dbp_pool *p)
 {
     pthread_mutex_lock(&mu);
+    unwatch_locked(p);
     for (queued **qp = &head; *qp != NULL;) {
         queued *q = *qp;
         if (q->pool != p) {

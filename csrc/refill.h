@@ -1,4 +1,5 @@
-/* refill.h: min_idle refill off the caller's path.
+/* refill.h: min_idle refill off the caller's path, and pool_size = "auto"'s
+ * sizing steps.
  *
  * A return that lost a connection asks for a refill (dbp_refill_request);
  * one background thread per process opens the missing connections, one
@@ -20,7 +21,13 @@
  * cannot be started leaves the refill to the next request. */
 void dbp_refill_request(dbp_pool *p);
 
-/* Takes p off the queue and waits until the thread is not refilling it
+/* From now on the refill thread runs p's sizing steps (pool_size = "auto",
+ * autosize.h) every interval seconds, the first at once, and refills what
+ * a step wants grown.  Does nothing when the host refills by itself (its
+ * timer runs the steps).  Out of memory leaves p at its size. */
+void dbp_refill_watch(dbp_pool *p, double interval);
+
+/* Takes p off the queue and the watch list, and waits until the thread is not refilling it
  * (at most one connect attempt, bounded by connect_timeout): call before
  * freeing p. */
 void dbp_refill_forget(dbp_pool *p);

@@ -133,6 +133,7 @@ bool dbp_shstats_publish(dbp_shstats *sh, dbp_pool *p, int worker)
         [DBP_G_OVERFLOW] = c.overflow, [DBP_G_TOTAL] = c.total,
         [DBP_G_WAITERS] = c.waiting, [DBP_G_PEAK_IN_USE] = dbp_pool_peak_in_use(p),
         [DBP_G_BREAKER_OPEN] = strcmp(dbp_pool_breaker_state(p), "closed") != 0,
+        [DBP_G_SIZE] = c.size,
     };
     for (int i = 0; i < DBP_G_COUNT; i++)
         atomic_store_explicit(&e->gauges[i], g[i], memory_order_relaxed);

@@ -35,6 +35,7 @@ typedef enum dbp_sh_gauge {
     DBP_G_IDLE, DBP_G_IN_USE, DBP_G_OVERFLOW, DBP_G_TOTAL, DBP_G_WAITERS,
     DBP_G_PEAK_IN_USE,       /* summed: the peaks of each process together */
     DBP_G_BREAKER_OPEN,      /* processes whose breaker is not closed */
+    DBP_G_SIZE,              /* summed: each process's size() (pool_size = "auto" moves it) */
     DBP_G_COUNT
 } dbp_sh_gauge;
 

@@ -14,9 +14,19 @@ end
 
 describe("dbpool.engine options", function()
   local bad = {
-    { { pool_size = -1 }, "option 'pool_size' must be an integer >= 0 (0 = no limit), got -1" },
-    { { pool_size = 2.5 }, "option 'pool_size' must be an integer >= 0 (0 = no limit), got 2.5" },
-    { { pool_size = "5" }, "option 'pool_size' must be an integer >= 0 (0 = no limit), got string \"5\"" },
+    { { pool_size = -1 }, "option 'pool_size' must be an integer >= 0 (0 = no limit), or \"auto\", got -1" },
+    { { pool_size = 2.5 }, "option 'pool_size' must be an integer >= 0 (0 = no limit), or \"auto\", got 2.5" },
+    { { pool_size = "5" }, "option 'pool_size' must be an integer >= 0 (0 = no limit), or \"auto\", got string \"5\"" },
+    { { pool_size = "big" }, "option 'pool_size' must be an integer >= 0 (0 = no limit), or \"auto\", got string \"big\"" },
+    { { pool_size = "auto" }, "option 'auto.max' is required with pool_size = \"auto\" (the most connections the pool keeps), got none" },
+    { { pool_size = "auto", auto = { max = 4, min = 5 } }, "option 'auto.min' must be at most auto.max (4), got 5" },
+    { { pool_size = "auto", auto = { max = 0 } }, "option 'auto.max' must be an integer >= 1, got 0" },
+    { { pool_size = "auto", auto = { max = 4, interval = 0 } }, "option 'auto.interval' must be a number of seconds between 0.01 and 86400, got 0" },
+    { { pool_size = "auto", auto = { max = 4, interval = "5" } }, "option 'auto.interval' must be a number of seconds between 0.01 and 86400, got string \"5\"" },
+    { { pool_size = "auto", auto = { mx = 4 } }, "unknown option 'auto.mx' (did you mean 'max'?)" },
+    { { pool_size = "auto", auto = 4 }, "option 'auto' must be a table {min=, max=, interval=}, got number 4" },
+    { { pool_size = 5, auto = { max = 9 } }, "option 'auto' applies only with pool_size = \"auto\", got pool_size 5" },
+    { { pool_size = "auto", auto = { max = 3 }, min_idle = 4 }, "option 'min_idle' must be at most auto.max (3), got 4" },
     { { max_overflow = -2 }, "option 'max_overflow' must be an integer >= 0, or -1 for unbounded, got -2" },
     { { pool_timeout = -0.5 }, "option 'pool_timeout' must be a number of seconds >= 0, got -0.5" },
     { { pool_timeout = "30" }, "option 'pool_timeout' must be a number of seconds >= 0, got string \"30\"" },

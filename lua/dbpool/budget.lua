@@ -47,11 +47,33 @@ end
 -- by the role's and the database's connection limits when read live.
 -- engines defaults to every engine this Lua state knows; live may be an
 -- engine to read the server's limits from (or true: the first engine).
+-- result.size_limits gives each pool_size = "auto" engine the most its
+-- size may be per process for the fleet to fit; apply = true also sets them
+-- on the engines (pool:size_limit), so sizing never goes above them.
 -- pgbouncer may be an engine on PgBouncer's admin console: the pools then
 -- count against its max_client_conn, and its max_db_connections must fit
 -- the server's limits.
 local function is_engine(x)
   return type(x) == "table" and x.pool ~= nil and type(x.query) == "function"
+end
+
+-- pool_size = "auto": the most each auto engine's size may be in one
+-- process for the fleet to fit: an instance's share of what is available,
+-- less every other engine's capacity and this one's max_overflow (which
+-- stays on top of the size), at least 1.  Keyed by engine name; nothing
+-- for fixed engines or when a capacity is unbounded.
+local function size_limits(engines, instances, per_instance, available)
+  local limits = {}
+  if per_instance == math.huge then return limits end
+  for key, e in pairs(engines) do
+    local stats = is_engine(e) and e.pool:stats()
+    if stats and stats.autosize then
+      local others = per_instance - stats.capacity
+      local n = math.floor(available / instances - others - stats.max_overflow)
+      limits[tostring(e.name or key)] = math.max(1, math.min(n, stats.autosize.max))
+    end
+  end
+  return limits
 end
 
 -- Every argument is checked before a connection is taken.
@@ -71,6 +93,9 @@ local function check_spec(spec)
   end
   if spec.live ~= nil and spec.live ~= true and not is_engine(spec.live) then
     bad("live", "true or an engine", type(spec.live))
+  end
+  if spec.apply ~= nil and type(spec.apply) ~= "boolean" then
+    bad("apply", "a boolean", type(spec.apply))
   end
   if spec.pgbouncer ~= nil and not is_engine(spec.pgbouncer) then
     bad("pgbouncer", "an engine on PgBouncer's admin console", type(spec.pgbouncer))
@@ -135,6 +160,13 @@ function M.budget(dbpool, spec)
   end
   result.available = available
   result.fits = result.needed <= available
+  result.size_limits = size_limits(engines, instances, per_instance, available - reserve)
+  if spec.apply then
+    for key, e in pairs(engines) do
+      local n = result.size_limits[tostring(e.name or key)]
+      if n and is_engine(e) then e.pool:size_limit(n) end
+    end
+  end
   if per_instance == math.huge then
     result.sentence = ("Does not fit: an engine has unbounded capacity (pool_size 0 or max_overflow -1), so %d instance(s) could open more than the %d connections available (%s).")
       :format(instances, available, limited_by)

@@ -151,6 +151,7 @@ function start_warming()
     ngx_path.resolve_soon(engine.pool)
     for _, replica in ipairs(engine.replicas or {}) do ngx_path.resolve_soon(replica) end
     if engine.options then ngx_path.keep_warm(engine.pool, engine.options.min_idle) end
+    ngx_path.keep_sized(engine.pool)
   end
 end
 
@@ -173,6 +174,7 @@ local function open_in_nginx(options)
   if ok then
     ngx_path.share(pool)
     ngx_path.keep_warm(pool, options.min_idle)                  -- not in the master
+    ngx_path.keep_sized(pool)                                   -- pool_size = "auto"; idem
   end
   return ok, pool, created
 end
@@ -543,9 +545,12 @@ end
 --- Whether `instances x (sum of capacities) + reserve` fits the server.
 -- @tparam table spec `{ instances = 1, engines = dbpool.engines(), reserve = 0,
 -- max_connections =, superuser_reserved_connections = 3, live =,
--- pgbouncer = }`: `live` an engine (or true: the first) to read the server's
--- limits from; `pgbouncer` an engine on PgBouncer's admin console
--- @treturn table `{ fits, needed, available, sentence, ... }`, or `nil, msg, err`
+-- pgbouncer =, apply = false }`: `live` an engine (or true: the first) to read
+-- the server's limits from; `pgbouncer` an engine on PgBouncer's admin
+-- console; `apply` sets `size_limits` on the `pool_size = "auto"` engines
+-- @treturn table `{ fits, needed, available, sentence, size_limits, ... }`
+-- (`size_limits`: the most each auto engine's size may be per process for
+-- the fleet to fit, by name), or `nil, msg, err`
 -- when reading live limits failed
 -- @raise on bad instances, or no max_connections and no live engine
 function dbpool.budget(spec)

@@ -25,6 +25,7 @@ local counters = {
   { "reset_timeouts", "Resets on return with no answer within reset_timeout (connections discarded)." },
   { "session_resets", "DISCARD ALL sent on return for reset_session." },
   { "oversized_closes", "Connections closed on return after a message over max_message_size." },
+  { "resizes", "pool_size = \"auto\": sizing steps that changed the pool's size." },
 }
 
 local gauges = {
@@ -34,7 +35,7 @@ local gauges = {
   { "overflow", "Connections beyond pool_size (negative below it).", "overflow" },
   { "waiters", "Checkouts queued for a connection.", "waiters" },
   { "peak_in_use_connections", "Most connections checked out at once.", "peak_in_use" },
-  { "pool_size", "Configured pool_size.", "size" },
+  { "pool_size", "pool_size now: as configured, or under pool_size = \"auto\" the current size.", "size" },
   { "max_overflow", "Configured max_overflow (-1: unbounded).", "max_overflow" },
 }
 
@@ -73,6 +74,31 @@ local function snapshots(pools, rows_of)
   return snaps
 end
 
+-- pool_size = "auto": what the last sizing step saw, for engines that have
+-- it (stats().autosize; under nginx each worker's row has none: its size is
+-- in dbpool_pool_size).
+local autosize_gauges = {
+  { "autosize_busy_connections", "Connections busy on average in the last sizing window (rate x hold).", "busy" },
+  { "autosize_p99_in_use_connections", "Connections in use at the p99 of the last sizing window's checkouts.", "p99" },
+  { "autosize_checkout_rate", "Checkouts per second in the last sizing window.", "rate" },
+  { "autosize_max_connections", "auto.max: the most connections the size may reach.", "max" },
+}
+local function render_autosize(snaps, add)
+  for _, g in ipairs(autosize_gauges) do
+    local metric, head = "dbpool_" .. g[1], false
+    for _, s in ipairs(snaps) do
+      local a = s.stats.autosize
+      if a and a[g[3]] then
+        if not head then
+          add(("# HELP %s %s\n# TYPE %s gauge\n"):format(metric, g[2], metric))
+          head = true
+        end
+        add(('%s{%s} %s\n'):format(metric, s.name, number(a[g[3]])))
+      end
+    end
+  end
+end
+
 local function render(pools, rows_of)
   local out = {}
   local function add(s) out[#out + 1] = s end
@@ -91,6 +117,7 @@ local function render(pools, rows_of)
       add(('%s{%s} %s\n'):format(metric, s.name, number(s.stats[g[3]])))
     end
   end
+  render_autosize(snaps, add)
   add("# HELP dbpool_breaker_open 1 while the circuit breaker is open or half-open.\n"
     .. "# TYPE dbpool_breaker_open gauge\n")
   for _, s in ipairs(snaps) do

@@ -339,13 +339,16 @@ local function refill(premature, pool, name)
   end
   refilling[name] = nil
 end
-function refill_if_due(conn, name)
-  if refilling[name] or not conn:refill_due() then return end
-  local pool = core.find(name)
-  if not pool then return end
+local function start_refill(pool, name)
+  if refilling[name] then return end
   -- pcall: init_by_lua (the master, which keeps no connection) has no timers.
   local ok, started = pcall(ngx.timer.at, 0, refill, pool, name)
   if ok and started then refilling[name] = true end
+end
+function refill_if_due(conn, name)
+  if refilling[name] or not conn:refill_due() then return end
+  local pool = core.find(name)
+  if pool then start_refill(pool, name) end
 end
 
 -- M.connect(pool) -> Conn | nil, msg, err: a checkout that yields while it
@@ -412,6 +415,40 @@ function M.keep_warm(pool, min_idle)
   return ok
 end
 
+-- ===== pool_size = "auto", from timers ======================================
+--
+-- No thread runs the sizing steps inside nginx (core.refill_by_host()):
+-- each worker runs its pools' from a timer every auto.interval, the first
+-- at once.  The step reads the instance's numbers (csrc/shstats.c, this
+-- worker's published first) and takes this worker's share of them
+-- (csrc/autosize.h); growing goes through the refill timer above.
+local sized = {}                     -- pool name -> the pool this worker's timer sizes
+local worker_id = ngx.worker and ngx.worker.id or function() return nil end
+
+local function size_step(premature, pool)
+  local name = pool:name()
+  if premature or exiting() or sized[name] ~= pool then return end
+  local id = worker_id()
+  if id ~= nil then pool:publish_stats(id) end
+  if pool:autosize_step() then start_refill(pool, name) end
+end
+
+-- M.keep_sized(pool): from this worker's next turn of the event loop on,
+-- pool (pool_size = "auto") is sized by a timer.  Not in the master (its
+-- timers do not run), nor for other pools: returns false then.
+function M.keep_sized(pool)
+  local name, interval = pool:name(), pool:autosize_interval()
+  if interval <= 0 or sized[name] or phase_now() == "init" then return false end
+  sized[name] = pool
+  local ok, err = ngx.timer.at(0, size_step, pool)
+  if ok then ok, err = ngx.timer.every(interval, size_step, pool) end
+  if not ok then
+    sized[name] = nil
+    ngx.log(ngx.WARN, "dbpool: engine ", name, ": no timer for pool_size = \"auto\": ", err)
+  end
+  return ok
+end
+
 -- ===== One view per instance ===============================================
 --
 -- An engine made in the master gets a table in shared memory (csrc/shstats.c)
@@ -419,7 +456,6 @@ end
 -- and before it reads: dbpool.metrics(), engine:stats() and engine:health()
 -- in any worker then answer for all of them.
 local PUBLISH_EVERY = 1
-local worker_id = ngx.worker and ngx.worker.id or function() return nil end
 
 -- M.share(pool): pool's numbers go to the instance's table (made now if
 -- none: in the master, before fork, it is every worker's).
@@ -456,6 +492,7 @@ end
 -- M.forget(name): the engine was removed; its timer stops.
 function M.forget(name)
   warmed[name] = nil
+  sized[name] = nil
 end
 
 -- The phase the code runs in, or nil (a worker thread's VM).

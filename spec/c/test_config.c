@@ -167,7 +167,7 @@ static void test_set_number(void)
     dbp_error_clear(&err);
     if (dbp_config_set_number(&c, opt("pool_size"), 2.5, &err) != DBP_INVALID)
         diag("pool_size = 2.5 was accepted");
-    is_str(err.message, "option 'pool_size' must be an integer >= 0 (0 = no limit), got 2.5",
+    is_str(err.message, "option 'pool_size' must be an integer >= 0 (0 = no limit), or \"auto\", got 2.5",
            "set_number: the whole message for pool_size = 2.5");
 
     /* A number for a non-numeric option is a type error. */

@@ -88,6 +88,10 @@ function app.init_instance()
   if f then f:close() end
   dbpool.engine { name = "INST", dsn = dsn, pool_size = size, max_overflow = 0, pool_timeout = 10,
                   application_name = "dbpool-nginx-instance" }
+  -- pool_size = "auto" (spec/nginx/autosize_spec.lua): each worker sizes it.
+  dbpool.engine { name = "AUTO", dsn = dsn, pool_size = "auto", max_overflow = 2,
+                  auto = { min = 1, max = 4, interval = 0.2 }, pool_timeout = 10,
+                  application_name = "dbpool-nginx-auto" }
 end
 
 function app.init_cap()    -- init_by_lua of cap.conf: two workers share one cap
@@ -329,9 +333,18 @@ function app.inst_query()
   end)
 end
 
+function app.auto_query()
+  local ms = ms_arg(0)
+  serve(function()
+    local rows, msg, err = dbpool.get("AUTO"):query("SELECT pg_sleep($1)", ms / 1000)
+    if not rows then return nil, msg, err end
+    return { worker = ngx.worker.id() }
+  end)
+end
+
 function app.inst_stats()
   serve(function()
-    local s = dbpool.get("INST"):stats()
+    local s = dbpool.get(ngx.var.arg_engine or "INST"):stats()
     for _, h in ipairs { "wait", "hold", "connect" } do s[h].buckets = nil end
     s.capacity = nil                               -- may be math.huge: not JSON
     return s

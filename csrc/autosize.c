@@ -1,0 +1,246 @@
+/* autosize.c: the sizing step of pool_size = "auto" (autosize.h).
+ *
+ * Lock rules (pool_internal.h): the window's marks, the in-use counts, the
+ * size and the record live under p->mu; the instance's numbers (shstats)
+ * are read before taking it, and the idle connections a step trims are
+ * closed after dropping it. */
+#include "pool_internal.h"
+#include "shstats.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Cumulative numbers a window is the difference of. */
+typedef struct totals {
+    uint64_t checkouts, hold_count, hold_sum_ns;
+    int processes;          /* 0: this process's own numbers */
+} totals;
+
+int dbp_autosize_want(double busy, int p99, int min, int max, int limit)
+{
+    double want = busy > p99 ? busy : (double)p99;   /* busy, plus headroom to the burst */
+    int n = want >= (double)max ? max : (int)ceil(want - 1e-9);
+
+    if (n < min)
+        n = min;
+    if (n > max)
+        n = max;
+    if (limit > 0 && n > limit)
+        n = limit;
+    return n;
+}
+
+/* ---- what the window saw ------------------------------------------------ */
+
+static void own_totals(dbp_pool *p, totals *t)
+{
+    dbp_hist_snapshot wait, hold;
+
+    dbp_hist_read(&p->metrics, DBP_H_WAIT, &wait);
+    dbp_hist_read(&p->metrics, DBP_H_HOLD, &hold);
+    t->checkouts = wait.count;
+    t->hold_count = hold.count;
+    t->hold_sum_ns = hold.sum_ns;
+    t->processes = 0;
+}
+
+/* Under nginx: every worker's numbers summed (shstats.h), as published up
+ * to a second ago.  Falls back to this process's without a table. */
+static void read_totals(dbp_pool *p, totals *t)
+{
+    dbp_shstats *sh = dbp_shstats_of(p, false);
+    dbp_shstats_row *rows, sum;
+    int n;
+
+    own_totals(p, t);
+    if (sh == NULL || (rows = malloc(DBP_SH_WORKERS * sizeof *rows)) == NULL)
+        return;
+    n = dbp_shstats_read(sh, rows);
+    memset(&sum, 0, sizeof sum);
+    for (int i = 0; i < n; i++)
+        dbp_shstats_add(&sum, &rows[i]);
+    free(rows);
+    if (sum.processes <= 0)
+        return;
+    t->checkouts = sum.hists[DBP_H_WAIT].count;
+    t->hold_count = sum.hists[DBP_H_HOLD].count;
+    t->hold_sum_ns = sum.hists[DBP_H_HOLD].sum_ns;
+    t->processes = sum.processes;
+}
+
+/* The 99th percentile of the in-use counts, which are then cleared. */
+static int take_p99_locked(auto_state *a)
+{
+    uint64_t total = 0, seen = 0;
+    int p99 = 0;
+
+    for (int i = 0; i < DBP_AUTO_BUCKETS; i++)
+        total += a->in_use[i];
+    for (int i = 0; i < DBP_AUTO_BUCKETS && total > 0; i++) {
+        seen += a->in_use[i];
+        if ((double)seen >= 0.99 * (double)total) {
+            p99 = i;
+            break;
+        }
+    }
+    memset(a->in_use, 0, sizeof a->in_use);
+    return p99;
+}
+
+/* Fills r's inputs from the window between the marks and t, and moves the
+ * marks to t.  A window whose kind changed (a table appeared) starts anew. */
+static void measure_locked(dbp_pool *p, const totals *t, int64_t now, dbp_resize *r)
+{
+    auto_state *a = p->autosize;
+    bool instance = t->processes > 0;
+    double secs = (double)(now - a->mark_ns) / (double)DBP_NS_PER_SEC;
+    uint64_t n = t->checkouts - a->mark_checkouts, held = t->hold_count - a->mark_hold_count;
+
+    if (instance != a->mark_instance || t->checkouts < a->mark_checkouts ||
+        t->hold_count < a->mark_hold_count)
+        n = held = 0;                     /* no common base: an empty window */
+    r->window = secs;
+    r->rate = secs > 0 ? (double)n / secs : 0;
+    r->hold = held > 0 ? (double)(t->hold_sum_ns - a->mark_hold_sum_ns) / (double)held / 1e9 : 0;
+    r->processes = instance ? t->processes : 1;
+    r->busy = r->rate * r->hold / r->processes;
+    r->p99 = take_p99_locked(a);
+    a->mark_ns = now;
+    a->mark_instance = instance;
+    a->mark_checkouts = t->checkouts;
+    a->mark_hold_count = t->hold_count;
+    a->mark_hold_sum_ns = t->hold_sum_ns;
+}
+
+/* ---- shrinking: idle connections above the size, oldest first ----------- */
+
+static dbp_slot *oldest_idle_locked(const dbp_pool *p)
+{
+    dbp_slot *best = p->idle_head;
+
+    for (dbp_slot *s = p->idle_head; s != NULL; s = s->next)
+        if (s->born_ns < best->born_ns)
+            best = s;
+    return best;
+}
+
+/* Takes off the idle list what is above the size, at most a quarter of the
+ * connections (at least one) per step, and returns it linked by next for
+ * closing; the capacity is given back. */
+static dbp_slot *trim_locked(dbp_pool *p, int *closed)
+{
+    int quarter = p->total / 4 > 1 ? p->total / 4 : 1;
+    int n = p->total - p->size;
+    dbp_slot *list = NULL;
+
+    if (n > quarter)
+        n = quarter;
+    if (n > p->n_idle)
+        n = p->n_idle;
+    for (*closed = 0; *closed < n; (*closed)++) {
+        dbp_slot *s = oldest_idle_locked(p);
+        slot_set_state_locked(p, s, SLOT_IN_USE);   /* off the idle list, ours */
+        give_back_locked(p, 1, s->epoch);
+        s->next = list;
+        list = s;
+    }
+    if (*closed > 0)
+        wake_for_capacity_locked(p);      /* a process waiting for the host-wide cap */
+    return list;
+}
+
+/* ---- the record ---------------------------------------------------------- */
+
+static void keep_record_locked(auto_state *a, const dbp_resize *r)
+{
+    if (a->log_n == DBP_AUTO_LOG) {       /* nobody reported them: drop the oldest */
+        a->log_start = (a->log_start + 1) % DBP_AUTO_LOG;
+        a->log_n--;
+        a->log_lost++;
+    }
+    a->log[(a->log_start + a->log_n) % DBP_AUTO_LOG] = *r;
+    a->log_n++;
+}
+
+int dbp_pool_take_resizes(dbp_pool *p, dbp_resize *out, int max, unsigned *lost)
+{
+    auto_state *a = p->autosize;
+    int n = 0;
+
+    *lost = 0;
+    if (a == NULL)
+        return 0;
+    dbp_lock_acquire(&p->mu);
+    for (; n < max && a->log_n > 0; n++) {
+        out[n] = a->log[a->log_start];
+        a->log_start = (a->log_start + 1) % DBP_AUTO_LOG;
+        a->log_n--;
+    }
+    *lost = a->log_lost;
+    a->log_lost = 0;
+    dbp_lock_release(&p->mu);
+    return n;
+}
+
+/* ---- the step ------------------------------------------------------------ */
+
+bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out)
+{
+    auto_state *a = p->autosize;
+    dbp_slot *trimmed, *orphans;
+    dbp_resize r;
+    totals t;
+    bool grow;
+
+    if (a == NULL)
+        return false;
+    read_totals(p, &t);
+    lock_pool(p, &orphans);
+    measure_locked(p, &t, dbp_now_ns(), &r);
+    r.limit = a->limit;
+    r.from = p->size;
+    r.to = p->size = dbp_autosize_want(r.busy, r.p99, p->cfg.auto_min, p->cfg.auto_max,
+                                       a->limit);
+    trimmed = trim_locked(p, &r.closed);
+    a->last = r;
+    a->decided = true;
+    if (p->cfg.echo_pool && (r.from != r.to || r.closed > 0))
+        keep_record_locked(a, &r);
+    grow = p->total < p->size && p->wait_head == NULL;
+    unlock_pool(p, orphans);
+    close_list(trimmed);
+    if (r.from != r.to)
+        dbp_metrics_inc(&p->metrics, DBP_M_RESIZES);
+    if (out != NULL)
+        *out = r;
+    return grow;
+}
+
+/* ---- settings and inspection -------------------------------------------- */
+
+double dbp_pool_autosize_interval(const dbp_pool *p)
+{
+    return p->autosize != NULL ? p->cfg.auto_interval : 0;
+}
+
+void dbp_pool_autosize_limit(dbp_pool *p, int limit)
+{
+    if (p->autosize == NULL)
+        return;
+    dbp_lock_acquire(&p->mu);
+    p->autosize->limit = limit > 0 ? limit : 0;
+    dbp_lock_release(&p->mu);
+}
+
+bool dbp_pool_autosize_last(dbp_pool *p, dbp_resize *out)
+{
+    bool decided;
+
+    if (p->autosize == NULL)
+        return false;
+    dbp_lock_acquire(&p->mu);
+    decided = p->autosize->decided;
+    *out = p->autosize->last;
+    dbp_lock_release(&p->mu);
+    return decided;
+}

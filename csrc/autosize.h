@@ -1,0 +1,84 @@
+/* autosize.h: pool_size = "auto", a pool whose kept size follows its own
+ * traffic (DESIGN.md's option table; docs/decisions.md, "pool_size =
+ * auto").
+ *
+ * Every auto.interval seconds a sizing step measures the window since the
+ * previous one: the checkout rate and the mean hold time give the
+ * connections busy on average (Little's law, as dbpool.advise), and the
+ * connections in use that each checkout of the window saw give the p99
+ * burst.  The size wanted is the busy mean plus the headroom up to that
+ * burst, within auto.min..auto.max and under dbpool.budget's allowance when
+ * one was given (dbp_pool_autosize_limit).  The pool's size (what size(),
+ * status() and overflow() report) becomes that at once; growing is then
+ * done ahead of demand by the min_idle refill path (refill.c's thread, an
+ * nginx worker's timer), shrinking by closing idle connections above the
+ * size, oldest first, at most a quarter of the pool per step.  Capacity
+ * stays auto.max + max_overflow throughout.
+ *
+ * Who runs the step: the refill thread (refill.c) for every auto pool of a
+ * process; inside nginx, where there is no thread, each worker's timer
+ * (lua/dbpool/ngx.lua).  Under nginx the rate and hold time are the
+ * instance's (shstats.h), divided by its live worker processes: each worker
+ * takes its share of one instance-wide decision. */
+#ifndef DBP_AUTOSIZE_H
+#define DBP_AUTOSIZE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pool.h"
+
+/* In-use counts told apart for the p99 burst; more counts as this minus 1. */
+#define DBP_AUTO_BUCKETS 1024
+/* Resizes kept for dbpool.log until a Lua state reports them (echo_pool). */
+#define DBP_AUTO_LOG 16
+
+/* One sizing step: what it saw and what it did. */
+typedef struct dbp_resize {
+    int from, to;          /* the pool's size before and after */
+    double rate;           /* checkouts per second in the window (the instance's under nginx) */
+    double hold;           /* mean hold time of the window's returns, seconds */
+    double busy;           /* connections busy on average, this process's share: rate x hold
+                              / processes */
+    int p99;               /* connections in use at the 99th percentile of the window's
+                              checkouts (this process's own) */
+    int processes;         /* processes the instance's numbers were divided by; 1 outside
+                              nginx */
+    int limit;             /* dbpool.budget's allowance in force; 0 = none */
+    int closed;            /* idle connections above the size closed by this step */
+    double window;         /* seconds measured */
+} dbp_resize;
+
+/* The size wanted for busy connections on average and a p99 burst of p99
+ * in use: ceil(max(busy, p99)), within min..max, then at most limit when
+ * limit > 0 (the server's budget wins over auto.min).  Pure; cannot fail. */
+int dbp_autosize_want(double busy, int p99, int min, int max, int limit);
+
+/* One sizing step of p (pool_size = "auto"; does nothing and returns false
+ * for other pools): measures the window since the previous step, sets the
+ * size, closes idle connections above it (oldest first, at most a quarter of
+ * the pool), counts a resize when the size changed and, with echo_pool,
+ * keeps the record for dbp_pool_take_resizes.  *out (may be NULL) gets the
+ * record.  Returns true when the pool holds fewer connections than its
+ * size: the caller then has the refill path grow it (dbp_refill_request,
+ * or under nginx the timer's dbp_pool_refill_start).  Closes connections:
+ * call it off the request path.  Never fails (out of memory for the
+ * instance's numbers falls back to this process's). */
+bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out);
+
+/* Seconds between steps (auto.interval); 0 for a pool without "auto". */
+double dbp_pool_autosize_interval(const dbp_pool *p);
+
+/* dbpool.budget's allowance for this pool's size in this process: the
+ * size never goes above limit (0: none known).  Applied at the next step. */
+void dbp_pool_autosize_limit(dbp_pool *p, int limit);
+
+/* The last step's record; false before the first step or without "auto". */
+bool dbp_pool_autosize_last(dbp_pool *p, dbp_resize *out);
+
+/* Takes up to max resizes not reported yet, oldest first; *lost gets how
+ * many were dropped because nobody reported them in time (the record keeps
+ * DBP_AUTO_LOG).  Kept only with echo_pool. */
+int dbp_pool_take_resizes(dbp_pool *p, dbp_resize *out, int max, unsigned *lost);
+
+#endif
