@@ -36,7 +36,8 @@ typedef struct dbp_conninfo dbp_conninfo;
  * reason with every token that might hold a secret hidden,
  * dbp_redact_dsn_error) or when a connect_timeout (the DSN's or
  * PGCONNECT_TIMEOUT) is not a whole number; DBP_NOMEM.  Reads the
- * environment (PQconndefaults) now, once. */
+ * environment (PQconndefaults) now, once.  cfg's strings (application_name)
+ * are not copied: cfg must outlive *out. */
 DBP_MUSTCHECK dbp_status dbp_conninfo_new(const dbp_config *cfg, const char *dsn,
                                           const char *what, dbp_conninfo **out, dbp_error *err);
 /* NULL is a no-op. */

@@ -38,19 +38,19 @@ static dbp_status parse_dsns(const dbp_config *cfg, dbp_conninfo **out, dbp_erro
 
 dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
 {
-    dbp_conninfo *conninfo = NULL;
-    dbp_status st = parse_dsns(cfg, &conninfo, err);
-    dbp_pool *p;
+    dbp_pool *p = calloc(1, sizeof *p);
+    dbp_status st;
 
-    if (st != DBP_OK)
-        return st;
-    p = calloc(1, sizeof *p);
     if (p == NULL || dbp_config_copy(&p->cfg, cfg) != DBP_OK) {
         free(p);
-        dbp_conninfo_free(conninfo);
         return dbp_error_set(err, DBP_NOMEM, "out of memory creating pool");
     }
-    p->conninfo = conninfo;
+    /* From the pool's own copy: the parameters point into it. */
+    if ((st = parse_dsns(&p->cfg, &p->conninfo, err)) != DBP_OK) {
+        dbp_config_free(&p->cfg);
+        free(p);
+        return st;
+    }
     dbp_lock_init(&p->mu);
     dbp_metrics_init(&p->metrics);
     dbp_breaker_init(&p->breaker, cfg->breaker_failures, cfg->breaker_cooldown);
