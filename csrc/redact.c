@@ -379,7 +379,11 @@ static bool dsn_error_token_ok(const void *ctx, const char *tok, size_t n)
 {
     if (n == 1 && (*tok == '=' || *tok == ']'))    /* libpq's own: "=", "]" */
         return true;
-    /* A keyword, unless it is also what a secret reads as. */
+    /* Spelled as keywords are ("hots"): a URI or a "user:password" is not. */
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)tok[i]) && tok[i] != '_')
+            return false;
+    /* A keyword of the DSN, unless it is also what a secret reads as. */
     return n > 0 && dsn_has_key(ctx, tok, n) && !dbp_dsn_hides(ctx, tok, n);
 }
 

@@ -194,6 +194,8 @@ static void test_dsn_errors(void)
     dsn_error("host=h password='abc", "unterminated quoted string in connection info string\n",
               "unterminated quoted string in connection info string", NULL);
     /* A password spelled like a keyword, or made of quotes and stars. */
+    dsn_error("postgressql://u:ab=cd@h", "invalid connection option \"postgressql://u:ab\"",
+              "invalid connection option \"***\"", "ab");
     dsn_error("host=h hots=x password=hots", "invalid connection option \"hots\"",
               "invalid connection option \"***\"", "hots");
     dsn_error("host=h password=\"*\" x", "missing \"=\" after \"x\" in connection info string",
