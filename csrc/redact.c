@@ -338,13 +338,26 @@ static bool dsn_has_key(const char *text, const char *tok, size_t n)
 /* Whether the quoted token tok (n bytes) of a message may be shown. */
 typedef bool (*token_ok)(const void *ctx, const char *tok, size_t n);
 
-/* text to r's sink, each "token" that keep refuses replaced by "***"; an
- * unterminated quote runs to the end and is judged the same way. */
-static void quoted_tokens(redactor *r, const char *text, size_t n, token_ok keep,
-                          const void *ctx)
+/* libpq's own quoted words in its messages about DSNs ("=" after ...,
+ * matching "]", expected ":" or "/"). */
+static bool libpq_literal(const char *tok, size_t n)
 {
-    const char *p = text, *end = text + n;
+    return n == 1 && strchr("=]:/", *tok) != NULL;
+}
 
+/* text to r's sink, each "token" that keep refuses replaced by "***"; an
+ * unterminated quote runs to the end and is judged the same way.  greedy:
+ * a token from the DSN may itself hold '"', so the first one that is not
+ * libpq_literal runs to the text's last quote (libpq quotes one such token
+ * per message, its last). */
+static void quoted_tokens(redactor *r, const char *text, size_t n, token_ok keep,
+                          const void *ctx, bool greedy)
+{
+    const char *p = text, *end = text + n, *last = NULL;
+
+    for (const char *q = text; q < end; q++)
+        if (*q == '"')
+            last = q;
     while (p < end) {
         const char *open = memchr(p, '"', (size_t)(end - p)), *close;
         if (open == NULL)
@@ -352,6 +365,8 @@ static void quoted_tokens(redactor *r, const char *text, size_t n, token_ok keep
         close = memchr(open + 1, '"', (size_t)(end - open - 1));
         if (close == NULL)
             close = end;
+        else if (greedy && !libpq_literal(open + 1, (size_t)(close - open - 1)) && last > close)
+            close = last;
         show(r, p, (size_t)(open + 1 - p));
         if (keep(ctx, open + 1, (size_t)(close - open - 1)))
             show(r, open + 1, (size_t)(close - open - 1));
@@ -377,7 +392,7 @@ static bool not_a_secret(const void *ctx, const char *tok, size_t n)
 
 static bool dsn_error_token_ok(const void *ctx, const char *tok, size_t n)
 {
-    if (n == 1 && (*tok == '=' || *tok == ']'))    /* libpq's own: "=", "]" */
+    if (libpq_literal(tok, n))
         return true;
     /* Spelled as keywords are ("hots"): a URI or a "user:password" is not. */
     for (size_t i = 0; i < n; i++)
@@ -417,7 +432,7 @@ void dbp_redact(dbp_text kind, const char *text, const dbp_secrets *secrets,
             sink(ud, DBP_REDACTED, MASK_LEN);     /* more secrets than we can hold */
             return;
         }
-        quoted_tokens(&r, text, without_line_ends(text), not_a_secret, secrets);
+        quoted_tokens(&r, text, without_line_ends(text), not_a_secret, secrets, false);
         break;
     }
 }
@@ -464,5 +479,5 @@ void dbp_redact_dsn_error(const char *dsn, const char *msg, char *out, size_t si
     out[0] = '\0';
     if (msg != NULL)
         quoted_tokens(&r, msg, without_line_ends(msg), dsn_error_token_ok,
-                      dsn != NULL ? dsn : "");
+                      dsn != NULL ? dsn : "", true);
 }

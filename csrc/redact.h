@@ -76,11 +76,13 @@ void dbp_redact_dsn(const char *dsn, char *out, size_t size);
 bool dbp_dsn_hides(const char *dsn, const char *value, size_t len);
 
 /* libpq's reason for refusing dsn (PQconninfoParse's message), with every
- * double-quoted token hidden unless it is one of libpq's own ("=", "]") or
- * a keyword of dsn that does not follow a secret's value (libpq quotes
- * keywords it does not know, words without '=', whole URIs and raw
- * percent-encoded values, any of which may hold a password).  Into out as
- * dbp_redact_buf. */
+ * double-quoted token hidden unless it is one of libpq's own ("=", "]",
+ * ":", "/") or spelled as a keyword and a keyword of dsn that does not
+ * follow a secret's value (libpq quotes keywords it does not know, words
+ * without '=', whole URIs and raw percent-encoded values, any of which may
+ * hold a password, and quotes as well).  The first token not libpq's own
+ * runs to the message's last quote, so a '"' inside it ends nothing.  Into
+ * out as dbp_redact_buf. */
 void dbp_redact_dsn_error(const char *dsn, const char *msg, char *out, size_t size);
 
 /* redact_sql.c: DBP_TEXT_SQL. */

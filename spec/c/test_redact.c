@@ -196,6 +196,14 @@ static void test_dsn_errors(void)
     /* A password spelled like a keyword, or made of quotes and stars. */
     dsn_error("postgressql://u:ab=cd@h", "invalid connection option \"postgressql://u:ab\"",
               "invalid connection option \"***\"", "ab");
+    dsn_error("POSTGRESQL://u:h@\":Qmark'g@h/db",
+              "missing \"=\" after \"POSTGRESQL://u:h@\":Qmark'g@h/db\" in connection info string",
+              "missing \"=\" after \"***\" in connection info string", "mark");
+    dsn_error("postgressql://u:x\"mark=y@h", "invalid connection option \"postgressql://u:x\"mark\"",
+              "invalid connection option \"***\"", "mark");
+    dsn_error("postgresql://u:pw@h\"mark/db",
+              "unexpected character \"\"\" at position 19 in URI (expected \":\" or \"/\"): "
+              "\"postgresql://u:pw@h\"mark/db\"", "unexpected character \"***\"", "mark");
     dsn_error("host=h hots=x password=hots", "invalid connection option \"hots\"",
               "invalid connection option \"***\"", "hots");
     dsn_error("host=h password=\"*\" x", "missing \"=\" after \"x\" in connection info string",
