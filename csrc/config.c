@@ -259,6 +259,8 @@ dbp_status dbp_config_set_number(dbp_config *c, const dbp_option *o, double v,
         *FIELD(c, o, int) = (int)v;
     else
         *FIELD(c, o, double) = v;
+    if (o->offset == OFF(connect_timeout))
+        c->connect_timeout_set = true;
     return DBP_OK;
 }
 
@@ -454,7 +456,10 @@ static bool option_equal(const dbp_config *a, const dbp_config *b, const dbp_opt
     case DBP_OPT_ROLE:
         return *CFIELD(a, o, int) == *CFIELD(b, o, int);
     case DBP_OPT_NUMBER:
-        return *CFIELD(a, o, double) == *CFIELD(b, o, double);
+        /* connect_timeout given or not differ: not given, the DSN's may apply. */
+        return *CFIELD(a, o, double) == *CFIELD(b, o, double) &&
+               (o->offset != OFF(connect_timeout) ||
+                a->connect_timeout_set == b->connect_timeout_set);
     case DBP_OPT_BOOL:
         return *CFIELD(a, o, bool) == *CFIELD(b, o, bool);
     case DBP_OPT_LIST:

@@ -60,6 +60,8 @@ typedef struct dbp_config {
     int prepare_threshold;    /* executions of a text before it is prepared; 0 = never */
     int prepared_max;         /* texts counted (and prepared) per connection */
     double connect_timeout;   /* seconds; 0 = wait forever */
+    bool connect_timeout_set; /* given to dbpool.engine: it wins over the DSN's and
+                                 PGCONNECT_TIMEOUT (conninfo.h) */
     char *application_name;   /* NULL = unset */
     int statement_timeout;    /* ms; -1 = unset */
     int lock_timeout;

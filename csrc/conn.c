@@ -2,12 +2,11 @@
  * session facts.  Statements are conn_exec.c's.  With conn_exec.c and
  * result.c, the only door to libpq. */
 #include "conn_internal.h"
-#include "redact.h"
+#include "conninfo.h"
 #include "resolve.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -40,23 +39,6 @@ bool dbp_sqlstate_is_disconnect(const char *s)
     return strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0;
 }
 
-/* libpq's messages may echo a malformed DSN: no byte of a password may
- * reach an error.  Writes msg into out with every secret of dsn hidden:
- * what libpq parses as a password keyword, and what DSN redaction hides
- * (which covers a DSN libpq cannot parse). */
-static void scrub_password(char *out, size_t size, const char *msg, const char *dsn)
-{
-    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
-    dbp_secrets secrets;
-
-    dbp_secrets_from_dsn(&secrets, dsn);
-    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
-        if (o->dispchar[0] == '*' && o->val != NULL)     /* password, sslpassword */
-            dbp_secrets_add(&secrets, o->val, strlen(o->val));
-    dbp_redact_buf(DBP_TEXT_MESSAGE, msg, &secrets, out, size);
-    PQconninfoFree(opts);
-}
-
 /* libpq prints NOTICEs to stderr by default; a library must not write to
  * the app's stderr, so they are dropped.  A FATAL or PANIC arriving here is
  * the server saying goodbye to an idle connection (pg_terminate_backend,
@@ -72,138 +54,14 @@ static void on_notice(void *arg, const PGresult *r)
         c->broken = c->lost = true;
 }
 
-/* "-c statement_timeout=30000 -c lock_timeout=..." for the startup packet. */
-static void build_options(const dbp_config *cfg, char *buf, size_t size)
-{
-    size_t used = 0;
-    struct { const char *name; int value; } settings[] = {
-        {"statement_timeout", cfg->statement_timeout},
-        {"lock_timeout", cfg->lock_timeout},
-        {"idle_in_transaction_session_timeout", cfg->idle_in_transaction_session_timeout},
-    };
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (settings[i].value < 0)
-            continue;
-        int w = snprintf(buf + used, size - used, "%s-c %s=%d", used ? " " : "",
-                         settings[i].name, settings[i].value);
-        if (w > 0 && (size_t)w < size - used)
-            used += (size_t)w;
-    }
-}
-
-/* The connect keywords for cfg and dsn; the buffers hold their values. */
-typedef struct connect_params {
-    const char *keys[20], *vals[20];
-    char timeout[32], options[256];
-    char host[1024], hostaddr[1024], port[1024];    /* resolved ahead (resolve.h) */
-} connect_params;
-
-/* TCP keepalives and tcp_user_timeout (milliseconds), so that a silent peer
- * (a half-open connection) is noticed on an idle connection too; libpq
- * ignores them on a Unix socket. */
-static const char *const tcp_defaults[][2] = {
-    {"keepalives", "1"},         {"keepalives_idle", "30"}, {"keepalives_interval", "10"},
-    {"keepalives_count", "3"},   {"tcp_user_timeout", "30000"},
-};
-
-/* Adds the TCP defaults that the DSN's options do not set themselves. */
-static int add_tcp_defaults(connect_params *cp, int n, const PQconninfoOption *opts)
-{
-    for (size_t i = 0; i < sizeof tcp_defaults / sizeof tcp_defaults[0]; i++) {
-        bool set = false;
-        for (const PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
-            if (o->val != NULL && strcmp(o->keyword, tcp_defaults[i][0]) == 0)
-                set = true;
-        if (!set)
-            cp->keys[n] = tcp_defaults[i][0], cp->vals[n++] = tcp_defaults[i][1];
-    }
-    return n;
-}
-
-static const char *option_value(const PQconninfoOption *opts, const char *keyword)
-{
-    for (const PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
-        if (strcmp(o->keyword, keyword) == 0)
-            return o->val;
-    return NULL;
-}
-
-dbp_resolve_state dbp_conn_resolve_ahead(const char *dsn, dbp_error *err)
-{
-    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
-    dbp_resolve_state st = DBP_RESOLVE_READY;
-
-    /* A DSN libpq cannot parse fails at connect, with libpq's reason. */
-    if (opts != NULL && option_value(opts, "hostaddr") == NULL)
-        st = dbp_resolve_hosts(option_value(opts, "host"), err);
-    PQconninfoFree(opts);
-    return st;
-}
-
-/* The DSN's host names as the addresses looked up ahead of time, when this
- * process looks them up so (resolve.h: inside nginx), so that libpq does
- * not block in getaddrinfo; host keeps the names.  A DSN with a hostaddr of
- * its own is left as it is. */
-static int add_resolved_hosts(connect_params *cp, int n, const PQconninfoOption *opts)
-{
-    const char *ports = option_value(opts, "port");
-
-    if (option_value(opts, "hostaddr") != NULL ||
-        !dbp_resolve_expand(option_value(opts, "host"), ports, cp->host, cp->hostaddr,
-                            cp->port, sizeof cp->host))
-        return n;
-    cp->keys[n] = "host", cp->vals[n++] = cp->host;
-    cp->keys[n] = "hostaddr", cp->vals[n++] = cp->hostaddr;
-    if (ports != NULL && ports[0] != '\0')
-        cp->keys[n] = "port", cp->vals[n++] = cp->port;
-    return n;
-}
-
-static void connect_params_init(connect_params *cp, const dbp_config *cfg, const char *dsn)
-{
-    int n = 0;
-
-    /* role = "primary": libpq itself refuses a read-only server (hot standby
-     * or default_transaction_read_only) and, with several hosts in the DSN,
-     * moves on to the next one.  Placed before dbname so that a
-     * target_session_attrs in the DSN wins. */
-    if (cfg->role == DBP_ROLE_PRIMARY)
-        cp->keys[n] = "target_session_attrs", cp->vals[n++] = "read-write";
-    /* dbname next: with expand_dbname the later keywords override the DSN. */
-    cp->keys[n] = "dbname", cp->vals[n++] = dsn;
-    if (cfg->connect_timeout > 0) {
-        /* libpq takes whole seconds (and treats 1 as 2): round up.  dbpool
-         * keeps its own, finer clock (dbp_conn_open_by); this only reaches
-         * what libpq times itself. */
-        snprintf(cp->timeout, sizeof cp->timeout, "%d", (int)ceil(cfg->connect_timeout));
-        cp->keys[n] = "connect_timeout", cp->vals[n++] = cp->timeout;
-    }
-    if (cfg->application_name != NULL)
-        cp->keys[n] = "application_name", cp->vals[n++] = cfg->application_name;
-    /* With pgbouncer the timeouts are refused by dbp_config_finish; only
-     * application_name, which PgBouncer accepts, is sent. */
-    build_options(cfg, cp->options, sizeof cp->options);
-    if (cp->options[0] != '\0' && !cfg->pgbouncer)
-        cp->keys[n] = "options", cp->vals[n++] = cp->options;
-    /* As PQconninfoParse reads dsn: a DSN it cannot parse sets nothing, and
-     * fails at connect. */
-    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
-    n = add_tcp_defaults(cp, n, opts);
-    n = add_resolved_hosts(cp, n, opts);
-    PQconninfoFree(opts);
-    cp->keys[n] = NULL, cp->vals[n] = NULL;
-}
-
 /* libpq's reason for a failed connect, the password scrubbed out. */
-static dbp_status connect_error(PGconn *pg, const char *dsn, dbp_error *err)
+static dbp_status connect_error(PGconn *pg, const dbp_conninfo *ci, dbp_error *err)
 {
     size_t used;
 
     dbp_error_set(err, DBP_CONNECT, "could not connect: ");
     used = strlen(err->message);
-    scrub_password(err->message + used, sizeof err->message - used, PQerrorMessage(pg), dsn);
+    dbp_conninfo_scrub(ci, PQerrorMessage(pg), err->message + used, sizeof err->message - used);
     return DBP_CONNECT;
 }
 
@@ -221,30 +79,86 @@ static void connected(dbp_conn *c)
  * PgBouncer, libpq's target_session_attrs cannot see a read-only server:
  * PgBouncer replays the parameters of its pool's first server login, so a
  * primary asks the session itself (the pre-ping's question), once. */
-static dbp_status ready(dbp_conn *c, const char *dsn, int64_t deadline_ns, dbp_error *err)
+static dbp_status ready(dbp_conn *c, const dbp_conninfo *ci, int64_t deadline_ns,
+                        dbp_error *err)
 {
     connected(c);
     if (c->verify_role && dbp_conn_ping(c, deadline_ns, err) != DBP_OK) {
         char why[sizeof err->message];
-        scrub_password(why, sizeof why, err->message, dsn);
+        dbp_conninfo_scrub(ci, err->message, why, sizeof why);
         dbp_error_set(err, DBP_CONNECT, "could not connect: %s (asked through PgBouncer)", why);
         return DBP_CONNECT;
     }
     return DBP_OK;
 }
 
-dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn, dbp_conn **out,
+dbp_resolve_state dbp_conn_resolve_ahead(const dbp_conninfo *ci, dbp_error *err)
+{
+    if (dbp_conninfo_value(ci, "hostaddr") != NULL)
+        return DBP_RESOLVE_READY;
+    return dbp_resolve_hosts(dbp_conninfo_value(ci, "host"), err);
+}
+
+/* ci's keyword arrays with host, hostaddr and port from the addresses
+ * looked up ahead of time (resolve.h), when this process looks names up so
+ * (inside nginx): libpq then connects without getaddrinfo, and host keeps
+ * the names for TLS verification and the passfile. */
+typedef struct resolved_params {
+    const char **keys, **vals;          /* NULL: use ci's own arrays */
+    char host[1024], hostaddr[1024], port[1024];
+} resolved_params;
+
+/* Fills rp when ci's host names are all in the cache; false (rp->keys NULL)
+ * when nothing is to change, a DSN with a hostaddr of its own included. */
+static bool resolve_params(const dbp_conninfo *ci, resolved_params *rp)
+{
+    const char *const *keys = dbp_conninfo_keywords(ci), *const *vals = dbp_conninfo_values(ci);
+    const char *ports = dbp_conninfo_value(ci, "port");
+    int n = 0, k = 0;
+
+    rp->keys = rp->vals = NULL;
+    if (dbp_conninfo_value(ci, "hostaddr") != NULL ||
+        !dbp_resolve_expand(dbp_conninfo_value(ci, "host"), ports, rp->host, rp->hostaddr,
+                            rp->port, sizeof rp->host))
+        return false;
+    while (keys[n] != NULL)
+        n++;
+    rp->keys = calloc((size_t)n + 4, sizeof *rp->keys);
+    rp->vals = calloc((size_t)n + 4, sizeof *rp->vals);
+    if (rp->keys == NULL || rp->vals == NULL) {
+        free(rp->keys), free(rp->vals);
+        rp->keys = rp->vals = NULL;
+        return false;                    /* libpq looks the names up itself */
+    }
+    for (int i = 0; i < n; i++)
+        if (strcmp(keys[i], "host") != 0 && strcmp(keys[i], "port") != 0)
+            rp->keys[k] = keys[i], rp->vals[k++] = vals[i];
+    rp->keys[k] = "host", rp->vals[k++] = rp->host;
+    rp->keys[k] = "hostaddr", rp->vals[k++] = rp->hostaddr;
+    if (ports != NULL && ports[0] != '\0')
+        rp->keys[k] = "port", rp->vals[k++] = rp->port;
+    return true;
+}
+
+dbp_status dbp_conn_start(const dbp_config *cfg, const dbp_conninfo *ci, dbp_conn **out,
                           dbp_error *err)
 {
-    connect_params cp;
     dbp_conn *c;
     PGconn *pg;
+    resolved_params rp;
 
-    connect_params_init(&cp, cfg, dsn);
-    if ((pg = PQconnectStartParams(cp.keys, cp.vals, 1)) == NULL)
+    /* Keywords parsed once (conninfo.c), expand_dbname off: a dbname is
+     * only ever a database name. */
+    if (resolve_params(ci, &rp)) {
+        pg = PQconnectStartParams(rp.keys, rp.vals, 0);
+        free(rp.keys), free(rp.vals);
+    } else {
+        pg = PQconnectStartParams(dbp_conninfo_keywords(ci), dbp_conninfo_values(ci), 0);
+    }
+    if (pg == NULL)
         return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
     if (PQstatus(pg) == CONNECTION_BAD) {
-        connect_error(pg, dsn, err);
+        connect_error(pg, ci, err);
         PQfinish(pg);
         return DBP_CONNECT;
     }
@@ -269,12 +183,12 @@ dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn, dbp_conn **out
 }
 
 /* One step of libpq's connect state machine; ready() once it is done. */
-static dbp_status connect_poll(dbp_conn *c, const char *dsn, int64_t deadline_ns,
+static dbp_status connect_poll(dbp_conn *c, const dbp_conninfo *ci, int64_t deadline_ns,
                                bool *want_write, dbp_error *err)
 {
     switch (PQconnectPoll(c->pg)) {
     case PGRES_POLLING_OK:
-        return ready(c, dsn, deadline_ns, err);
+        return ready(c, ci, deadline_ns, err);
     case PGRES_POLLING_READING:
         *want_write = false;
         return DBP_AGAIN;
@@ -282,22 +196,22 @@ static dbp_status connect_poll(dbp_conn *c, const char *dsn, int64_t deadline_ns
         *want_write = true;
         return DBP_AGAIN;
     default:
-        return connect_error(c->pg, dsn, err);
+        return connect_error(c->pg, ci, err);
     }
 }
 
-dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
+dbp_status dbp_conn_connect_step(dbp_conn *c, const dbp_conninfo *ci, bool *want_write,
                                  dbp_error *err)
 {
-    return connect_poll(c, dsn, INT64_MAX, want_write, err);
+    return connect_poll(c, ci, INT64_MAX, want_write, err);
 }
 
-dbp_status dbp_conn_open_by(const dbp_config *cfg, const char *dsn, int64_t deadline_ns,
+dbp_status dbp_conn_open_by(const dbp_config *cfg, const dbp_conninfo *ci, int64_t deadline_ns,
                             dbp_conn **out, dbp_error *err)
 {
     dbp_conn *c;
     bool want_write = true;              /* libpq: after the start, wait to write */
-    dbp_status st = dbp_conn_start(cfg, dsn, &c, err);
+    dbp_status st = dbp_conn_start(cfg, ci, &c, err);
 
     if (st != DBP_OK)
         return st;
@@ -316,7 +230,7 @@ dbp_status dbp_conn_open_by(const dbp_config *cfg, const char *dsn, int64_t dead
         }
         if (ready <= 0)
             continue;
-        if ((st = connect_poll(c, dsn, deadline_ns, &want_write, err)) == DBP_OK) {
+        if ((st = connect_poll(c, ci, deadline_ns, &want_write, err)) == DBP_OK) {
             *out = c;
             return DBP_OK;
         }
@@ -327,16 +241,16 @@ dbp_status dbp_conn_open_by(const dbp_config *cfg, const char *dsn, int64_t dead
     return st;
 }
 
-dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
+dbp_status dbp_conn_open(const dbp_config *cfg, const dbp_conninfo *ci, dbp_conn **out,
                          dbp_error *err)
 {
-    int64_t deadline = cfg->connect_timeout > 0
-                           ? dbp_now_ns() + dbp_sec_to_ns(cfg->connect_timeout) : INT64_MAX;
-    dbp_status st = dbp_conn_open_by(cfg, dsn, deadline, out, err);
+    double timeout = dbp_conninfo_connect_timeout(ci);
+    int64_t deadline = timeout > 0 ? dbp_now_ns() + dbp_sec_to_ns(timeout) : INT64_MAX;
+    dbp_status st = dbp_conn_open_by(cfg, ci, deadline, out, err);
 
     if (st == DBP_TIMEOUT)
         dbp_error_set(err, DBP_CONNECT, "could not connect: no answer within connect_timeout "
-                      "(%g s)", cfg->connect_timeout);
+                      "(%g s)", timeout);
     return st == DBP_TIMEOUT ? DBP_CONNECT : st;
 }
 

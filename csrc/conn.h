@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include "common.h"
 #include "config.h"
+#include "conninfo.h"
 #include "error.h"
 #include "result.h"
 #include "resolve.h"
@@ -31,21 +32,21 @@ typedef enum dbp_txn {
     DBP_TXN_BROKEN     /* unknown or a command still active: discard */
 } dbp_txn;
 
-/* Opens a connection to dsn with cfg's connect-time settings
- * (application_name, statement_timeout, lock_timeout,
- * idle_in_transaction_session_timeout; TCP keepalives and tcp_user_timeout
- * unless the DSN sets them), blocking the calling thread until deadline_ns
- * at most (dbp_now_ns() nanoseconds; INT64_MAX: no limit): libpq's
- * non-blocking connect and a poll, so the limit is dbpool's, to the
- * nanosecond.  Returns DBP_OK with *out; DBP_TIMEOUT when deadline_ns
- * passed first; DBP_CONNECT with libpq's message, the password scrubbed
- * out; DBP_NOMEM.  On failure *out is untouched. */
-DBP_MUSTCHECK dbp_status dbp_conn_open_by(const dbp_config *cfg, const char *dsn,
+/* Opens a connection with ci's parameters (conninfo.h: the DSN as libpq
+ * parsed it at engine creation, with cfg's connect-time settings merged by
+ * precedence), blocking the calling thread until deadline_ns at most
+ * (dbp_now_ns() nanoseconds; INT64_MAX: no limit): libpq's non-blocking
+ * connect and a poll, so the limit is dbpool's, to the nanosecond.  cfg
+ * gives what the connection keeps (ping_timeout, role, ...).  Returns
+ * DBP_OK with *out; DBP_TIMEOUT when deadline_ns passed first; DBP_CONNECT
+ * with libpq's message, scrubbed of the DSN's secrets
+ * (dbp_conninfo_scrub); DBP_NOMEM.  On failure *out is untouched. */
+DBP_MUSTCHECK dbp_status dbp_conn_open_by(const dbp_config *cfg, const dbp_conninfo *ci,
                                           int64_t deadline_ns, dbp_conn **out, dbp_error *err);
 
-/* dbp_conn_open_by within cfg's connect_timeout (seconds; 0: no limit);
+/* dbp_conn_open_by within ci's connect_timeout (seconds; 0: no limit);
  * running past it is DBP_CONNECT, "no answer within connect_timeout". */
-DBP_MUSTCHECK dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn,
+DBP_MUSTCHECK dbp_status dbp_conn_open(const dbp_config *cfg, const dbp_conninfo *ci,
                                        dbp_conn **out, dbp_error *err);
 
 /* The same connect without blocking, for event loops: dbp_conn_start sends
@@ -54,18 +55,18 @@ DBP_MUSTCHECK dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn,
  * or writable when *want_write, until DBP_OK (ready, as from
  * dbp_conn_open) or DBP_CONNECT (then close it).  DBP_AGAIN: not yet.
  * connect_timeout is the caller's to enforce. */
-DBP_MUSTCHECK dbp_status dbp_conn_start(const dbp_config *cfg, const char *dsn,
+DBP_MUSTCHECK dbp_status dbp_conn_start(const dbp_config *cfg, const dbp_conninfo *ci,
                                         dbp_conn **out, dbp_error *err);
-DBP_MUSTCHECK dbp_status dbp_conn_connect_step(dbp_conn *c, const char *dsn, bool *want_write,
-                                               dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_connect_step(dbp_conn *c, const dbp_conninfo *ci,
+                                               bool *want_write, dbp_error *err);
 
-/* Whether a connect to dsn can start without a name lookup on the calling
+/* Whether a connect with ci can start without a name lookup on the calling
  * thread: the DSN's host names are looked up on threads of their own, into
  * the cache that every later connect of this process uses (resolve.h).
  * READY also when the DSN needs no lookup (addresses, sockets, hostaddr)
  * or cannot be parsed; PENDING: ask again shortly; FAILED fills err (kind
  * `connect`, naming the host).  Never blocks on I/O. */
-dbp_resolve_state dbp_conn_resolve_ahead(const char *dsn, dbp_error *err);
+dbp_resolve_state dbp_conn_resolve_ahead(const dbp_conninfo *ci, dbp_error *err);
 
 /* Something outside the pool that watches the connection's socket (an
  * nginx worker's event loop, csrc/lua_ngx_wait.c) is told before the

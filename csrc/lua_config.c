@@ -2,26 +2,42 @@
  * descriptors of config.c.  Types are checked here (Lua knows them), bounds
  * in config.c.  Numeric strings are not numbers: "5" for pool_size is an
  * error, as a typo in a config file should be. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "lua_config.h"
-#include "redact.h"
+#include "conninfo.h"
+#include "lua_params.h"
+
+/* A string short and plain enough to be a mistyped word ("rolback", "5"),
+ * not a DSN or a password pasted into the wrong option. */
+static bool plain_word(const char *s, size_t len)
+{
+    if (len > 32)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && strchr("_-. ", s[i]) == NULL)
+            return false;
+    return true;
+}
 
 /* "string \"5\"", "boolean true", "a table": what the user gave.  String
- * values are shown only for enum-like options, never for a DSN. */
+ * values are shown only for enum-like and numeric options, and only when
+ * they are plain words: never a DSN or a password. */
 static void describe(lua_State *L, int idx, const dbp_option *o, char *out, size_t size)
 {
+    size_t len;
+    const char *s;
+
     switch (lua_type(L, idx)) {
     case LUA_TSTRING:
-        if (o->type == DBP_OPT_RESET || o->type == DBP_OPT_SESSION || o->type == DBP_OPT_ROLE ||
-            o->type == DBP_OPT_INT ||
-            o->type == DBP_OPT_NUMBER || o->type == DBP_OPT_BOOL) {
-            /* A DSN pasted into the wrong option must not show its password. */
-            char shown[64];
-            dbp_redact_dsn(lua_tostring(L, idx), shown, sizeof shown);
-            snprintf(out, size, "string \"%s\"", shown);
-        } else
+        s = lua_tolstring(L, idx, &len);
+        if ((o->type == DBP_OPT_RESET || o->type == DBP_OPT_SESSION || o->type == DBP_OPT_ROLE ||
+             o->type == DBP_OPT_INT || o->type == DBP_OPT_NUMBER || o->type == DBP_OPT_BOOL) &&
+            plain_word(s, len))
+            snprintf(out, size, "string \"%s\"", s);
+        else
             snprintf(out, size, "a string");
         break;
     case LUA_TNUMBER:
@@ -220,13 +236,22 @@ void dbp_lua_read_config(lua_State *L, int idx, dbp_config *c)
     }
 }
 
-/* core.redact(dsn) -> the DSN with its password replaced by "***". */
+/* core.redact(dsn) -> the DSN as an engine would show it (every secret
+ * replaced by "***", conninfo.h) | nil, why (libpq refuses it; why hides
+ * whatever might be a secret). */
 static int core_redact(lua_State *L)
 {
-    char buf[1024];
+    dbp_conninfo *ci = NULL;
+    dbp_error err;
 
-    dbp_redact_dsn(luaL_checkstring(L, 1), buf, sizeof buf);
-    lua_pushstring(L, buf);
+    if (dbp_conninfo_new(NULL, dbp_lua_check_cstring(L, 1, "redact", NULL), "dsn", &ci, &err) !=
+        DBP_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.message);
+        return 2;
+    }
+    lua_pushstring(L, dbp_conninfo_shown(ci));
+    dbp_conninfo_free(ci);
     return 1;
 }
 

@@ -3,9 +3,10 @@
  * binding's one logging seam.
  *
  * echo logs each statement before it is sent, and its parameters only with
- * echo_params (they are data: personal, secret).  The string constant after
- * the word PASSWORD (CREATE/ALTER ROLE ... PASSWORD '...') is shown as '***'
- * (redact.c's DBP_TEXT_SQL).
+ * echo_params (they are data: personal, secret).  The statement's constants
+ * are shown as placeholders, $n after its own parameters, as
+ * pg_stat_statements shows them (redact_sql.c): a secret may sit in any
+ * literal (PASSWORD '...', a conninfo string, a key).
  * echo_pool logs pool events: checkout (with connect, recycle, invalidate,
  * wait), checkin, invalidate, timeout and connect failures, breaker
  * open/close.  Nothing here runs unless the option is on.
@@ -149,7 +150,7 @@ void dbp_lua_echo_statement(lua_State *L, dbp_pool *p, const dbp_statement *stmt
     luaL_buffinit(L, &b);
     lua_pushfstring(L, "engine %s: ", cfg->name);
     luaL_addvalue(&b);
-    dbp_redact(DBP_TEXT_SQL, stmt->sql, NULL, add_to_buffer, &b);   /* PASSWORD '***' */
+    dbp_redact(DBP_TEXT_SQL, stmt->sql, NULL, add_to_buffer, &b);   /* constants: $n */
     if (nparams > 0 && cfg->echo_params) {
         luaL_addstring(&b, "  -- params:");
         for (int i = 0; i < nparams; i++) {

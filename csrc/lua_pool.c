@@ -8,7 +8,6 @@
 #include "lua_error.h"
 #include "lua_pool.h"
 #include "lua_util.h"
-#include "redact.h"
 #include "refill.h"
 #include "shstats.h"
 
@@ -212,8 +211,9 @@ static int pool_timed_out(lua_State *L)
 }
 
 /* pool:timing() -> pool_timeout, yield_after, connect_timeout, budget: what
- * an event loop's waits need (seconds; budget: what a checkout's connects
- * may take in all, dbp_pool_checkout_budget). */
+ * an event loop's waits need (seconds; connect_timeout as it applies: the
+ * engine's, the DSN's, PGCONNECT_TIMEOUT's or the default; budget: what a
+ * checkout's connects may take in all, dbp_pool_checkout_budget). */
 static int pool_timing(lua_State *L)
 {
     dbp_pool *p = check_pool(L, 1);
@@ -221,7 +221,7 @@ static int pool_timing(lua_State *L)
 
     lua_pushnumber(L, cfg->pool_timeout);
     lua_pushnumber(L, cfg->yield_after);
-    lua_pushnumber(L, cfg->connect_timeout);
+    lua_pushnumber(L, dbp_conninfo_connect_timeout(dbp_pool_conninfo(p)));
     lua_pushnumber(L, dbp_pool_checkout_budget(p));
     return 4;
 }
@@ -251,7 +251,7 @@ static int pool_resolve_ahead(lua_State *L)
 {
     dbp_pool *p = check_pool(L, 1);
     dbp_error err;
-    dbp_resolve_state st = dbp_conn_resolve_ahead(dbp_pool_config(p)->dsn, &err);
+    dbp_resolve_state st = dbp_conn_resolve_ahead(dbp_pool_conninfo(p), &err);
 
     if (st == DBP_RESOLVE_FAILED)
         return dbp_lua_fail(L, dbp_pool_config(p)->name, &err);
@@ -479,10 +479,7 @@ static int pool_wait_window(lua_State *L)
 /* The DSN with its password replaced: safe for logs and tostring. */
 static int pool_dsn(lua_State *L)
 {
-    char buf[1024];
-
-    dbp_redact_dsn(dbp_pool_config(check_pool(L, 1))->dsn, buf, sizeof buf);
-    lua_pushstring(L, buf);
+    lua_pushstring(L, dbp_conninfo_shown(dbp_pool_conninfo(check_pool(L, 1))));
     return 1;
 }
 
@@ -494,11 +491,10 @@ static int pool_name(lua_State *L)
 
 static int pool_tostring(lua_State *L)
 {
-    const dbp_config *cfg = dbp_pool_config(check_pool(L, 1));
-    char buf[1024];
+    dbp_pool *p = check_pool(L, 1);
 
-    dbp_redact_dsn(cfg->dsn, buf, sizeof buf);
-    lua_pushfstring(L, "dbpool.Pool(%s, %s)", cfg->name, buf);
+    lua_pushfstring(L, "dbpool.Pool(%s, %s)", dbp_pool_config(p)->name,
+                    dbp_conninfo_shown(dbp_pool_conninfo(p)));
     return 1;
 }
 

@@ -10,6 +10,7 @@
  * return to the idle list) take the lock once each. */
 #include "pool_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -28,13 +29,41 @@ static dbp_status start_autosize(dbp_pool *p)
     return DBP_OK;
 }
 
+/* The DSN parsed once, here (a malformed one is refused before the pool
+ * exists), and each replica's DSN checked, so that a typo there is refused
+ * with the primary rather than after it. */
+static dbp_status parse_dsns(const dbp_config *cfg, dbp_conninfo **out, dbp_error *err)
+{
+    dbp_status st = dbp_conninfo_new(cfg, cfg->dsn, "dsn", out, err);
+
+    for (int i = 0; st == DBP_OK && i < cfg->n_replicas; i++) {
+        dbp_conninfo *replica = NULL;
+        char what[32];
+        snprintf(what, sizeof what, "replicas[%d]", i + 1);
+        st = dbp_conninfo_new(NULL, cfg->replicas[i], what, &replica, err);
+        dbp_conninfo_free(replica);
+    }
+    if (st != DBP_OK) {
+        dbp_conninfo_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
 {
     dbp_pool *p = calloc(1, sizeof *p);
+    dbp_status st;
 
     if (p == NULL || dbp_config_copy(&p->cfg, cfg) != DBP_OK) {
         free(p);
         return dbp_error_set(err, DBP_NOMEM, "out of memory creating pool");
+    }
+    /* From the pool's own copy: the parameters point into it. */
+    if ((st = parse_dsns(&p->cfg, &p->conninfo, err)) != DBP_OK) {
+        dbp_config_free(&p->cfg);
+        free(p);
+        return st;
     }
     dbp_lock_init(&p->mu);
     dbp_metrics_init(&p->metrics);
@@ -48,6 +77,7 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
     if (cfg->max_total_connections > 0 &&
         dbp_cap_new(cfg->max_total_connections, &p->cap) != DBP_OK) {
         dbp_config_free(&p->cfg);
+        dbp_conninfo_free(p->conninfo);
         free(p);
         return dbp_error_set(err, DBP_NOMEM, "cannot map the max_total_connections counter");
     }
@@ -94,6 +124,7 @@ void dbp_pool_free(dbp_pool *p)
     dbp_cap_free(p->cap);
     dbp_config_free(&p->cfg);
     free(p->autosize);
+    dbp_conninfo_free(p->conninfo);
     free(p);
 }
 
@@ -492,6 +523,11 @@ void dbp_pool_wait_window(dbp_pool *p, dbp_hist_snapshot *out, uint64_t *timeout
 const dbp_config *dbp_pool_config(const dbp_pool *p)
 {
     return &p->cfg;
+}
+
+const dbp_conninfo *dbp_pool_conninfo(const dbp_pool *p)
+{
+    return p->conninfo;
 }
 
 dbp_metrics *dbp_pool_metrics(dbp_pool *p)

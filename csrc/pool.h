@@ -30,7 +30,9 @@ typedef struct dbp_pool_counts {
 } dbp_pool_counts;
 
 /* Creates an empty pool with its own copy of cfg; opens no connection.
- * Fails only for lack of memory. */
+ * Parses cfg->dsn with libpq, and checks each replica's (conninfo.h):
+ * DBP_INVALID, naming the engine and the option, when libpq refuses one;
+ * else fails only for lack of memory. */
 DBP_MUSTCHECK dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out,
                                       dbp_error *err);
 
@@ -154,6 +156,9 @@ void dbp_pool_dispose(dbp_pool *p);
 
 void dbp_pool_counts_get(dbp_pool *p, dbp_pool_counts *out);
 const dbp_config *dbp_pool_config(const dbp_pool *p);
+/* The DSN as parsed at creation: dbp_conninfo_shown for showing it,
+ * dbp_conninfo_connect_timeout for the connect clock. */
+const dbp_conninfo *dbp_pool_conninfo(const dbp_pool *p);
 dbp_metrics *dbp_pool_metrics(dbp_pool *p);
 
 /* Most connections checked out at once, and seconds since the pool was

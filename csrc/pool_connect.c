@@ -111,8 +111,8 @@ static bool connect_failed_locked(dbp_pool *p, dbp_status st, bool probe, int64_
  * no limit of its own), and never after the checkout's deadline. */
 static int64_t attempt_deadline(const dbp_pool *p, int64_t now, int64_t deadline)
 {
-    int64_t own = p->cfg.connect_timeout > 0 ? now + dbp_sec_to_ns(p->cfg.connect_timeout)
-                                             : INT64_MAX;
+    double timeout = dbp_conninfo_connect_timeout(p->conninfo);
+    int64_t own = timeout > 0 ? now + dbp_sec_to_ns(timeout) : INT64_MAX;
     return own < deadline ? own : deadline;
 }
 
@@ -126,7 +126,7 @@ static dbp_status attempt_expired(const dbp_pool *p, bool checkout_ended, dbp_er
                              "could not connect within pool_timeout (%.2f s): the server did "
                              "not answer in time", p->cfg.pool_timeout);
     return dbp_error_set(err, DBP_CONNECT, "could not connect: no answer within connect_timeout "
-                         "(%g s)", p->cfg.connect_timeout);
+                         "(%g s)", dbp_conninfo_connect_timeout(p->conninfo));
 }
 
 dbp_status dbp_pool_connect_timed_out(dbp_pool *p, dbp_error *err)
@@ -144,7 +144,7 @@ static dbp_status attempt(dbp_pool *p, dbp_slot *s, int64_t deadline, bool probe
                           int64_t *delay, bool *stop, unsigned *ev, dbp_error *err)
 {
     int64_t started = dbp_now_ns(), until = attempt_deadline(p, started, deadline), now;
-    dbp_status st = dbp_conn_open_by(&p->cfg, p->cfg.dsn, until, &s->conn, err);
+    dbp_status st = dbp_conn_open_by(&p->cfg, p->conninfo, until, &s->conn, err);
 
     if (st == DBP_TIMEOUT)
         st = attempt_expired(p, until == deadline, err);
@@ -241,10 +241,10 @@ dbp_status dbp_pool_connect_step(dbp_pool *p, dbp_slot *s, bool *want_write, uns
 
     if (s->conn == NULL) {
         s->connect_ns = dbp_now_ns();
-        st = dbp_conn_start(&p->cfg, p->cfg.dsn, &s->conn, err);
+        st = dbp_conn_start(&p->cfg, p->conninfo, &s->conn, err);
     }
     if (st == DBP_OK)
-        st = dbp_conn_connect_step(s->conn, p->cfg.dsn, want_write, err);
+        st = dbp_conn_connect_step(s->conn, p->conninfo, want_write, err);
     if (st == DBP_AGAIN)
         return DBP_AGAIN;
     if (st != DBP_OK) {

@@ -122,6 +122,7 @@ struct dbp_pool {
 
     /* Immutable after dbp_pool_new. */
     dbp_config cfg;
+    dbp_conninfo *conninfo; /* cfg.dsn as libpq parsed it, cfg merged in */
     /* Atomics: no lock. */
     dbp_metrics metrics;
 };

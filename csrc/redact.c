@@ -1,7 +1,8 @@
-/* redact.c: dbp_redact and its scanners (redact.h).  Each scanner walks
- * its text once, front to back, and hands every span either to show()
- * (copied, with known secrets hidden) or to hide() (DBP_REDACTED in its
- * place, and the span noted when dbp_secrets_from_dsn is collecting). */
+/* redact.c: dbp_redact's DSN and message scanners (redact.h); SQL is
+ * redact_sql.c's.  The DSN scanner walks its text once, front to back, and
+ * hands every span either to show() (copied) or to hide() (DBP_REDACTED in
+ * its place); the queries dbp_dsn_hides and dbp_dsn_error_* run the same
+ * walk with a visitor that looks at the hidden values and the keywords. */
 #include "redact.h"
 
 #include <ctype.h>
@@ -10,12 +11,24 @@
 
 #define MASK_LEN (sizeof DBP_REDACTED - 1)
 
-typedef struct redactor {
-    const dbp_secrets *secrets;   /* hidden wherever they appear; may be NULL */
-    dbp_secrets *found;           /* dbp_secrets_from_dsn: hidden spans go here */
+typedef struct redactor redactor;
+
+/* What a query wants to see of the walk: each hidden value (uri: as a URI
+ * encodes it, else as key=value quotes it) and each keyword (after_secret:
+ * it comes right after a secret's value, so it may be that value's tail). */
+typedef struct visitor {
+    void (*hidden)(redactor *r, const char *s, size_t n, bool uri);
+    void (*key)(redactor *r, const char *s, size_t n, bool uri, bool after_secret);
+    const char *want;             /* what the query looks for */
+    size_t want_len;
+    bool found;
+} visitor;
+
+struct redactor {
     dbp_redact_sink sink;
     void *ud;
-} redactor;
+    visitor *v;                   /* NULL: just redacting */
+};
 
 void dbp_secrets_init(dbp_secrets *s)
 {
@@ -34,58 +47,29 @@ void dbp_secrets_add(dbp_secrets *s, const char *val, size_t len)
     s->len[s->n++] = len;
 }
 
-/* The length of the longest secret at s (n bytes left), 0 for none. */
-static size_t secret_at(const dbp_secrets *k, const char *s, size_t n)
-{
-    size_t best = 0;
-
-    for (int i = 0; i < k->n; i++)
-        if (k->len[i] > best && k->len[i] <= n && memcmp(s, k->val[i], k->len[i]) == 0)
-            best = k->len[i];
-    return best;
-}
-
-/* n bytes of s shown as they are, except for the known secrets in them. */
 static void show(redactor *r, const char *s, size_t n)
 {
-    size_t from = 0, i = 0;
-
-    if (r->secrets == NULL || r->secrets->n == 0) {
-        if (n > 0)
-            r->sink(r->ud, s, n);
-        return;
-    }
-    while (i < n) {
-        size_t hit = secret_at(r->secrets, s + i, n - i);
-        if (hit == 0) {
-            i++;
-            continue;
-        }
-        if (i > from)
-            r->sink(r->ud, s + from, i - from);
-        r->sink(r->ud, DBP_REDACTED, MASK_LEN);
-        i += hit;                 /* past the secret: the mask is never read */
-        from = i;
-    }
-    if (n > from)
-        r->sink(r->ud, s + from, n - from);
+    if (n > 0)
+        r->sink(r->ud, s, n);
 }
 
-static void note(redactor *r, const char *s, size_t n)
+/* A secret: DBP_REDACTED stands in its place. */
+static void hide(redactor *r, const char *s, size_t n, bool uri)
 {
-    if (r->found != NULL)
-        dbp_secrets_add(r->found, s, n);
-}
-
-/* A password: DBP_REDACTED stands in its place. */
-static void hide(redactor *r, const char *s, size_t n)
-{
-    note(r, s, n);
+    if (r->v != NULL && r->v->hidden != NULL)
+        r->v->hidden(r, s, n, uri);
     r->sink(r->ud, DBP_REDACTED, MASK_LEN);
 }
 
+static void key(redactor *r, const char *s, size_t n, bool uri, bool after_secret)
+{
+    if (r->v != NULL && r->v->key != NULL)
+        r->v->key(r, s, n, uri, after_secret);
+}
+
 /* libpq's keywords whose values are secret (dispchar "*"), in any case:
- * libpq refuses "PASSWORD=", but the text may still be shown. */
+ * libpq refuses "PASSWORD=", but the text may still be shown.  A keyword a
+ * later libpq adds is caught by conninfo.c's check (dbp_dsn_hides). */
 static bool secret_key(const char *key, size_t n)
 {
     return (n == 8 && strncasecmp(key, "password", 8) == 0) ||
@@ -97,22 +81,31 @@ static int hex(char c)
     return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
 }
 
+/* The next byte of a URI part as libpq decodes it (%XX), from *p (before
+ * end), which moves past it. */
+static char uri_byte(const char **p, const char *end)
+{
+    const char *s = *p;
+
+    if (*s == '%' && end - s > 2 && isxdigit((unsigned char)s[1]) &&
+        isxdigit((unsigned char)s[2])) {
+        *p = s + 3;
+        return (char)(hex(s[1]) * 16 + hex(s[2]));
+    }
+    *p = s + 1;
+    return *s;
+}
+
 /* A URI parameter's name, percent-decoded as libpq decodes it. */
 static bool secret_param(const char *key, size_t n)
 {
     char name[16];
     size_t len = 0;
 
-    for (size_t i = 0; i < n; i++, len++) {
+    for (const char *p = key, *end = key + n; p < end; len++) {
         if (len == sizeof name)
             return false;
-        if (key[i] == '%' && i + 2 < n && isxdigit((unsigned char)key[i + 1]) &&
-            isxdigit((unsigned char)key[i + 2])) {
-            name[len] = (char)(hex(key[i + 1]) * 16 + hex(key[i + 2]));
-            i += 2;
-        } else {
-            name[len] = key[i];
-        }
+        name[len] = uri_byte(&p, end);
     }
     return secret_key(name, len);
 }
@@ -123,16 +116,22 @@ static bool secret_param(const char *key, size_t n)
  * no '=' (it may be the tail of a password with an unencoded '&'). */
 static void uri_params(redactor *r, const char *q)
 {
+    bool after_secret = false;
+
     while (*q) {
         size_t len = strcspn(q, "&");
         const char *eq = memchr(q, '=', len);
         if (eq == NULL) {
-            hide(r, q, len);
-        } else if (secret_param(q, (size_t)(eq - q))) {
-            show(r, q, (size_t)(eq + 1 - q));
-            hide(r, eq + 1, len - (size_t)(eq + 1 - q));
+            hide(r, q, len, true);
+            after_secret = false;
         } else {
-            show(r, q, len);
+            key(r, q, (size_t)(eq - q), true, after_secret);
+            after_secret = secret_param(q, (size_t)(eq - q));
+            show(r, q, (size_t)(eq + 1 - q));
+            if (after_secret)
+                hide(r, eq + 1, len - (size_t)(eq + 1 - q), true);
+            else
+                show(r, eq + 1, len - (size_t)(eq + 1 - q));
         }
         q += len;
         if (*q == '&')
@@ -168,7 +167,7 @@ static void dsn_uri(redactor *r, const char *dsn, const char *rest)
         const char *colon = memchr(rest, ':', (size_t)(at - rest));
         if (colon != NULL) {
             show(r, rest, (size_t)(colon + 1 - rest));
-            hide(r, colon + 1, (size_t)(at - colon - 1));
+            hide(r, colon + 1, (size_t)(at - colon - 1), true);
         } else {
             show(r, rest, (size_t)(at - rest));
         }
@@ -209,30 +208,12 @@ static const char *kv_value_end(const char *p)
     return p;
 }
 
-/* A password value: hidden whole, and noted without its quotes, as libpq
- * would echo it. */
-static void hide_value(redactor *r, const char *val, const char *end)
-{
-    if (*val == '\'' && end > val) {
-        const char *in = val + 1, *in_end = end > in && end[-1] == '\'' ? end - 1 : end;
-        note(r, in, (size_t)(in_end - in));
-    }
-    hide(r, val, (size_t)(end - val));
-}
-
 /* The rest of a text that lost its key=value shape: nothing in it can be
- * told apart from a value any more.  Hidden as one; each word noted, since
- * libpq's message quotes one. */
+ * told apart from a value any more, so it is hidden as one. */
 static void hide_rest(redactor *r, const char *p)
 {
-    if (*p == '\0')
-        return;
-    r->sink(r->ud, DBP_REDACTED, MASK_LEN);
-    while (*(p = skip_blanks(p)) != '\0') {
-        size_t n = strcspn(p, " \t\n\r\f\v");
-        note(r, p, n);
-        p += n;
-    }
+    if (*p != '\0')
+        hide(r, p, strlen(p), false);
 }
 
 static void dsn_keyvalue(redactor *r, const char *p)
@@ -240,30 +221,31 @@ static void dsn_keyvalue(redactor *r, const char *p)
     bool after_secret = false;
 
     while (*p) {
-        const char *start = p, *key, *val;
+        const char *start = p, *k, *val;
         size_t key_len;
 
-        key = p = skip_blanks(p);
+        k = p = skip_blanks(p);
         while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
             p++;
-        key_len = (size_t)(p - key);
+        key_len = (size_t)(p - k);
         p = skip_blanks(p);
         if (*p != '=') {
             /* A word with no '=' ("password s3cret"): shown, the rest
              * hidden; right after a password it may be the password's tail
              * ("password=two words" unquoted), so it is hidden too. */
             if (after_secret)
-                p = key;
+                p = k;
             show(r, start, (size_t)(p - start));
             hide_rest(r, p);
             return;
         }
+        key(r, k, key_len, false, after_secret);
         val = p = skip_blanks(p + 1);
         p = kv_value_end(p);
         show(r, start, (size_t)(val - start));
-        after_secret = secret_key(key, key_len);
+        after_secret = secret_key(k, key_len);
         if (after_secret)
-            hide_value(r, val, p);
+            hide(r, val, (size_t)(p - val), false);
         else
             show(r, val, (size_t)(p - val));
     }
@@ -281,72 +263,152 @@ static void dsn(redactor *r, const char *text)
         dsn_keyvalue(r, text);
 }
 
-/* ---- SQL --------------------------------------------------------------- */
-
-/* The end of the string constant at q: '...' ('' inside), E'...' (and
- * backslash escapes), $tag$...$tag$; an unterminated one ends with the
- * text.  NULL when q starts none. */
-static const char *sql_constant_end(const char *q)
+static void discard(void *ud, const char *s, size_t n)
 {
-    bool escapes = false;
-
-    if ((*q == 'E' || *q == 'e') && q[1] == '\'') {
-        escapes = true;
-        q++;
-    }
-    if (*q == '\'') {
-        for (q++; *q != '\0'; q++) {
-            if (escapes && *q == '\\' && q[1] != '\0')
-                q++;
-            else if (*q == '\'' && q[1] == '\'')
-                q++;
-            else if (*q == '\'')
-                return q + 1;
-        }
-        return q;
-    }
-    if (*q == '$' && !isdigit((unsigned char)q[1])) {
-        const char *t = q + 1;
-        while (isalnum((unsigned char)*t) || *t == '_')
-            t++;
-        if (*t != '$')
-            return NULL;
-        size_t tag_len = (size_t)(t + 1 - q);
-        for (t++; *t != '\0'; t++)
-            if (strncmp(t, q, tag_len) == 0)
-                return t + tag_len;
-        return t;
-    }
-    return NULL;
+    (void)ud, (void)s, (void)n;
 }
 
-/* The word PASSWORD, in any case, not the end of a longer word. */
-static bool password_word(const char *text, const char *p)
+/* ---- queries over a DSN's walk ----------------------------------------- */
+
+/* Whether the hidden span s (n bytes) reads as want, as libpq decodes it:
+ * %XX in a URI; in key=value a backslash escapes the next byte, and a
+ * quoted value ends at its first unescaped quote. */
+static bool decodes_to(const char *s, size_t n, bool uri, const char *want, size_t want_len)
 {
-    return (*p == 'p' || *p == 'P') && strncasecmp(p, "password", 8) == 0 &&
-           (p == text || !isalnum((unsigned char)p[-1]));
+    const char *p = s, *end = s + n, *w = want, *w_end = want + want_len;
+    bool quoted = !uri && n > 0 && *s == '\'';
+
+    if (quoted)
+        p++;
+    while (p < end) {
+        char c;
+        if (uri) {
+            c = uri_byte(&p, end);
+        } else if (*p == '\\' && p + 1 < end) {
+            c = p[1];
+            p += 2;
+        } else if (quoted && *p == '\'') {
+            break;
+        } else {
+            c = *p++;
+        }
+        if (w == w_end || *w++ != c)
+            return false;
+    }
+    return w == w_end;
 }
 
-static void sql(redactor *r, const char *text)
+static void hides_visit(redactor *r, const char *s, size_t n, bool uri)
 {
-    const char *p = text, *from = text;
+    if (decodes_to(s, n, uri, r->v->want, r->v->want_len))
+        r->v->found = true;
+}
 
-    while (*p) {
-        if (!password_word(text, p)) {
-            p++;
-            continue;
-        }
-        const char *q = skip_blanks(p + 8), *end = sql_constant_end(q);
-        p += 8;
-        if (end == NULL)
-            continue;
-        show(r, from, (size_t)(q - from));
-        r->sink(r->ud, "'", 1);
-        hide(r, q, (size_t)(end - q));
-        r->sink(r->ud, "'", 1);
-        p = from = end;
+bool dbp_dsn_hides(const char *text, const char *value, size_t len)
+{
+    visitor v = {hides_visit, NULL, value, len, false};
+    redactor r = {discard, NULL, &v};
+
+    if (text != NULL)
+        dsn(&r, text);
+    return v.found;
+}
+
+/* A keyword as the walk met it, raw or (URI) decoded, not after a secret. */
+static void key_visit(redactor *r, const char *s, size_t n, bool uri, bool after_secret)
+{
+    if (after_secret)
+        return;
+    if ((n == r->v->want_len && memcmp(s, r->v->want, n) == 0) ||
+        (uri && decodes_to(s, n, true, r->v->want, r->v->want_len)))
+        r->v->found = true;
+}
+
+static bool dsn_has_key(const char *text, const char *tok, size_t n)
+{
+    visitor v = {NULL, key_visit, tok, n, false};
+    redactor r = {discard, NULL, &v};
+
+    dsn(&r, text);
+    return v.found;
+}
+
+/* ---- messages: double-quoted tokens ------------------------------------ */
+
+/* Whether the quoted token tok (n bytes) of a message may be shown. */
+typedef bool (*token_ok)(const void *ctx, const char *tok, size_t n);
+
+/* libpq's own quoted words in its messages about DSNs ("=" after ...,
+ * matching "]", expected ":" or "/"). */
+static bool libpq_literal(const char *tok, size_t n)
+{
+    return n == 1 && strchr("=]:/", *tok) != NULL;
+}
+
+/* text to r's sink, each "token" that keep refuses replaced by "***"; an
+ * unterminated quote runs to the end and is judged the same way.  greedy:
+ * a token from the DSN may itself hold '"', so the first one that is not
+ * libpq_literal runs to the text's last quote (libpq quotes one such token
+ * per message, its last). */
+static void quoted_tokens(redactor *r, const char *text, size_t n, token_ok keep,
+                          const void *ctx, bool greedy)
+{
+    const char *p = text, *end = text + n, *last = NULL;
+
+    for (const char *q = text; q < end; q++)
+        if (*q == '"')
+            last = q;
+    while (p < end) {
+        const char *open = memchr(p, '"', (size_t)(end - p)), *close;
+        if (open == NULL)
+            break;
+        close = memchr(open + 1, '"', (size_t)(end - open - 1));
+        if (close == NULL)
+            close = end;
+        else if (greedy && !libpq_literal(open + 1, (size_t)(close - open - 1)) && last > close)
+            close = last;
+        show(r, p, (size_t)(open + 1 - p));
+        if (keep(ctx, open + 1, (size_t)(close - open - 1)))
+            show(r, open + 1, (size_t)(close - open - 1));
+        else
+            r->sink(r->ud, DBP_REDACTED, MASK_LEN);
+        if (close == end)
+            return;
+        show(r, close, 1);
+        p = close + 1;
     }
-    show(r, from, (size_t)(p - from));
+    show(r, p, (size_t)(end - p));
+}
+
+static bool not_a_secret(const void *ctx, const char *tok, size_t n)
+{
+    const dbp_secrets *k = ctx;
+
+    for (int i = 0; k != NULL && i < k->n; i++)
+        if (k->len[i] == n && memcmp(k->val[i], tok, n) == 0)
+            return false;
+    return true;
+}
+
+static bool dsn_error_token_ok(const void *ctx, const char *tok, size_t n)
+{
+    if (libpq_literal(tok, n))
+        return true;
+    /* Spelled as keywords are ("hots"): a URI or a "user:password" is not. */
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)tok[i]) && tok[i] != '_')
+            return false;
+    /* A keyword of the DSN, unless it is also what a secret reads as. */
+    return n > 0 && dsn_has_key(ctx, tok, n) && !dbp_dsn_hides(ctx, tok, n);
+}
+
+static size_t without_line_ends(const char *text)
+{
+    size_t n = strlen(text);
+
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    return n;
 }
 
 /* ---- the routine and its buffer ----------------------------------------- */
@@ -354,43 +416,25 @@ static void sql(redactor *r, const char *text)
 void dbp_redact(dbp_text kind, const char *text, const dbp_secrets *secrets,
                 dbp_redact_sink sink, void *ud)
 {
-    redactor r = {secrets, NULL, sink, ud};
-    size_t n;
+    redactor r = {sink, ud, NULL};
 
     if (text == NULL)
         return;
-    if (secrets != NULL && secrets->overflow) {
-        sink(ud, DBP_REDACTED, MASK_LEN);   /* more secrets than we can hold */
-        return;
-    }
     switch (kind) {
     case DBP_TEXT_DSN:
         dsn(&r, text);
         break;
     case DBP_TEXT_SQL:
-        sql(&r, text);
+        dbp_redact_sql(text, sink, ud);
         break;
     case DBP_TEXT_MESSAGE:
-        n = strlen(text);
-        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-            n--;
-        show(&r, text, n);
+        if (secrets != NULL && secrets->overflow) {
+            sink(ud, DBP_REDACTED, MASK_LEN);     /* more secrets than we can hold */
+            return;
+        }
+        quoted_tokens(&r, text, without_line_ends(text), not_a_secret, secrets, false);
         break;
     }
-}
-
-static void discard(void *ud, const char *s, size_t n)
-{
-    (void)ud, (void)s, (void)n;
-}
-
-void dbp_secrets_from_dsn(dbp_secrets *s, const char *text)
-{
-    redactor r = {NULL, s, discard, NULL};
-
-    dbp_secrets_init(s);
-    if (text != NULL)
-        dsn(&r, text);
 }
 
 typedef struct buffer {
@@ -423,4 +467,17 @@ void dbp_redact_buf(dbp_text kind, const char *text, const dbp_secrets *secrets,
 void dbp_redact_dsn(const char *dsn, char *out, size_t size)
 {
     dbp_redact_buf(DBP_TEXT_DSN, dsn, NULL, out, size);
+}
+
+void dbp_redact_dsn_error(const char *dsn, const char *msg, char *out, size_t size)
+{
+    buffer b = {out, size, 0};
+    redactor r = {buffer_add, &b, NULL};
+
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    if (msg != NULL)
+        quoted_tokens(&r, msg, without_line_ends(msg), dsn_error_token_ok,
+                      dsn != NULL ? dsn : "", true);
 }

@@ -1,13 +1,19 @@
-/* redact.h: the one routine that keeps passwords out of text leaving
- * dbpool (DESIGN "Keeps secrets"): DSNs (tostring, pool:dsn(), option
- * errors), libpq's messages (connect errors) and echoed SQL (echo).
+/* redact.h: keeping secrets out of text that leaves dbpool (DESIGN "Keeps
+ * secrets"): DSNs (tostring, pool:dsn()), libpq's and the server's
+ * messages (connect errors, a DSN libpq could not parse) and echoed SQL
+ * (echo).
  *
- * Each kind of text has its own syntax for where a password sits; every
- * kind also hides each occurrence of the secrets a caller knows (conn.c
- * passes what libpq parsed out of the DSN, so the day DSN redaction works
- * from libpq's keywords too, it feeds the same list).  Scanning only moves
- * forward over the input and never reads its own output, so no text, not
- * even a password made of '*', can make it loop.
+ * Secrets are found by where they stand, never by searching a text for a
+ * password's characters (a short password would garble every message that
+ * happens to contain its letters, and show where it is by what is
+ * missing): in a DSN, by the keyword or the URI part that holds them; in a
+ * message, as a whole double-quoted token; in SQL, every constant goes.
+ * Scanning only moves forward over the input and never reads its own
+ * output, so no text, not even a password made of '*', can make it loop.
+ *
+ * conninfo.c checks what DBP_TEXT_DSN hides against the keywords libpq
+ * parses, and falls back on a form rendered from those keywords when the
+ * two disagree.
  *
  * Pure C: no Lua, no libpq, testable from spec/c (test_redact.c). */
 #ifndef DBP_REDACT_H
@@ -16,7 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* What stands where a password was ("'***'" in SQL, quotes kept). */
+/* What stands where a secret was. */
 #define DBP_REDACTED "***"
 #define DBP_SECRETS_MAX 16
 
@@ -24,15 +30,18 @@ typedef enum dbp_text {
     DBP_TEXT_DSN,      /* libpq URI (userinfo password, ?password=, ?sslpassword=) or
                         * key=value (password=, sslpassword=; a word with no '=' and
                         * everything after it: it may be the tail of a password) */
-    DBP_TEXT_SQL,      /* a statement: the string constant after the word PASSWORD
-                        * ('...', E'...', $tag$...$tag$), as CREATE/ALTER ROLE have it */
-    DBP_TEXT_MESSAGE   /* free text (libpq's messages): only the secrets; trailing
-                        * line ends are dropped */
+    DBP_TEXT_SQL,      /* a statement: every constant ('...', E'...', $tag$...$tag$,
+                        * B'...', X'...', U&'...', numbers) replaced by a placeholder
+                        * $n numbered after the statement's own parameters, as
+                        * pg_stat_statements shows statements (redact_sql.c) */
+    DBP_TEXT_MESSAGE   /* libpq's or the server's message: each double-quoted token
+                        * equal to one of the secrets becomes "***"; trailing line
+                        * ends are dropped */
 } dbp_text;
 
-/* Values to hide wherever they appear.  Not copied: each must outlive the
- * calls that use it.  Empty values are ignored; past DBP_SECRETS_MAX,
- * overflow is set and dbp_redact hides the whole text. */
+/* Values a message must not quote.  Not copied: each must outlive the calls
+ * that use it.  Empty values are ignored; past DBP_SECRETS_MAX, overflow is
+ * set and dbp_redact hides the whole text. */
 typedef struct dbp_secrets {
     const char *val[DBP_SECRETS_MAX];
     size_t len[DBP_SECRETS_MAX];
@@ -42,26 +51,41 @@ typedef struct dbp_secrets {
 
 void dbp_secrets_init(dbp_secrets *s);
 void dbp_secrets_add(dbp_secrets *s, const char *val, size_t len);
-/* Initialises s with the parts of dsn that DBP_TEXT_DSN hides (pointers
- * into dsn), so that a message echoing them, even from a DSN libpq could
- * not parse, is hidden too. */
-void dbp_secrets_from_dsn(dbp_secrets *s, const char *dsn);
 
 /* Receives the redacted text piece by piece, in order. */
 typedef void (*dbp_redact_sink)(void *ud, const char *s, size_t n);
 
-/* The routine: text, read as kind, to sink with every password replaced
- * by DBP_REDACTED; secrets may be NULL.  NULL text gives nothing.  Does not
- * allocate and cannot fail (the sink may, e.g. luaL_addlstring raising:
- * nothing here is left to clean up). */
+/* The routine: text, read as kind, to sink with every secret replaced;
+ * secrets (DBP_TEXT_MESSAGE only) may be NULL.  NULL text gives nothing.
+ * Does not allocate and cannot fail (the sink may, e.g. luaL_addlstring
+ * raising: nothing here is left to clean up). */
 void dbp_redact(dbp_text kind, const char *text, const dbp_secrets *secrets,
                 dbp_redact_sink sink, void *ud);
 
 /* dbp_redact into out: at most size - 1 bytes, always terminated when size
- * > 0 (a cut falls in shown text or in DBP_REDACTED, never in a password). */
+ * > 0 (a cut falls in shown text or in DBP_REDACTED, never in a secret). */
 void dbp_redact_buf(dbp_text kind, const char *text, const dbp_secrets *secrets, char *out,
                     size_t size);
-/* dbp_redact_buf of a DSN, with no secrets given. */
+/* dbp_redact_buf of a DSN. */
 void dbp_redact_dsn(const char *dsn, char *out, size_t size);
+
+/* True when DBP_TEXT_DSN hides, somewhere in dsn, a value that libpq would
+ * read as value (len bytes): percent-decoded in a URI, unquoted and
+ * unescaped in key=value.  conninfo.c asks it for every secret libpq
+ * parsed before it shows the redacted text. */
+bool dbp_dsn_hides(const char *dsn, const char *value, size_t len);
+
+/* libpq's reason for refusing dsn (PQconninfoParse's message), with every
+ * double-quoted token hidden unless it is one of libpq's own ("=", "]",
+ * ":", "/") or spelled as a keyword and a keyword of dsn that does not
+ * follow a secret's value (libpq quotes keywords it does not know, words
+ * without '=', whole URIs and raw percent-encoded values, any of which may
+ * hold a password, and quotes as well).  The first token not libpq's own
+ * runs to the message's last quote, so a '"' inside it ends nothing.  Into
+ * out as dbp_redact_buf. */
+void dbp_redact_dsn_error(const char *dsn, const char *msg, char *out, size_t size);
+
+/* redact_sql.c: DBP_TEXT_SQL. */
+void dbp_redact_sql(const char *sql, dbp_redact_sink sink, void *ud);
 
 #endif

@@ -179,16 +179,27 @@ describe("echo and echo_pool", function()
       p:query("SELECT $1::text AS v, $2::int AS n", "shown", dbpool.null)
       e:query("ALTER ROLE no_such_role PASSWORD 'hunter2'")     -- fails; logged first
       e:query("ALTER ROLE no_such_role password  'it''s' VALID UNTIL 'infinity'")
+      e:query("ALTER ROLE no_such_role PASSWORD E'h\\'unter3'")
+      e:query("ALTER ROLE no_such_role PASSWORD $pw$hunter4$pw$")
+      e:query("ALTER ROLE no_such_role PASSWORD $$hunter5$$")
+      e:query("SELECT 'host=x password=hunter6' AS conninfo, $1::int AS n", 7)
       e:query("SELECT 1 AS password")
     end)
     local name, pname = e.name, p.name
+    -- Every constant is a placeholder, numbered after the statement's own
+    -- parameters (pg_stat_statements' form): no secret in any quoting.
     assert.are.same({
       "engine " .. name .. ": SELECT $1::text AS v  -- 1 params (not shown; set echo_params to show them)",
       "engine " .. pname .. ": SELECT $1::text AS v, $2::int AS n  -- params: $1='shown' $2=NULL",
-      "engine " .. name .. ": ALTER ROLE no_such_role PASSWORD '***'",
-      "engine " .. name .. ": ALTER ROLE no_such_role password  '***' VALID UNTIL 'infinity'",
-      "engine " .. name .. ": SELECT 1 AS password",
+      "engine " .. name .. ": ALTER ROLE no_such_role PASSWORD $1",
+      "engine " .. name .. ": ALTER ROLE no_such_role password  $1 VALID UNTIL $2",
+      "engine " .. name .. ": ALTER ROLE no_such_role PASSWORD $1",
+      "engine " .. name .. ": ALTER ROLE no_such_role PASSWORD $1",
+      "engine " .. name .. ": ALTER ROLE no_such_role PASSWORD $1",
+      "engine " .. name .. ": SELECT $2 AS conninfo, $1::int AS n  -- 1 params (not shown; set echo_params to show them)",
+      "engine " .. name .. ": SELECT $1 AS password",
     }, (function() local m = {} for i, l in ipairs(log) do m[i] = l.message end return m end)())
+    for _, l in ipairs(log) do assert.is_nil(l.message:find("hunter", 1, true), l.message) end
   end)
 
   it("log pool events: connect, checkout, checkin, invalidate, timeout, breaker", function()

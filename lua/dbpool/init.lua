@@ -133,9 +133,25 @@ local function open_replicas(name, options)
   return pools
 end
 
+-- engine.options: the options as given, but with each DSN as the core shows
+-- it (secrets replaced by "***"): the real ones stay in C, and a table a
+-- program may print or log keeps no password.
+local function shown_options(options, pool, replicas)
+  local copy = {}
+  for k, v in pairs(options) do copy[k] = v end
+  copy.dsn = pool:dsn()
+  if type(options.replicas) == "table" then
+    local list = {}
+    for i, replica in ipairs(replicas or {}) do list[i] = replica:dsn() end
+    copy.replicas = list
+  end
+  return copy
+end
+
 local function wrap(name, pool, options)
-  local engine = setmetatable({ name = name, pool = pool, options = options, rr = 0 }, Engine)
+  local engine = setmetatable({ name = name, pool = pool, rr = 0 }, Engine)
   engine.replicas = open_replicas(name, options)
+  engine.options = options and shown_options(options, pool, engine.replicas)
   engines[name] = engine
   return engine
 end
@@ -283,7 +299,9 @@ local function finish(conn, ok, ...)
 end
 
 --- A named engine: `dbpool.engine`'s result.  Fields: `name`, `pool` (its
--- `dbpool.Pool`), `options` (nil for one found with `get`), `replicas`.
+-- `dbpool.Pool`), `options` (a copy of the options given, each DSN in it as
+-- `pool:dsn()` shows it, secrets replaced by "***"; nil for one found with
+-- `get`), `replicas`.
 -- @type Engine
 
 --- Checks out a connection, waiting up to `pool_timeout` (the wait for a

@@ -325,6 +325,17 @@ static void test_diff(void)
     is_int(dbp_config_diff(&a, &b, out, sizeof out), 2, "diff: unset vs set string, and a number");
     is_str(out, "pool_timeout, application_name", "... both named");
     dbp_config_free(&b);
+
+    /* connect_timeout given as 10 is not the default 10: unset, the DSN's
+     * or PGCONNECT_TIMEOUT would apply (conninfo.h). */
+    base_config(&b);
+    ok(!b.connect_timeout_set, "connect_timeout: not given, not marked");
+    if (dbp_config_set_number(&b, opt("connect_timeout"), 10, &err) != DBP_OK)
+        diag("setting connect_timeout failed");
+    ok(b.connect_timeout_set, "connect_timeout: given, marked");
+    is_int(dbp_config_diff(&a, &b, out, sizeof out), 1, "diff: connect_timeout given vs not");
+    is_str(out, "connect_timeout", "... is reported as connect_timeout");
+    dbp_config_free(&b);
     dbp_config_free(&a);
 }
 

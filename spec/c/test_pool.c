@@ -995,13 +995,16 @@ static void test_cap_spare_given_up(void)
 int main(void)
 {
     dbp_config mon_cfg;
+    dbp_conninfo *mon_ci = NULL;
     dbp_error err;
     double t0 = tl_now();
 
     g_dsn = tl_env_or_bail("DBPOOL_TEST_DSN");
     cfg_make(&mon_cfg, "monitor", g_dsn, 1, 0, 1);
-    if (dbp_conn_open(&mon_cfg, g_dsn, &g_monitor, &err) != DBP_OK)
+    if (dbp_conninfo_new(&mon_cfg, g_dsn, "dsn", &mon_ci, &err) != DBP_OK ||
+        dbp_conn_open(&mon_cfg, mon_ci, &g_monitor, &err) != DBP_OK)
         bail_out("cannot connect to DBPOOL_TEST_DSN: %s", err.message);
+    dbp_conninfo_free(mon_ci);
     dbp_config_free(&mon_cfg);
 
     test_counters();

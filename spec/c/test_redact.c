@@ -1,14 +1,13 @@
-/* test_redact.c: csrc/redact.c from C, no server needed.
+/* test_redact.c: csrc/redact.c and redact_sql.c from C, no server needed.
  *
  * DSNs in every form, passwords made of the characters that trip parsers
  * ('*', '?', '@', '%', quotes, blanks), libpq's messages given secrets
- * (including secrets that look like the mask, which must not loop), echoed
- * SQL, short buffers; last, connect errors from conn.c for DSNs that libpq
- * itself refuses to parse, which it then quotes back. */
+ * (including secrets that look like the mask, which must not loop), libpq's
+ * reasons for refusing a DSN, echoed SQL, short buffers.  The DSN parsed by
+ * libpq, and connect errors, are test_conninfo.c's. */
 #include <stdio.h>
 #include <string.h>
 
-#include "conn.h"
 #include "redact.h"
 #include "testlib.h"
 
@@ -107,57 +106,129 @@ static void test_short_buffer(void)
 
 /* ---- messages ------------------------------------------------------------ */
 
+static void msg(const char *text, const dbp_secrets *k, const char *want, const char *secret)
+{
+    redacts(DBP_TEXT_MESSAGE, text, k, want, secret);
+}
+
 static void test_messages(void)
 {
     dbp_secrets k;
 
     dbp_secrets_init(&k);
     dbp_secrets_add(&k, "s3cret", 6);
-    redacts(DBP_TEXT_MESSAGE, "FATAL: s3cret and s3cret again\n", &k,
-            "FATAL: *** and *** again", "s3cret");
-    redacts(DBP_TEXT_MESSAGE, "nothing to hide", NULL, "nothing to hide", NULL);
+    msg("FATAL: \"s3cret\" and \"s3cret\" again\n", &k, "FATAL: \"***\" and \"***\" again",
+        "s3cret");
+    msg("nothing to hide", NULL, "nothing to hide", NULL);
+    /* By position, not by letters: a short secret does not garble text. */
+    dbp_secrets_init(&k);
+    dbp_secrets_add(&k, "on", 2);
+    msg("could not connect: connection to server at \"h\" failed", &k,
+        "could not connect: connection to server at \"h\" failed", NULL);
+    msg("role \"on\" is unknown", &k, "role \"***\" is unknown", "\"on\"");
+    msg("unterminated \"on", &k, "unterminated \"***", "\"on");
 
     /* Secrets that look like the mask, or sit inside it: one pass, no loop. */
     dbp_secrets_init(&k);
     dbp_secrets_add(&k, "***", 3);
-    redacts(DBP_TEXT_MESSAGE, "a *** b ****", &k, "a *** b ****", NULL);
+    msg("a \"***\" b ****", &k, "a \"***\" b ****", NULL);
     dbp_secrets_init(&k);
     dbp_secrets_add(&k, "*", 1);
-    redacts(DBP_TEXT_MESSAGE, "x*y**", &k, "x***y******", NULL);
+    msg("x\"*\"y**", &k, "x\"***\"y**", NULL);
+    dbp_secrets_init(&k);
+    dbp_secrets_add(&k, "\"", 1);
+    msg("a \"\"\" b", &k, "a \"\"\" b", NULL);
 
-    /* The longest secret wins where two start; empty ones are ignored. */
+    /* Empty ones are ignored. */
     dbp_secrets_init(&k);
     dbp_secrets_add(&k, "abc", 3);
-    dbp_secrets_add(&k, "abcdef", 6);
     dbp_secrets_add(&k, "", 0);
-    is_int(k.n, 2, "secrets: an empty one is not kept");
-    redacts(DBP_TEXT_MESSAGE, "xxabcdefyy abcz", &k, "xx***yy ***z", "def");
+    is_int(k.n, 1, "secrets: an empty one is not kept");
+    msg("\"\" and \"abc\"", &k, "\"\" and \"***\"", "abc");
 
     /* More than it can hold: the whole text is withheld. */
     dbp_secrets_init(&k);
     for (int i = 0; i <= DBP_SECRETS_MAX; i++)
         dbp_secrets_add(&k, "pw", 2);
     ok(k.overflow, "secrets: overflow is noted");
-    redacts(DBP_TEXT_MESSAGE, "could not connect: pw", &k, "***", "pw");
+    msg("could not connect: pw", &k, "***", "pw");
 }
 
-/* What a DSN's redaction hides is what a message must not show either. */
-static void test_secrets_from_dsn(void)
+/* What libpq says of a DSN it refuses, as dbp_redact_dsn_error shows it:
+ * quoted keywords stay, anything else quoted goes. */
+static void dsn_error(const char *text, const char *why, const char *want, const char *secret)
 {
-    dbp_secrets k;
+    char out[512];
 
-    dbp_secrets_from_dsn(&k, "host=h password=two words");
-    redacts(DBP_TEXT_MESSAGE, "missing \"=\" after \"words\" in connection info string", &k,
-            "missing \"=\" after \"***\" in connection info string", "words");
-    dbp_secrets_from_dsn(&k, "postgresql://u:p%zz@h/db");
-    redacts(DBP_TEXT_MESSAGE, "invalid percent-encoded token: \"p%zz\"", &k,
-            "invalid percent-encoded token: \"***\"", "p%zz");
-    dbp_secrets_from_dsn(&k, "host=h password='a b*' user=app");
-    redacts(DBP_TEXT_MESSAGE, "it said a b* there", &k, "it said *** there", "a b*");
-    dbp_secrets_from_dsn(&k, "host=h user=app");
-    is_int(k.n, 0, "secrets: a DSN without a password has none");
-    dbp_secrets_from_dsn(&k, NULL);
-    is_int(k.n, 0, "secrets: NULL has none");
+    dbp_redact_dsn_error(text, why, out, sizeof out);
+    is_str(out, want, "dsn error: %s", text);
+    if (secret != NULL)
+        unlike(out, secret, "dsn error: '%s' is gone", secret);
+}
+
+static void test_dsn_errors(void)
+{
+    dsn_error("POSTGRESQL://u:S3CRET@h/db",
+              "missing \"=\" after \"POSTGRESQL://u:S3CRET@h/db\" in connection info string\n",
+              "missing \"=\" after \"***\" in connection info string", "S3CRET");
+    dsn_error("postgresql://u:S3%zzCRET@h", "invalid percent-encoded token: \"S3%zzCRET\"\n",
+              "invalid percent-encoded token: \"***\"", "S3%zz");
+    dsn_error("host=h password=two words",
+              "missing \"=\" after \"words\" in connection info string\n",
+              "missing \"=\" after \"***\" in connection info string", "words");
+    dsn_error("host=h password=a b=c", "invalid connection option \"b\"\n",
+              "invalid connection option \"***\"", "\"b\"");
+    dsn_error("host=h hots=x", "invalid connection option \"hots\"\n",
+              "invalid connection option \"hots\"", NULL);
+    dsn_error("postgresql://h?password=a&b=c", "invalid URI query parameter: \"b\"\n",
+              "invalid URI query parameter: \"***\"", "\"b\"");
+    dsn_error("postgresql://h?passwrd=x", "invalid URI query parameter: \"passwrd\"\n",
+              "invalid URI query parameter: \"passwrd\"", NULL);
+    dsn_error("postgresql://h?pass%77rd=x", "invalid URI query parameter: \"passwrd\"\n",
+              "invalid URI query parameter: \"passwrd\"", NULL);
+    dsn_error("postgresql://u:pw@[::1/db",
+              "end of string reached when looking for matching \"]\" in IPv6 host address in "
+              "URI: \"postgresql://u:pw@[::1/db\"\n",
+              "end of string reached when looking for matching \"]\" in IPv6 host address in "
+              "URI: \"***\"", "pw@");
+    dsn_error("host=h password='abc", "unterminated quoted string in connection info string\n",
+              "unterminated quoted string in connection info string", NULL);
+    /* A password spelled like a keyword, or made of quotes and stars. */
+    dsn_error("postgressql://u:ab=cd@h", "invalid connection option \"postgressql://u:ab\"",
+              "invalid connection option \"***\"", "ab");
+    dsn_error("POSTGRESQL://u:h@\":Qmark'g@h/db",
+              "missing \"=\" after \"POSTGRESQL://u:h@\":Qmark'g@h/db\" in connection info string",
+              "missing \"=\" after \"***\" in connection info string", "mark");
+    dsn_error("postgressql://u:x\"mark=y@h", "invalid connection option \"postgressql://u:x\"mark\"",
+              "invalid connection option \"***\"", "mark");
+    dsn_error("postgresql://u:pw@h\"mark/db",
+              "unexpected character \"\"\" at position 19 in URI (expected \":\" or \"/\"): "
+              "\"postgresql://u:pw@h\"mark/db\"", "unexpected character \"***\"", "mark");
+    dsn_error("host=h hots=x password=hots", "invalid connection option \"hots\"",
+              "invalid connection option \"***\"", "hots");
+    dsn_error("host=h password=\"*\" x", "missing \"=\" after \"x\" in connection info string",
+              "missing \"=\" after \"***\" in connection info string", NULL);
+}
+
+/* What DBP_TEXT_DSN hides is compared with what libpq parsed (conninfo.c). */
+static void hides(const char *text, const char *value, bool want)
+{
+    ok(dbp_dsn_hides(text, value, strlen(value)) == want, "dsn %s '%s': %s", want ? "hides"
+       : "does not hide", value, text);
+}
+
+static void test_dsn_hides(void)
+{
+    hides("postgresql://u:p%40ss@h/db", "p@ss", true);
+    hides("postgresql://u:S3?CRET@h", "S3?CRET", true);
+    hides("postgresql://h/db?pass%77ord=S3CRET", "S3CRET", true);
+    hides("host=h password='a b\\'c' user=u", "a b'c", true);
+    hides("host=h password='a\\\\' user=u", "a\\", true);
+    hides("host=h password=a\\ b user=u", "a b", true);
+    hides("host=h sslpassword=k3y", "k3y", true);
+    hides("host=h user=pw", "pw", false);
+    hides("host=h password=pw", "p", false);
+    hides(NULL, "x", false);
 }
 
 /* ---- echoed SQL ---------------------------------------------------------- */
@@ -169,46 +240,28 @@ static void sql(const char *text, const char *want, const char *secret)
 
 static void test_sql(void)
 {
-    sql("ALTER ROLE r PASSWORD 'hunter2'", "ALTER ROLE r PASSWORD '***'", "hunter2");
+    sql("ALTER ROLE r PASSWORD 'hunter2'", "ALTER ROLE r PASSWORD $1", "hunter2");
     sql("ALTER ROLE r password  'it''s' VALID UNTIL 'infinity'",
-        "ALTER ROLE r password  '***' VALID UNTIL 'infinity'", "it''s");
-    sql("SELECT 1 AS password", "SELECT 1 AS password", NULL);
-    sql("SELECT passwords 'x'", "SELECT passwords 'x'", NULL);
-    sql("CREATE ROLE r PASSWORD E'a\\'b*?' LOGIN", "CREATE ROLE r PASSWORD '***' LOGIN", "b*");
-    sql("CREATE ROLE r PASSWORD $pw$x'y@%$pw$ LOGIN", "CREATE ROLE r PASSWORD '***' LOGIN",
-        "y@%");
-    sql("CREATE ROLE r PASSWORD $$x$$", "CREATE ROLE r PASSWORD '***'", "x");
-    sql("ALTER ROLE r PASSWORD 'abc", "ALTER ROLE r PASSWORD '***'", "abc");
-    sql("ALTER ROLE r PASSWORD '***'", "ALTER ROLE r PASSWORD '***'", NULL);
-    sql("ALTER ROLE r PASSWORD '*?@%\"'; ALTER ROLE s PASSWORD 'two'",
-        "ALTER ROLE r PASSWORD '***'; ALTER ROLE s PASSWORD '***'", "two");
-    sql("SELECT $1 AS password", "SELECT $1 AS password", NULL);
-    sql("ALTER ROLE r PASSWORD", "ALTER ROLE r PASSWORD", NULL);
-}
-
-/* ---- through conn.c: libpq quoting a DSN it cannot parse ------------------ */
-
-static void connect_fails_clean(const char *text, const char *secret)
-{
-    dbp_config cfg;
-    dbp_conn *c = NULL;
-    dbp_error err;
-
-    dbp_config_init(&cfg);
-    cfg.connect_timeout = 2;
-    is_int(dbp_conn_open(&cfg, text, &c, &err), DBP_CONNECT, "conn: %s is refused", text);
-    like(err.message, "could not connect", "conn: the message says what failed");
-    like(err.message, DBP_REDACTED, "conn: libpq quoted the DSN back, hidden: %s", err.message);
-    unlike(err.message, secret, "conn: '%s' is not in '%s'", secret, err.message);
-    dbp_conn_close(c);
-    dbp_config_free(&cfg);
-}
-
-static void test_conn_messages(void)
-{
-    connect_fails_clean("host=127.0.0.1 port=1 password=two words", "words");
-    connect_fails_clean("postgresql://u:p%zz@127.0.0.1:1/db", "p%zz");
-    connect_fails_clean("postgresql://u:s3cret@[::1/db", "s3cret");
+        "ALTER ROLE r password  $1 VALID UNTIL $2", "it''s");
+    sql("CREATE ROLE r PASSWORD E'a\\'b*?' LOGIN", "CREATE ROLE r PASSWORD $1 LOGIN", "b*");
+    sql("CREATE ROLE r PASSWORD e'a\\\\' LOGIN", "CREATE ROLE r PASSWORD $1 LOGIN", "a\\");
+    sql("CREATE ROLE r PASSWORD $pw$x'y@%$pw$ LOGIN", "CREATE ROLE r PASSWORD $1 LOGIN", "y@%");
+    sql("CREATE ROLE r PASSWORD $$x$$", "CREATE ROLE r PASSWORD $1", "x$");
+    sql("ALTER ROLE r PASSWORD 'abc", "ALTER ROLE r PASSWORD $1", "abc");
+    sql("SELECT dblink_connect('host=x password=y')", "SELECT dblink_connect($1)", "password=y");
+    sql("SELECT pgp_sym_encrypt($1, 'k3y'), $2", "SELECT pgp_sym_encrypt($1, $3), $2", "k3y");
+    sql("SELECT 42, -1.5e3, .5, 0x1F, 1_000 FROM t1 WHERE c2 = 7",
+        "SELECT $1, -$2, $3, $4, $5 FROM t1 WHERE c2 = $6", "42");
+    sql("SELECT 'a' 'b', U&'d\\0061t', B'101', X'1F', N'x'",
+        "SELECT $1 $2, $3, $4, $5, $6", "101");
+    sql("SELECT \"it's\" AS \"a\"\"b\", $1 AS password", "SELECT \"it's\" AS \"a\"\"b\", $1 AS password",
+        NULL);
+    sql("SELECT 1 -- it's 2\n, 3 /* '4' /* 5 */ 6 */", "SELECT $1 -- it's 2\n, $2 /* '4' /* 5 */ 6 */",
+        NULL);
+    sql("SELECT a$1, $10", "SELECT a$1, $10", NULL);
+    sql("SELECT '***', '*'", "SELECT $1, $2", "'*'");
+    sql("", "", NULL);
+    sql("SELECT 1::int, '1 day'::interval", "SELECT $1::int, $2::interval", "day");
 }
 
 int main(void)
@@ -218,8 +271,8 @@ int main(void)
     test_dsn_odd_passwords();
     test_short_buffer();
     test_messages();
-    test_secrets_from_dsn();
+    test_dsn_errors();
+    test_dsn_hides();
     test_sql();
-    test_conn_messages();
     return done_testing();
 }
