@@ -110,7 +110,9 @@ local engines = {}         -- this Lua state's Engine objects, by name
 
 -- Each replica is a pool of its own, named "<name>/replica<i>" (so it shows
 -- in stats and metrics as an engine), with the engine's options but its own
--- DSN and no role or policy of the primary's.
+-- DSN and no role or policy of the primary's.  The core gives it that name
+-- (core.open's third argument): engine names cannot hold '/', so no engine
+-- passes for another's replica.
 local function open_replicas(name, options)
   if not options then             -- dbpool.get: find what another state opened
     local pools = {}
@@ -127,8 +129,8 @@ local function open_replicas(name, options)
   for i, dsn in ipairs(list) do
     local o = {}
     for k, v in pairs(options) do o[k] = v end
-    o.name, o.dsn, o.replicas, o.role, o.policy = options.name .. "/replica" .. i, dsn, nil, nil, nil
-    pools[i] = core.open(o)
+    o.dsn, o.replicas, o.role, o.policy = dsn, nil, nil, nil
+    pools[i] = core.open(o, nil, i)
   end
   return pools
 end
@@ -490,7 +492,7 @@ dbpool.health_defaults = health.defaults
 -- labelled `worker`).
 -- @treturn string
 function dbpool.metrics()
-  return metrics(ngx_path and ngx_path.instance_rows)
+  return metrics.render(ngx_path and ngx_path.instance_rows)
 end
 
 -- Calls fn and raises its error at the caller of the dbpool function.
