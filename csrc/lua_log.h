@@ -4,6 +4,7 @@
 #define DBP_LUA_LOG_H
 
 #include "compat.h"
+#include "conn.h"
 #include "pool.h"
 
 /* Calls dbpool.log(message, level) (level "info" or "warn") in a protected
@@ -34,5 +35,24 @@ void dbp_lua_echo_statement(lua_State *L, dbp_pool *p, const dbp_statement *stmt
 void dbp_lua_echo_checkout(lua_State *L, dbp_pool *p, dbp_status st, unsigned events,
                            const dbp_error *err);
 void dbp_lua_echo_checkin(lua_State *L, dbp_pool *p, unsigned events, bool invalidated);
+
+/* Logs the server notices queued on s's connection (notice.h) through
+ * dbpool.log, "warn" for WARNING, "info" for the rest, and how many were
+ * dropped, if any.  Call after anything that read from the server: a
+ * checkout (startup notices, also of a connection the refill thread
+ * opened), a connect step, a statement.  Costs one load when there is
+ * nothing. */
+void dbp_lua_log_notices_slow(lua_State *L, dbp_pool *p, dbp_notices *q);
+static inline void dbp_lua_log_notices(lua_State *L, dbp_pool *p, dbp_slot *s)
+{
+    dbp_conn *c;
+    dbp_notices *q;
+
+    if (s == NULL || dbp_slot_inherited(s) || (c = dbp_slot_conn(s)) == NULL)
+        return;                                  /* inherited: the parent's to log */
+    q = dbp_conn_notices(c);
+    if (!dbp_notices_empty(q))
+        dbp_lua_log_notices_slow(L, p, q);
+}
 
 #endif
