@@ -19,8 +19,9 @@
  *
  * Server notices (RAISE NOTICE, WARNING, INFO; startup notices too) are
  * queued on their connection by the core (notice.h) and logged here, after
- * each binding call that may have read them: "warn" for a WARNING, "info"
- * for the rest. */
+ * each binding call that may have read them: "warn" for a WARNING, "debug"
+ * for the rest (NOTICE, INFO, LOG, DEBUG: what the default dbpool.log
+ * prints only under nginx, at ngx.DEBUG). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,7 +273,7 @@ void dbp_lua_log_notices_slow(lua_State *L, dbp_pool *p, dbp_notices *q)
      * Lua runs (dbpool.log, or a memory error in lua_pushfstring). */
     while (dbp_notices_pop(q, &warning, text, sizeof text)) {
         lua_pushfstring(L, "engine %s: %s", name, text);
-        dbp_lua_log(L, warning ? "warn" : "info", lua_tostring(L, -1));
+        dbp_lua_log(L, warning ? "warn" : "debug", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
     if ((dropped = dbp_notices_take_dropped(q)) > 0) {

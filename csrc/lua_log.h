@@ -7,7 +7,7 @@
 #include "conn.h"
 #include "pool.h"
 
-/* Calls dbpool.log(message, level) (level "info" or "warn") in a protected
+/* Calls dbpool.log(message, level) ("debug", "info" or "warn") in a protected
  * call; writes to stderr when dbpool is not loaded or the call fails. */
 void dbp_lua_log(lua_State *L, const char *level, const char *message);
 
@@ -37,7 +37,7 @@ void dbp_lua_echo_checkout(lua_State *L, dbp_pool *p, dbp_status st, unsigned ev
 void dbp_lua_echo_checkin(lua_State *L, dbp_pool *p, unsigned events, bool invalidated);
 
 /* Logs the server notices queued on s's connection (notice.h) through
- * dbpool.log, "warn" for WARNING, "info" for the rest, and how many were
+ * dbpool.log, "warn" for WARNING, "debug" for the rest, and how many were
  * dropped, if any.  Call after anything that read from the server: a
  * checkout (startup notices, also of a connection the refill thread
  * opened), a connect step, a statement.  Costs one load when there is

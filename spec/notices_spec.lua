@@ -1,6 +1,8 @@
 -- The server's notices (RAISE NOTICE, WARNING, a startup notice) reach
--- dbpool.log, never the app's stderr: libpq's default receiver prints them
--- there, and dbpool replaces it from the first byte of a connection.
+-- dbpool.log, never the app's stderr by themselves: libpq's default
+-- receiver prints them there, and dbpool replaces it from the first byte of
+-- a connection.  NOTICE and the like are "debug", which the default
+-- dbpool.log does not print outside nginx; WARNING is "warn".
 local dbpool = require "dbpool"
 local helper = require "helper"
 
@@ -13,7 +15,7 @@ local function notices(log)
 end
 
 describe("server notices", function()
-  it("reach dbpool.log from a statement: NOTICE as info, WARNING as warn, with detail and hint", function()
+  it("reach dbpool.log from a statement: NOTICE as debug, WARNING as warn, with detail and hint", function()
     local e = helper.engine()
     local conn = assert(e:connect())
     local log = helper.capture_log(function()
@@ -23,7 +25,7 @@ describe("server notices", function()
     conn:close()
     local seen = notices(log)
     assert.are.equal(2, #seen)
-    assert.are.same({ message = ("engine %s: server NOTICE: x"):format(e.name), level = "info" }, seen[1])
+    assert.are.same({ message = ("engine %s: server NOTICE: x"):format(e.name), level = "debug" }, seen[1])
     assert.are.same({ message = ("engine %s: server WARNING: careful DETAIL: the detail HINT: the hint")
       :format(e.name), level = "warn" }, seen[2])
   end)
@@ -64,7 +66,8 @@ describe("server notices", function()
     assert.are.equal(1, #log)
   end)
 
-  it("never reach the app's stderr, the startup's notices included (a child process)", function()
+  it("reach dbpool.log from the connect's first byte and never stderr by themselves; "
+    .. "the default dbpool.log prints only warnings (child processes)", function()
     -- The DSN's application_name (not the option, which is checked at
     -- creation) is longer than the server keeps: it answers the startup
     -- with a NOTICE, before the connection is ready.
@@ -72,9 +75,16 @@ describe("server notices", function()
     local f = assert(io.open(script, "wb"))
     f:write([[
 local dbpool = require "dbpool"
-dbpool.log = function(message, level) io.stdout:write("LOG ", level, " ", message, "\n") end
 local dsn = os.getenv("SPEC_DSN")
 dsn = dsn .. (dsn:find("?", 1, true) and "&" or "?") .. "application_name=" .. ("a"):rep(70)
+if os.getenv("SPEC_DEFAULT_LOG") then    -- dbpool's own: warnings on stderr, notices nowhere
+  local e = dbpool.engine { name = "DEFAULT", dsn = dsn, pool_size = 1,
+                            pgbouncer = os.getenv("SPEC_PGBOUNCER") == "1" }
+  assert(e:query("DO $$ BEGIN RAISE NOTICE 'x'; RAISE WARNING 'shown'; END $$"))
+  print("done")
+  os.exit(0)
+end
+dbpool.log = function(message, level) io.stdout:write("LOG ", level, " ", message, "\n") end
 local e = dbpool.engine { name = "NOTICES", dsn = dsn, pool_size = 1,
                           pgbouncer = os.getenv("SPEC_PGBOUNCER") == "1" }
 local conn = assert(e:connect())
@@ -83,25 +93,34 @@ conn:close()
 print("done")
 ]])
     f:close()
-    local err_file = os.tmpname()
     local i = -1
     while arg[i - 1] do i = i - 1 end                         -- the interpreter of this run
-    local cmd = ("SPEC_DSN='%s' SPEC_PGBOUNCER=%s '%s' '%s' 2>'%s'"):format(helper.dsn,
-      helper.via_pgbouncer and "1" or "0", arg[i], script, err_file)
-    local p = assert(io.popen(cmd))
-    local out = p:read("*a")
-    p:close()
-    local ef = assert(io.open(err_file, "rb"))
-    local err = ef:read("*a")
-    ef:close()
+    -- Runs the script; returns its stdout and its stderr.
+    local function child(env)
+      local err_file = os.tmpname()
+      local cmd = ("%s SPEC_DSN='%s' SPEC_PGBOUNCER=%s '%s' '%s' 2>'%s'"):format(env, helper.dsn,
+        helper.via_pgbouncer and "1" or "0", arg[i], script, err_file)
+      local p = assert(io.popen(cmd))
+      local out = p:read("*a")
+      p:close()
+      local ef = assert(io.open(err_file, "rb"))
+      local err = ef:read("*a")
+      ef:close()
+      os.remove(err_file)
+      return out, err
+    end
+    local out, err = child("")
+    local default_out, default_err = child("SPEC_DEFAULT_LOG=1")
     os.remove(script)
-    os.remove(err_file)
     assert.matches("done\n", out, 1, true)
     assert.are.equal("", err)
-    assert.matches("LOG info engine NOTICES: server NOTICE: x\n", out, 1, true)
+    assert.matches("LOG debug engine NOTICES: server NOTICE: x\n", out, 1, true)
     if not helper.via_pgbouncer then       -- PgBouncer answers the startup itself
-      assert.matches('LOG info engine NOTICES: server NOTICE: identifier "' .. ("a"):rep(70)
+      assert.matches('LOG debug engine NOTICES: server NOTICE: identifier "' .. ("a"):rep(70)
         .. '" will be truncated', out, 1, true)
     end
+    -- With dbpool.log as it comes: the warning on stderr, no notice anywhere.
+    assert.are.equal("done\n", default_out)
+    assert.are.equal("dbpool [warn] engine DEFAULT: server WARNING: shown\n", default_err)
   end)
 end)

@@ -56,19 +56,23 @@ else
 end
 
 -- Where pool events, echoed statements and warnings go: a settable function
--- (message, level), level one of "info", "warn", "error".  Under OpenResty
--- it is ngx.log (nginx's error log); elsewhere stderr.
+-- (message, level), level one of "debug", "info", "warn", "error".  Under
+-- OpenResty it is ngx.log (nginx's error log); elsewhere stderr, except
+-- "debug" (the server's notices), which a library must not print unasked.
 local ngx_levels = rawget(_G, "ngx") and ngx.log and
-  { info = ngx.INFO, warn = ngx.WARN, error = ngx.ERR } or nil
---- Where pool events, echoed statements and warnings go.  Replace it with
--- any function of the same arguments.  Under OpenResty it writes to nginx's
--- error log (ngx.log); elsewhere to stderr.
+  { debug = ngx.DEBUG, info = ngx.INFO, warn = ngx.WARN, error = ngx.ERR } or nil
+--- Where pool events, echoed statements, warnings and the server's notices
+-- go.  Replace it with any function of the same arguments.  Under OpenResty
+-- it writes to nginx's error log (ngx.log, "debug" at ngx.DEBUG); elsewhere
+-- to stderr, all but "debug".
 -- @string message the text, with no secret in it
--- @string level "info", "warn" or "error"
+-- @string level "debug" (the server's NOTICE, INFO, LOG, DEBUG messages),
+-- "info" (echo, echo_pool), "warn" (leaks, failed pre-warming, the server's
+-- WARNINGs) or "error"
 function dbpool.log(message, level)
   if ngx_levels then
     ngx.log(ngx_levels[level] or ngx.INFO, "dbpool: ", message)
-  else
+  elseif level ~= "debug" then
     io.stderr:write("dbpool [", level or "info", "] ", message, "\n")
   end
 end
