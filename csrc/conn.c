@@ -188,7 +188,7 @@ static dbp_status connect_error(PGconn *pg, const char *dsn, dbp_error *err)
 }
 
 /* A connection that just reached CONNECTION_OK gets its error verbosity
- * (its notice receiver it got at the start, dbp_conn_start). */
+ * (the notice receiver is set earlier, in dbp_conn_start). */
 static void connected(dbp_conn *c)
 {
     /* Verbose messages carry the SQLSTATE in the text; a lost connection's
