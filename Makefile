@@ -20,7 +20,7 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config policy redact redact_sql conninfo resolve conn conn_exec result stmt_cache breaker lock fork cap refill shstats autosize \
+CORE  = error config policy redact redact_sql conninfo notice resolve conn conn_exec result stmt_cache breaker lock fork cap refill shstats autosize \
         pool pool_slots pool_connect pool_leak pool_stmt metrics registry
 LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_params lua_log lua_result lua_error lua_policy \
         lua_ngx_wait lua_autosize

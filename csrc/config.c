@@ -14,7 +14,8 @@
 #define NOBOUND 0, 0, false
 
 const dbp_option dbp_options[] = {
-    {"name", DBP_OPT_STRING, OFF(name), NOBOUND, "a non-empty string"},
+    {"name", DBP_OPT_STRING, OFF(name), NOBOUND,
+     "1 to 63 ASCII letters, digits, '_', '-', '.' or ':'"},
     {"dsn", DBP_OPT_STRING, OFF(dsn), NOBOUND, "a non-empty libpq URI or key=value string"},
     {"pool_size", DBP_OPT_INT, OFF(pool_size), 0, INT_MAX, false,
      "an integer >= 0 (0 = no limit), or \"auto\""},
@@ -56,7 +57,8 @@ const dbp_option dbp_options[] = {
      "an integer from 1 to 100000"},
     {"connect_timeout", DBP_OPT_NUMBER, OFF(connect_timeout), 0, 1e6, false,
      "a number of seconds >= 0 (0 = wait forever)"},
-    {"application_name", DBP_OPT_STRING, OFF(application_name), NOBOUND, "a string"},
+    {"application_name", DBP_OPT_STRING, OFF(application_name), NOBOUND,
+     "a string of at most 63 bytes"},
     {"statement_timeout", DBP_OPT_INT, OFF(statement_timeout), 0, INT_MAX, false,
      "an integer number of milliseconds >= 0"},
     {"lock_timeout", DBP_OPT_INT, OFF(lock_timeout), 0, INT_MAX, false,
@@ -282,6 +284,73 @@ dbp_status dbp_config_set_bool(dbp_config *c, const dbp_option *o, bool v,
     return invalid(err, o, v ? "true" : "false");
 }
 
+/* ---- names ------------------------------------------------------------- */
+
+static bool name_char(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-' || ch == '.' || ch == ':';
+}
+
+/* v for a message, quoted: printable ASCII as it is (quote and backslash
+ * escaped), any other byte as \xHH, so that the message stays valid UTF-8
+ * whatever v holds; cut after 40 bytes of v. */
+static void quote_shown(const char *v, char *out, size_t size)
+{
+    size_t used = 0, i;
+
+    out[used++] = '"';
+    for (i = 0; v[i] != '\0' && i < 40 && used + 6 < size; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch == '"' || ch == '\\')
+            used += (size_t)snprintf(out + used, size - used, "\\%c", ch);
+        else if (ch >= 0x20 && ch < 0x7f)
+            out[used++] = (char)ch;
+        else
+            used += (size_t)snprintf(out + used, size - used, "\\x%02x", ch);
+    }
+    snprintf(out + used, size - used, "%s\"", v[i] != '\0' ? "..." : "");
+}
+
+/* The engine name: a registry key, a metrics label and a word in logs.  '/'
+ * is kept out because the registry names replicas "<name>/replica<i>"
+ * (dbp_config_name_replica): "KG/replica1" made by hand would be taken for
+ * KG's replica.  ASCII only, so every label and log line is valid UTF-8. */
+static dbp_status check_name(const dbp_option *o, const char *v, dbp_error *err)
+{
+    char shown[200], got[sizeof shown + 100];
+    size_t len = strlen(v), i;
+
+    for (i = 0; i < len && name_char((unsigned char)v[i]); i++)
+        ;
+    if (len <= DBP_NAME_MAX && i == len)
+        return DBP_OK;
+    quote_shown(v, shown, sizeof shown);
+    if (i < len && v[i] == '/')
+        snprintf(got, sizeof got, "%s ('/' at byte %zu: dbpool names replicas "
+                 "\"<name>/replica<i>\")", shown, i + 1);
+    else if (i < len && (unsigned char)v[i] >= 0x20 && (unsigned char)v[i] < 0x7f)
+        snprintf(got, sizeof got, "%s ('%c' at byte %zu)", shown, v[i], i + 1);
+    else if (i < len)
+        snprintf(got, sizeof got, "%s (0x%02x at byte %zu)", shown, (unsigned char)v[i], i + 1);
+    else
+        snprintf(got, sizeof got, "%s (%zu bytes)", shown, len);
+    return invalid(err, o, got);
+}
+
+dbp_status dbp_config_name_replica(dbp_config *c, int i, dbp_error *err)
+{
+    size_t size = strlen(c->name) + 32;
+    char *name = malloc(size);
+
+    if (name == NULL)
+        return dbp_error_set(err, DBP_NOMEM, "out of memory");
+    snprintf(name, size, "%s/replica%d", c->name, i);
+    free(c->name);
+    c->name = name;
+    return DBP_OK;
+}
+
 dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *o, const char *v,
                                  dbp_error *err)
 {
@@ -300,6 +369,16 @@ dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *o, const char 
         /* name and dsn must say something; application_name may be empty. */
         if (v[0] == '\0' && o->offset != OFF(application_name))
             return invalid(err, o, "an empty string");
+        if (o->offset == OFF(name) && check_name(o, v, err) != DBP_OK)
+            return DBP_INVALID;
+        /* The server keeps NAMEDATALEN - 1 bytes of it and says so in a
+         * NOTICE on every connect; a much longer one overflows the startup
+         * packet and fails every connect. */
+        if (o->offset == OFF(application_name) && strlen(v) > DBP_NAME_MAX)
+            return dbp_error_set(err, DBP_INVALID,
+                                 "option 'application_name' must be at most %d bytes (what the "
+                                 "server keeps: NAMEDATALEN - 1), got %zu bytes",
+                                 DBP_NAME_MAX, strlen(v));
         copy = strdup(v);
         if (copy == NULL)
             return dbp_error_set(err, DBP_NOMEM, "out of memory");

@@ -103,6 +103,10 @@ typedef struct dbp_option {
     const char *must_be;    /* phrase for errors: "an integer >= 0" */
 } dbp_option;
 
+/* The longest engine name and application_name, in bytes: PostgreSQL's
+ * NAMEDATALEN - 1, what the server keeps of a name. */
+#define DBP_NAME_MAX 63
+
 /* Every option, in DESIGN.md's order; terminated by a NULL name. */
 extern const dbp_option dbp_options[];
 
@@ -119,7 +123,10 @@ const dbp_option *dbp_option_find(const char *name);
 const char *dbp_option_suggest(const char *name, const char *prefix);
 
 /* Setters check the value against the descriptor and write the field; on
- * DBP_INVALID err names the option, what it must be and what it got. */
+ * DBP_INVALID err names the option, what it must be and what it got.
+ * name is 1 to DBP_NAME_MAX ASCII letters, digits, '_', '-', '.' or ':' (no
+ * '/', which the registry's replica names use; nothing that is not valid
+ * UTF-8); application_name at most DBP_NAME_MAX bytes. */
 DBP_MUSTCHECK dbp_status dbp_config_set_number(dbp_config *c, const dbp_option *o,
                                                double v, dbp_error *err);
 DBP_MUSTCHECK dbp_status dbp_config_set_bool(dbp_config *c, const dbp_option *o,
@@ -128,6 +135,11 @@ DBP_MUSTCHECK dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *
                                                const char *v, dbp_error *err);
 DBP_MUSTCHECK dbp_status dbp_config_add_replica(dbp_config *c, const char *dsn,
                                                 dbp_error *err);
+/* Renames c's pool to "<name>/replica<i>", the registry's name for the i-th
+ * replica of engine <name>: a name dbp_config_set_string refuses, so no
+ * engine can pass for another's replica.  DBP_NOMEM, c unchanged, when out
+ * of memory. */
+DBP_MUSTCHECK dbp_status dbp_config_name_replica(dbp_config *c, int i, dbp_error *err);
 /* Cross-option checks once every option is set (required keys, min_idle
  * within pool_size, retry.max >= retry.base, auto only with pool_size =
  * "auto" and auto.min <= auto.max), and resolves pool_size = "auto": fills

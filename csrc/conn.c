@@ -39,19 +39,41 @@ bool dbp_sqlstate_is_disconnect(const char *s)
     return strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0;
 }
 
-/* libpq prints NOTICEs to stderr by default; a library must not write to
- * the app's stderr, so they are dropped.  A FATAL or PANIC arriving here is
- * the server saying goodbye to an idle connection (pg_terminate_backend,
+/* libpq prints notices to stderr by default; a library must not write to
+ * the app's stderr, so they are queued on the connection (notice.h) for the
+ * binding to hand to dbpool.log.  Installed as soon as libpq has the
+ * connection, so notices of the startup (an application_name the server
+ * cut, a deprecated setting) are kept too.  A FATAL or PANIC arriving here
+ * is the server saying goodbye to an idle connection (pg_terminate_backend,
  * shutdown): libpq hands an ErrorResponse outside a query to the notice
  * receiver, and the connection is still CONNECTION_OK until the EOF behind
- * it is read. */
+ * it is read.  It is not queued: the pool replaces the connection and
+ * counts it, and its queue goes with it. */
 static void on_notice(void *arg, const PGresult *r)
 {
     dbp_conn *c = arg;
     const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+    const char *hint = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT);
+    char text[DBP_NOTICE_TEXT];
 
-    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+    if (sev == NULL)
+        sev = PQresultErrorField(r, PG_DIAG_SEVERITY);
+    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
         c->broken = c->lost = true;
+        return;
+    }
+    snprintf(text, sizeof text, "server %s: %s%s%s%s%s", sev ? sev : "NOTICE", msg ? msg : "",
+             detail ? " DETAIL: " : "", detail ? detail : "", hint ? " HINT: " : "",
+             hint ? hint : "");
+    dbp_notices_push(&c->notices, sev != NULL && (strcmp(sev, "WARNING") == 0 ||
+                                                  strcmp(sev, "ERROR") == 0), text);
+}
+
+dbp_notices *dbp_conn_notices(dbp_conn *c)
+{
+    return &c->notices;
 }
 
 /* libpq's reason for a failed connect, the password scrubbed out. */
@@ -65,10 +87,10 @@ static dbp_status connect_error(PGconn *pg, const dbp_conninfo *ci, dbp_error *e
     return DBP_CONNECT;
 }
 
-/* A connection that just reached CONNECTION_OK gets its receivers. */
+/* A connection that just reached CONNECTION_OK gets its error verbosity
+ * (the notice receiver is set earlier, in dbp_conn_start). */
 static void connected(dbp_conn *c)
 {
-    PQsetNoticeReceiver(c->pg, on_notice, c);
     /* Verbose messages carry the SQLSTATE in the text; a lost connection's
      * result has no fields, only that text (see parse_lost_message).  Errors
      * with fields are read field by field, so nothing else changes. */
@@ -167,6 +189,8 @@ dbp_status dbp_conn_start(const dbp_config *cfg, const dbp_conninfo *ci, dbp_con
         return dbp_error_set(err, DBP_NOMEM, "out of memory opening a connection");
     }
     c->pg = pg;
+    /* Before any byte from the server: libpq reads it only in PQconnectPoll. */
+    PQsetNoticeReceiver(pg, on_notice, c);
     c->max_message = (size_t)cfg->max_message_size;
     c->ping_timeout_ns = dbp_sec_to_ns(cfg->ping_timeout);
     c->reset_timeout_ns = dbp_sec_to_ns(cfg->reset_timeout);
@@ -259,6 +283,7 @@ static void free_conn(dbp_conn *c)
 {
     PQclear(c->pending);
     PQfinish(c->pg);
+    dbp_notices_clear(&c->notices);
     dbp_stmt_cache_free(c->stmts);
     free(c->sent_sql);
     free(c->dealloc);

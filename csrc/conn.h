@@ -9,6 +9,7 @@
 #include "config.h"
 #include "conninfo.h"
 #include "error.h"
+#include "notice.h"
 #include "result.h"
 #include "resolve.h"
 
@@ -178,6 +179,11 @@ bool dbp_conn_lost(const dbp_conn *c);
 void dbp_conn_mark_broken(dbp_conn *c);
 
 int dbp_conn_backend_pid(const dbp_conn *c);
+
+/* The server's notices received on c and not yet logged (notice.h): from
+ * the first byte of the connect on, whichever call read them.  Owned by
+ * whoever holds the connection. */
+dbp_notices *dbp_conn_notices(dbp_conn *c);
 
 /* True for SQLSTATEs by which the server says it is ending the session:
  * 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now.

@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 
 #include "conn.h"
+#include "notice.h"
 #include "stmt_cache.h"
 
 struct dbp_conn {
@@ -19,6 +20,7 @@ struct dbp_conn {
     dbp_stmt_cache *stmts; /* prepare_threshold > 0: statements worth preparing */
     dbp_stmt *sent_stmt;   /* non-blocking: the prepared statement being run */
     bool want_write;       /* non-blocking: libpq has output it could not send yet */
+    dbp_notices notices;   /* the server's notices, until the binding logs them */
     dbp_close_hook close_hook; /* told before the socket goes: an event loop watching it */
     void *close_hook_arg;
 

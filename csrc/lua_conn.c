@@ -56,6 +56,7 @@ int dbp_lua_checked_out(lua_State *L, dbp_pool *p, dbp_status st, dbp_slot *s, u
     if (st != DBP_OK)
         return dbp_lua_fail(L, dbp_pool_config(p)->name, err);
     push_conn(L, p, s);
+    dbp_lua_log_notices(L, p, s);         /* the startup's, here or in the refill thread */
     return 1;
 }
 
@@ -183,6 +184,7 @@ static int run(lua_State *L, conn_box *box, const dbp_lua_params *prm, bool send
 {
     dbp_result *res;
     dbp_error err;
+    dbp_status st;
 
     if (dbp_pool_config(box->pool)->echo)
         dbp_lua_echo_statement(L, box->pool, &prm->stmt);
@@ -192,7 +194,9 @@ static int run(lua_State *L, conn_box *box, const dbp_lua_params *prm, bool send
         lua_pushboolean(L, 1);
         return 1;
     }
-    if (dbp_slot_exec(box->pool, box->slot, &prm->stmt, &res, &err) != DBP_OK)
+    st = dbp_slot_exec(box->pool, box->slot, &prm->stmt, &res, &err);
+    dbp_lua_log_notices(L, box->pool, box->slot);     /* before a failure may return it */
+    if (st != DBP_OK)
         return statement_failed(L, box, &err);
     dbp_lua_push_result(L, res);
     return 1;
@@ -265,6 +269,7 @@ int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table)
     if (cfg->echo)
         dbp_lua_echo_statement(L, p, &prm.stmt);
     st = dbp_slot_exec(p, box.slot, &prm.stmt, &res, &err);
+    dbp_lua_log_notices(L, p, box.slot);   /* the checkout's and the statement's */
     give_back(L, &box, RETURN_CLOSE);
     if (st != DBP_OK)
         return fail(L, &box, &err);
@@ -328,6 +333,7 @@ static int conn_collect(lua_State *L)
     if (box == NULL)
         return 3;
     st = dbp_slot_collect(box->pool, box->slot, dbp_sec_to_ns(wait > 0 ? wait : 0), &res, &err);
+    dbp_lua_log_notices(L, box->pool, box->slot);
     if (st == DBP_AGAIN) {
         lua_pushboolean(L, 0);
         return 1;
@@ -445,6 +451,7 @@ static int conn_connect_step(lua_State *L)
         box->slot = NULL;                       /* freed by the pool */
         return fail(L, box, &err);
     }
+    dbp_lua_log_notices(L, box->pool, box->slot);     /* the startup's */
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -16,7 +16,13 @@
  * out.  With leak_threshold set, a checkout also records its full Lua
  * traceback and the pool reports, once, each one held longer than that:
  * when another checkout of the engine happens after the deadline, or at its
- * return. */
+ * return.
+ *
+ * Server notices (RAISE NOTICE, WARNING, INFO; startup notices too) are
+ * queued on their connection by the core (notice.h) and logged here, after
+ * each binding call that may have read them: "warn" for a WARNING, "debug"
+ * for the rest (NOTICE, INFO, LOG, DEBUG: what the default dbpool.log
+ * prints only under nginx, at ngx.DEBUG). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,4 +294,28 @@ void dbp_lua_log_gc_leak(lua_State *L, dbp_pool *p, const dbp_site *site)
                     dbp_pool_config(p)->name, site->src, site->line);
     dbp_lua_log(L, "warn", lua_tostring(L, -1));
     lua_pop(L, 1);
+}
+
+/* ===== server notices ================================================== */
+
+void dbp_lua_log_notices_slow(lua_State *L, dbp_pool *p, dbp_notices *q)
+{
+    const char *name = dbp_pool_config(p)->name;
+    char text[DBP_NOTICE_TEXT];
+    bool warning;
+    unsigned dropped;
+
+    /* One at a time into a buffer of ours: nothing malloc'd is held while
+     * Lua runs (dbpool.log, or a memory error in lua_pushfstring). */
+    while (dbp_notices_pop(q, &warning, text, sizeof text)) {
+        lua_pushfstring(L, "engine %s: %s", name, text);
+        dbp_lua_log(L, warning ? "warn" : "debug", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    if ((dropped = dbp_notices_take_dropped(q)) > 0) {
+        lua_pushfstring(L, "engine %s: %d more server notices dropped (dbpool keeps %d "
+                           "between two calls)", name, (int)dropped, DBP_NOTICES_MAX);
+        dbp_lua_log(L, "warn", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
 }

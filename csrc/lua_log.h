@@ -4,9 +4,10 @@
 #define DBP_LUA_LOG_H
 
 #include "compat.h"
+#include "conn.h"
 #include "pool.h"
 
-/* Calls dbpool.log(message, level) (level "info" or "warn") in a protected
+/* Calls dbpool.log(message, level) ("debug", "info" or "warn") in a protected
  * call; writes to stderr when dbpool is not loaded or the call fails. */
 void dbp_lua_log(lua_State *L, const char *level, const char *message);
 
@@ -37,5 +38,24 @@ void dbp_lua_echo_checkin(lua_State *L, dbp_pool *p, unsigned events, bool inval
 /* echo_pool: logs the resizes of p (pool_size = "auto") not logged yet,
  * with what led to each (rate, hold, busy, p99 burst, old -> new). */
 void dbp_lua_log_resizes(lua_State *L, dbp_pool *p);
+
+/* Logs the server notices queued on s's connection (notice.h) through
+ * dbpool.log, "warn" for WARNING, "debug" for the rest, and how many were
+ * dropped, if any.  Call after anything that read from the server: a
+ * checkout (startup notices, also of a connection the refill thread
+ * opened), a connect step, a statement.  Costs one load when there is
+ * nothing. */
+void dbp_lua_log_notices_slow(lua_State *L, dbp_pool *p, dbp_notices *q);
+static inline void dbp_lua_log_notices(lua_State *L, dbp_pool *p, dbp_slot *s)
+{
+    dbp_conn *c;
+    dbp_notices *q;
+
+    if (s == NULL || dbp_slot_inherited(s) || (c = dbp_slot_conn(s)) == NULL)
+        return;                                  /* inherited: the parent's to log */
+    q = dbp_conn_notices(c);
+    if (!dbp_notices_empty(q))
+        dbp_lua_log_notices_slow(L, p, q);
+}
 
 #endif

@@ -7,11 +7,14 @@
 #include "lua_registry.h"
 #include "registry.h"
 
-/* core.open(options[, warm]) -> pool, created.  Raises on bad options or
- * when the name is taken with other options.  Opens connections only for
- * min_idle, unless warm is false (under nginx: a timer warms the pool); a
- * failure there is not fatal (the pool connects on demand), and is
- * returned as a third value (its message) for the caller to log. */
+/* core.open(options[, warm[, replica]]) -> pool, created.  Raises on bad
+ * options or when the name is taken with other options.  Opens connections
+ * only for min_idle, unless warm is false (under nginx: a timer warms the
+ * pool); a failure there is not fatal (the pool connects on demand), and is
+ * returned as a third value (its message) for the caller to log.  replica
+ * (an integer >= 1): the pool is the replica of that number of the engine
+ * options.name, registered as "<name>/replica<i>" (config.h), a name no
+ * engine may take. */
 static int core_open(lua_State *L)
 {
     dbp_config cfg;
@@ -20,9 +23,13 @@ static int core_open(lua_State *L)
     int created = 0;
     dbp_status st;
     bool warm = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
+    lua_Integer replica = luaL_optinteger(L, 3, 0);
 
+    luaL_argcheck(L, replica >= 0 && replica <= 1000000, 3, "a replica number from 1 expected");
     dbp_lua_read_config(L, 1, &cfg);                /* may raise; owns nothing then */
-    st = dbp_registry_open(&cfg, &p, &created, &err);
+    st = replica > 0 ? dbp_config_name_replica(&cfg, (int)replica, &err) : DBP_OK;
+    if (st == DBP_OK)
+        st = dbp_registry_open(&cfg, &p, &created, &err);
     dbp_config_free(&cfg);
     if (st != DBP_OK)
         return luaL_error(L, "dbpool: %s", err.message);

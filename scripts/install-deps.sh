@@ -6,7 +6,7 @@ set -euo pipefail
 if [ $# -eq 0 ]; then
   set -- gcc make pkg-config libpq-dev postgresql lua5.4 liblua5.4-dev \
          luajit2 libluajit2-5.1-dev lua-busted lua-cjson lua-posix valgrind luarocks \
-         prometheus pgbouncer nginx-light libnginx-mod-http-lua curl wrk
+         prometheus pgbouncer nginx-light libnginx-mod-http-lua curl wrk openssl
 fi
 
 missing=()

@@ -2,6 +2,8 @@
 # Start a throwaway PostgreSQL cluster for tests.
 # Usage: eval "$(scripts/pg-start.sh)"   -- stdout carries ONLY `export` lines;
 # everything else goes to stderr or to files in the temp dir.
+# DBPOOL_PG_SSL_DIR=DIR: TLS on (ssl = on), with DIR's server.crt and
+# server.key (scripts/tls-certs.sh makes them); clients choose with sslmode.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -45,6 +47,15 @@ password_encryption = 'scram-sha-256'
 log_destination = 'stderr'
 logging_collector = off
 CONF
+if [ -n "${DBPOOL_PG_SSL_DIR:-}" ]; then
+  # Copied into the data dir: the server must own its key, and refuses a key
+  # others can read.
+  cp "$DBPOOL_PG_SSL_DIR/server.crt" "$DBPOOL_PG_SSL_DIR/server.key" "$data/"
+  chmod 600 "$data/server.key"
+  dbp_chown "$pg_user" "$data/server.crt" "$data/server.key"
+  printf '%s\n' "ssl = on" "ssl_cert_file = 'server.crt'" "ssl_key_file = 'server.key'" \
+    >>"$data/postgresql.conf"
+fi
 # Superuser is trusted (setup + admin tests); app must pass real SCRAM auth over TCP.
 cat >"$data/pg_hba.conf" <<HBA
 local all all trust

@@ -4,6 +4,7 @@
 -- promtool.
 local dbpool = require "dbpool"
 local core = require "dbpool.core"
+local metrics = require "dbpool.metrics"
 local helper = require "helper"
 local sys = require "system"
 
@@ -230,10 +231,10 @@ end)
 
 describe("dbpool.metrics()", function()
   it("renders every engine in Prometheus text that promtool accepts", function()
-    local e = helper.engine { name = 'prom "quoted" \\ name', pool_size = 1 }
+    local e = helper.engine { name = helper.name("prom:a.b-c"), pool_size = 1 }
     e:connect():close()
     local text = dbpool.metrics()
-    local esc = 'prom \\"quoted\\" \\\\ name'
+    local esc = e.name
     assert.matches('dbpool_checkouts_total{engine="' .. esc:gsub("%p", "%%%0") .. '"} 1\n', text)
     assert.matches('# TYPE dbpool_hold_seconds histogram\n', text, 1, true)
     assert.matches('dbpool_hold_seconds_bucket{engine="' .. esc:gsub("%p", "%%%0")
@@ -251,5 +252,26 @@ describe("dbpool.metrics()", function()
     pipe:close()
     os.remove(path)
     assert.are.equal("rc=0\n", out, "promtool: " .. out)
+  end)
+
+  it("escapes label values as the text format says, and never emits invalid UTF-8", function()
+    local label = metrics.label
+    assert.are.equal('a\\"b\\\\c\\nd', label('a"b\\c\nd'))     -- \" \\ \n
+    assert.are.equal("Кыргыз 😀", label("Кыргыз 😀"))            -- valid UTF-8 kept
+    -- A byte that starts no valid sequence (stray, overlong, surrogate, cut
+    -- short, past U+10FFFF) becomes the text \xHH, its backslash escaped.
+    assert.are.equal("K\\\\xffG", label("K\255G"))
+    assert.are.equal("\\\\xc0\\\\x80", label("\192\128"))
+    assert.are.equal("\\\\xed\\\\xa0\\\\x80", label("\237\160\128"))
+    assert.are.equal("ab\\\\xe2\\\\x82", label("ab\226\130"))
+    assert.are.equal("\\\\xf4\\\\x90\\\\x80\\\\x80", label("\244\144\128\128"))
+  end)
+
+  it("has no engine whose name would need escaping: names are checked at creation", function()
+    for _, bad in ipairs { 'prom "quoted"', "back\\slash", "new\nline", "K\255G", "KG/replica1" } do
+      local ok, why = pcall(dbpool.engine, { name = bad, dsn = helper.dsn })
+      assert.is_false(ok)
+      assert.matches("option 'name' must be 1 to 63 ASCII letters", why, 1, true)
+    end
   end)
 end)

@@ -41,7 +41,7 @@ describe("dbpool.engine options", function()
     { { min_idle = 6 }, "option 'min_idle' must be at most pool_size (5), got 6" },
     { { max_queries = 1.5 }, "option 'max_queries' must be an integer >= 0 (0 = never), got 1.5" },
     { { connect_timeout = -1 }, "option 'connect_timeout' must be a number of seconds >= 0 (0 = wait forever), got -1" },
-    { { application_name = 7 }, "option 'application_name' must be a string, got number 7" },
+    { { application_name = 7 }, "option 'application_name' must be a string of at most 63 bytes, got number 7" },
     { { statement_timeout = "30s" }, "option 'statement_timeout' must be an integer number of milliseconds >= 0, got string \"30s\"" },
     { { lock_timeout = -5 }, "option 'lock_timeout' must be an integer number of milliseconds >= 0, got -5" },
     { { idle_in_transaction_session_timeout = 0.5 }, "option 'idle_in_transaction_session_timeout' must be an integer number of milliseconds >= 0, got 0.5" },
@@ -63,7 +63,7 @@ describe("dbpool.engine options", function()
     { { pre_ping = true }, "unknown option 'pre_ping'" },
     { { [1] = "x" }, "option names must be strings, got number" },
     { { dsn = "" }, "option 'dsn' must be a non-empty libpq URI or key=value string, got an empty string" },
-    { { name = false }, "option 'name' must be a non-empty string, got boolean false" },
+    { { name = false }, "option 'name' must be 1 to 63 ASCII letters, digits, '_', '-', '.' or ':', got boolean false" },
   }
   for _, case in ipairs(bad) do
     local opts, message = case[1], case[2]

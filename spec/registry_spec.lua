@@ -1,5 +1,6 @@
 -- The process-wide registry: one pool per engine name.
 local dbpool = require "dbpool"
+local core = require "dbpool.core"
 local helper = require "helper"
 
 describe("the engine registry", function()
@@ -39,5 +40,52 @@ describe("the engine registry", function()
     assert.are.equal(e, dbpool.get(e.name))
     assert.are.equal(e, dbpool.engines()[e.name])
     assert.is_nil(dbpool.get("no such engine"))
+  end)
+
+  it("refuses a name outside its character set, naming the option, the set and what it got", function()
+    local cases = {
+      { "KG/replica1", [[got "KG/replica1" ('/' at byte 3: dbpool names replicas "<name>/replica<i>")]] },
+      { "K\255G", [[got "K\xffG" (0xff at byte 2)]] },             -- invalid UTF-8: shown escaped
+      { "Кыргыз", [[got "\xd0\x9a]] },                             -- valid UTF-8, but not ASCII
+      { "a b", [[got "a b" (' ' at byte 2)]] },
+      { ("x"):rep(64), 'got "' .. ("x"):rep(40) .. '..." (64 bytes)' },
+      { "", "got an empty string" },
+    }
+    for _, case in ipairs(cases) do
+      local ok, why = pcall(dbpool.engine, { name = case[1], dsn = helper.dsn })
+      assert.is_false(ok)
+      assert.matches("option 'name' must be 1 to 63 ASCII letters, digits, '_', '-', '.' or ':', "
+        .. case[2], why, 1, true)
+      assert.is_nil(why:find("[\128-\255]"), "the message is plain ASCII")
+    end
+    local e = dbpool.engine { name = ("x"):rep(62) .. ":", dsn = helper.dsn }   -- 63 bytes is fine
+    assert.are.equal(("x"):rep(62) .. ":", e.name)
+  end)
+
+  it("keeps replica names for replicas: another state's get finds only the real ones", function()
+    local name = helper.name("REP")
+    -- What an engine named "<name>/replica1" used to make: a pool that
+    -- another Lua state's dbpool.get(name) took for name's replica.
+    assert.is_false(pcall(dbpool.engine, { name = name .. "/replica1", dsn = helper.dsn }))
+    dbpool.engine { name = name, dsn = helper.dsn, replicas = { helper.dsn } }
+    local found = core.find(name .. "/replica1")
+    assert.is_truthy(found)
+    assert.are.equal(name .. "/replica1", found:name())
+    assert.is_nil(core.find(name .. "/replica2"))
+  end)
+
+  it("refuses an application_name longer than the server keeps (63 bytes), naming the limit", function()
+    local ok, why = pcall(dbpool.engine, { name = helper.name("app"), dsn = helper.dsn,
+                                           application_name = ("a"):rep(64) })
+    assert.is_false(ok)
+    assert.matches("option 'application_name' must be at most 63 bytes (what the server keeps: "
+      .. "NAMEDATALEN - 1), got 64 bytes", why, 1, true)
+    ok, why = pcall(dbpool.engine, { name = helper.name("app"), dsn = helper.dsn,
+                                     application_name = ("a"):rep(10240) })
+    assert.is_false(ok)
+    assert.matches("got 10240 bytes", why, 1, true)
+    local e = helper.engine { application_name = ("b"):rep(63) }
+    local rows = assert(e:query("SELECT current_setting('application_name') AS a"))
+    assert.are.equal(("b"):rep(63), rows[1].a)
   end)
 end)

@@ -56,19 +56,23 @@ else
 end
 
 -- Where pool events, echoed statements and warnings go: a settable function
--- (message, level), level one of "info", "warn", "error".  Under OpenResty
--- it is ngx.log (nginx's error log); elsewhere stderr.
+-- (message, level), level one of "debug", "info", "warn", "error".  Under
+-- OpenResty it is ngx.log (nginx's error log); elsewhere stderr, except
+-- "debug" (the server's notices), which a library must not print unasked.
 local ngx_levels = rawget(_G, "ngx") and ngx.log and
-  { info = ngx.INFO, warn = ngx.WARN, error = ngx.ERR } or nil
---- Where pool events, echoed statements and warnings go.  Replace it with
--- any function of the same arguments.  Under OpenResty it writes to nginx's
--- error log (ngx.log); elsewhere to stderr.
+  { debug = ngx.DEBUG, info = ngx.INFO, warn = ngx.WARN, error = ngx.ERR } or nil
+--- Where pool events, echoed statements, warnings and the server's notices
+-- go.  Replace it with any function of the same arguments.  Under OpenResty
+-- it writes to nginx's error log (ngx.log, "debug" at ngx.DEBUG); elsewhere
+-- to stderr, all but "debug".
 -- @string message the text, with no secret in it
--- @string level "info", "warn" or "error"
+-- @string level "debug" (the server's NOTICE, INFO, LOG, DEBUG messages),
+-- "info" (echo, echo_pool), "warn" (leaks, failed pre-warming, the server's
+-- WARNINGs) or "error"
 function dbpool.log(message, level)
   if ngx_levels then
     ngx.log(ngx_levels[level] or ngx.INFO, "dbpool: ", message)
-  else
+  elseif level ~= "debug" then
     io.stderr:write("dbpool [", level or "info", "] ", message, "\n")
   end
 end
@@ -110,7 +114,9 @@ local engines = {}         -- this Lua state's Engine objects, by name
 
 -- Each replica is a pool of its own, named "<name>/replica<i>" (so it shows
 -- in stats and metrics as an engine), with the engine's options but its own
--- DSN and no role or policy of the primary's.
+-- DSN and no role or policy of the primary's.  The core gives it that name
+-- (core.open's third argument): engine names cannot hold '/', so no engine
+-- passes for another's replica.
 local function open_replicas(name, options)
   if not options then             -- dbpool.get: find what another state opened
     local pools = {}
@@ -127,8 +133,8 @@ local function open_replicas(name, options)
   for i, dsn in ipairs(list) do
     local o = {}
     for k, v in pairs(options) do o[k] = v end
-    o.name, o.dsn, o.replicas, o.role, o.policy = options.name .. "/replica" .. i, dsn, nil, nil, nil
-    pools[i] = core.open(o)
+    o.dsn, o.replicas, o.role, o.policy = dsn, nil, nil, nil
+    pools[i] = core.open(o, nil, i)
   end
   return pools
 end
@@ -512,7 +518,7 @@ dbpool.health_defaults = health.defaults
 -- labelled `worker`).
 -- @treturn string
 function dbpool.metrics()
-  return metrics(ngx_path and ngx_path.instance_rows)
+  return metrics.render(ngx_path and ngx_path.instance_rows)
 end
 
 -- Calls fn and raises its error at the caller of the dbpool function.

@@ -45,8 +45,47 @@ local histograms = {
   { "connect", "Seconds a successful connect took." },
 }
 
-local function label(name)
-  return (name:gsub("[\\\"\n]", { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" }))
+-- The length of the UTF-8 sequence at byte i of s, or nil when none starts
+-- there (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF).
+local function utf8_length(s, i)
+  local c = s:byte(i)
+  local n, lo, hi = 0, 0x80, 0xBF
+  if c < 0x80 then return 1
+  elseif c >= 0xC2 and c <= 0xDF then n = 1
+  elseif c >= 0xE0 and c <= 0xEF then
+    n = 2
+    if c == 0xE0 then lo = 0xA0 elseif c == 0xED then hi = 0x9F end
+  elseif c >= 0xF0 and c <= 0xF4 then
+    n = 3
+    if c == 0xF0 then lo = 0x90 elseif c == 0xF4 then hi = 0x8F end
+  else return nil end
+  for k = 1, n do
+    local b = s:byte(i + k)
+    if not b or b < (k == 1 and lo or 0x80) or b > (k == 1 and hi or 0xBF) then return nil end
+  end
+  return n + 1
+end
+
+-- Any byte that starts no valid UTF-8 sequence as the four characters \xHH
+-- (the backslash escaped, so a scraper reads them as text).
+local function valid_utf8(s)
+  if not s:find("[\128-\255]") then return s end
+  local out, i = {}, 1
+  while i <= #s do
+    local n = utf8_length(s, i)
+    out[#out + 1] = n and s:sub(i, i + n - 1) or ("\\\\x%02x"):format(s:byte(i))
+    i = i + (n or 1)
+  end
+  return table.concat(out)
+end
+
+-- label(value) -> the label value as the text format wants it, without
+-- its quotes: backslash, double quote and line feed escaped, and valid
+-- UTF-8 whatever the bytes (engine names are checked at creation, so this
+-- is a second line of defence).
+local function label(value)
+  local escaped = value:gsub("[\\\"\n]", { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" })
+  return valid_utf8(escaped)
 end
 
 local function number(v)
@@ -141,5 +180,9 @@ local function render(pools, rows_of)
   return table.concat(out)
 end
 
--- metrics([rows_of]) -> the text; rows_of(pool) -> per-worker rows or nil.
-return function(rows_of) return render(core.pools(), rows_of) end
+-- metrics.render([rows_of]) -> the text; rows_of(pool) -> per-worker rows
+-- or nil.  metrics.label(value) -> a label value, escaped.
+return {
+  render = function(rows_of) return render(core.pools(), rows_of) end,
+  label = label,
+}

@@ -234,6 +234,49 @@ static void test_set_string_bool(void)
     dbp_config_free(&c);
 }
 
+/* Engine names: a character set the registry, metrics labels and logs can
+ * carry; replicas get a name outside it. */
+static void test_names(void)
+{
+    static const char *const bad[] = {"KG/replica1", "K\xffG", "a b", "K\"G", "K\\G", "K\nG",
+                                      "\xd0\x9a\xd0\x93"};
+    char long_name[80];
+    dbp_config c;
+    dbp_error err;
+
+    dbp_config_init(&c);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        is_int(dbp_config_set_string(&c, opt("name"), bad[i], &err), DBP_INVALID,
+               "name #%zu outside the character set is rejected", i);
+        like(err.message, "option 'name' must be 1 to 63 ASCII letters", "... naming the set");
+        ok(c.name == NULL, "... and nothing is stored");
+    }
+    like(err.message, "\"\\xd0\\x9a\\xd0\\x93\" (0xd0 at byte 1)",
+         "a byte outside ASCII is shown as \\xHH, never raw");
+    memset(long_name, 'x', 64);
+    long_name[64] = '\0';
+    is_int(dbp_config_set_string(&c, opt("name"), long_name, &err), DBP_INVALID,
+           "a 64-byte name is rejected");
+    like(err.message, "(64 bytes)", "... saying how long it was");
+    long_name[63] = '\0';
+    is_int(dbp_config_set_string(&c, opt("name"), long_name, &err), DBP_OK,
+           "a 63-byte name is accepted");
+    is_int(dbp_config_set_string(&c, opt("name"), "shop:KG-2.a_b", &err), DBP_OK,
+           "letters, digits, ':', '-', '.', '_' are accepted");
+    is_int(dbp_config_name_replica(&c, 2, &err), DBP_OK, "a replica name is given");
+    is_str(c.name, "shop:KG-2.a_b/replica2", "... \"<name>/replica<i>\"");
+
+    long_name[63] = 'x';
+    is_int(dbp_config_set_string(&c, opt("application_name"), long_name, &err), DBP_INVALID,
+           "a 64-byte application_name is rejected");
+    like(err.message, "at most 63 bytes (what the server keeps: NAMEDATALEN - 1), got 64 bytes",
+         "... naming the limit");
+    long_name[63] = '\0';
+    is_int(dbp_config_set_string(&c, opt("application_name"), long_name, &err), DBP_OK,
+           "a 63-byte application_name is accepted");
+    dbp_config_free(&c);
+}
+
 /* ---- cross-option checks ------------------------------------------------ */
 
 static void test_finish(void)
@@ -399,6 +442,7 @@ int main(void)
     test_suggest();
     test_set_number();
     test_set_string_bool();
+    test_names();
     test_finish();
     test_diff();
     test_copy();
