@@ -33,7 +33,7 @@ void dbp_lua_number_text(lua_State *L, int idx, char *buf)
 {
     lua_Number v = lua_tonumber(L, idx);
 
-    if (dbp_compat_isinteger(L, idx) && fabs((double)v) < 9.2e18) {
+    if (dbp_compat_isinteger(L, idx)) {                  /* 5.4: exact; LuaJIT: %.0f, exact too */
         dbp_compat_integer_text(L, idx, buf, DBP_LUA_NUMBER_TEXT);
     } else if (isnan(v)) {
         strcpy(buf, "NaN");
