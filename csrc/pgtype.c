@@ -36,7 +36,8 @@
     X(regcollation, 4191, 4192, TEXT) X(int4multirange, 4451, 6150, TEXT)                \
     X(nummultirange, 4532, 6151, TEXT) X(tsmultirange, 4533, 6152, TEXT)                 \
     X(tstzmultirange, 4534, 6153, TEXT) X(datemultirange, 4535, 6155, TEXT)              \
-    X(int8multirange, 4536, 6157, TEXT) X(xid8, 5069, 271, TEXT)
+    X(int8multirange, 4536, 6157, TEXT) X(xid8, 5069, 271, TEXT)                        \
+    X(pg_lsn, 3220, 3221, TEXT) X(pg_snapshot, 5038, 5039, TEXT)
 
 /* A switch, not a table walk: this runs for each column of each result. */
 dbp_type_kind dbp_type_kind_of(unsigned oid)
