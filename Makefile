@@ -36,7 +36,7 @@ NGX_DIR  = build/ngx
 NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions \
+.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-decode \
         clean exports faults docs rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
@@ -142,6 +142,18 @@ bench: deps bench-bin
 BENCH_BASE ?= HEAD~1
 bench-instructions: deps all bench-bin
 	@scripts/with-pg.sh bench/instructions.sh $(BENCH_BASE)
+
+# JSON and array decoding per row against pgmoon's decoders of the same
+# values, under LuaJIT (bench/decode.lua; issue 20).  pgmoon is read from
+# PGMOON_DIR, never copied here; its arrays need LPeg.  DECODE_ROWS and
+# DECODE_REPS set the size (a quick check: DECODE_ROWS=200 DECODE_REPS=1).
+PGMOON_DIR  ?= ../shared/third_party/pgmoon
+DECODE_ROWS ?= 20000
+DECODE_REPS ?= 7
+bench-decode: deps all
+	@scripts/install-deps.sh lua-lpeg
+	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/build/jit/?.so;;" \
+	  PGMOON_DIR="$(PGMOON_DIR)" scripts/with-pg.sh luajit bench/decode.lua $(DECODE_ROWS) $(DECODE_REPS)
 
 # The fault soak (bench/results/faults.md): about 70 s on its own server.
 faults: deps
