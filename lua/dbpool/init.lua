@@ -473,22 +473,8 @@ local function nested(conn, fn, ...)
   return unpack(r, 2, r.n)
 end
 
---- Runs `fn(conn, ...)` as a transaction on this connection: BEGIN and
--- COMMIT when none is open; inside an open one (`engine:transaction`, an
--- outer `conn:transaction`, the app's own BEGIN) as a nested one, between
--- SAVEPOINT dbpool_sp_N and RELEASE, N its depth, as SQLAlchemy's
--- `begin_nested` and psycopg's nested `transaction()`.  When fn raises,
--- returns `nil, msg[, err]`, or leaves the transaction aborted (a failed
--- statement it went on from), only its own part is undone: ROLLBACK, or
--- ROLLBACK TO SAVEPOINT and RELEASE; the outer transaction goes on.
--- @function Conn:transaction
--- @func fn called with the Conn and the other arguments
--- @param ... passed to fn
--- @return fn's results; fn's own `nil, msg, err`; `nil, msg, err` of kind
--- "query" when fn left the transaction aborted, or when BEGIN, SAVEPOINT,
--- COMMIT or RELEASE failed
--- @raise what fn raised (after the rollback); at once when fn is not
--- callable or the Conn is closed
+-- conn:transaction(fn, ...): BEGIN/COMMIT when idle, else a savepoint;
+-- documented with the Conn class (docs/api/conn.luadoc).
 function conn_methods.transaction(conn, fn, ...)
   check_callable(fn, "transaction")
   if conn:transaction_status() == "idle" then return top_level(conn, fn, ...) end
