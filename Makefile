@@ -20,10 +20,11 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config policy redact redact_sql conninfo notice resolve conn conn_exec result stmt_cache breaker lock fork cap refill shstats autosize \
-        pool pool_slots pool_connect pool_leak pool_stmt metrics registry
-LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_params lua_log lua_result lua_error lua_policy \
-        lua_ngx_wait lua_autosize
+CORE  = error config policy redact redact_sql conninfo notice pgtype resolve conn conn_exec result stmt_cache \
+        breaker lock fork cap refill shstats autosize pool pool_slots pool_connect pool_leak pool_stmt metrics \
+        registry
+LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_params lua_array lua_log lua_result \
+        lua_decode lua_error lua_policy lua_ngx_wait lua_autosize
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)
@@ -36,7 +37,7 @@ NGX_DIR  = build/ngx
 NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-autosize \
+.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-autosize bench-decode \
         clean exports faults docs rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
@@ -161,6 +162,18 @@ bench-autosize: deps build/bench/autosize
 build/bench/autosize: bench/autosize.c $(CORE_SRC) $(wildcard csrc/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE $(WARN) -Icsrc $(PG_INC) -o $@ $< $(CORE_SRC) $(LIBS)
+
+# JSON and array decoding per row against pgmoon's decoders of the same
+# values, under LuaJIT (bench/decode.lua; issue 20).  pgmoon is read from
+# PGMOON_DIR, never copied here; its arrays need LPeg.  DECODE_ROWS and
+# DECODE_REPS set the size (a quick check: DECODE_ROWS=200 DECODE_REPS=1).
+PGMOON_DIR  ?= ../shared/third_party/pgmoon
+DECODE_ROWS ?= 20000
+DECODE_REPS ?= 7
+bench-decode: deps all
+	@scripts/install-deps.sh lua-lpeg
+	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/build/jit/?.so;;" \
+	  PGMOON_DIR="$(PGMOON_DIR)" scripts/with-pg.sh luajit bench/decode.lua $(DECODE_ROWS) $(DECODE_REPS)
 
 # The fault soak (bench/results/faults.md): about 70 s on its own server.
 faults: deps

@@ -77,11 +77,12 @@ static inline void dbp_compat_integer_text(lua_State *L, int idx, char *buf, siz
     snprintf(buf, size, "%.0f", (double)lua_tonumber(L, idx));
 }
 
-/* int8 beyond 2^53 has no exact double: hand it over as its text. */
-static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *text)
+/* int8 beyond 2^53 has no exact double: hand it over as its text (len
+ * bytes; an array's element is not NUL-terminated). */
+static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *text, size_t len)
 {
     if (v > ((int64_t)1 << 53) || v < -((int64_t)1 << 53))
-        lua_pushstring(L, text);
+        lua_pushlstring(L, text, len);
     else
         lua_pushnumber(L, (lua_Number)v);
 }
@@ -100,9 +101,10 @@ static inline void dbp_compat_integer_text(lua_State *L, int idx, char *buf, siz
     snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
 }
 
-static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *text)
+static inline void dbp_compat_push_int64(lua_State *L, int64_t v, const char *text, size_t len)
 {
     (void)text;
+    (void)len;
     lua_pushinteger(L, (lua_Integer)v);
 }
 

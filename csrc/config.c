@@ -39,6 +39,9 @@ const dbp_option dbp_options[] = {
      "\"rollback\", \"commit\" or false"},
     {"reset_session", DBP_OPT_SESSION, OFF(reset_session), NOBOUND,
      "\"auto\", \"always\" or false"},
+    {"numeric", DBP_OPT_NUMERIC, OFF(numeric), NOBOUND, "\"number\" or \"string\""},
+    {"decoders", DBP_OPT_DECODERS, 0, NOBOUND,
+     "a table of functions keyed by type name (pg_type.typname) or OID"},
     {"ping_timeout", DBP_OPT_NUMBER, OFF(ping_timeout), 0.001, 1e6, false,
      "a number of seconds > 0"},
     {"reset_timeout", DBP_OPT_NUMBER, OFF(reset_timeout), 0.001, 1e6, false,
@@ -402,6 +405,14 @@ dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *o, const char 
         else
             return invalid(err, o, got);
         return DBP_OK;
+    case DBP_OPT_NUMERIC:
+        if (strcmp(v, "number") == 0)
+            *FIELD(c, o, int) = DBP_NUMERIC_NUMBER;
+        else if (strcmp(v, "string") == 0)
+            *FIELD(c, o, int) = DBP_NUMERIC_STRING;
+        else
+            return invalid(err, o, got);
+        return DBP_OK;
     case DBP_OPT_ROLE:
         if (strcmp(v, "any") == 0)
             *FIELD(c, o, int) = DBP_ROLE_ANY;
@@ -533,6 +544,7 @@ static bool option_equal(const dbp_config *a, const dbp_config *b, const dbp_opt
     case DBP_OPT_RESET:
     case DBP_OPT_SESSION:
     case DBP_OPT_ROLE:
+    case DBP_OPT_NUMERIC:
         return *CFIELD(a, o, int) == *CFIELD(b, o, int);
     case DBP_OPT_NUMBER:
         /* connect_timeout given or not differ: not given, the DSN's may apply. */
@@ -549,6 +561,7 @@ static bool option_equal(const dbp_config *a, const dbp_config *b, const dbp_opt
                 return false;
         return true;
     case DBP_OPT_TABLE:
+    case DBP_OPT_DECODERS:
     case DBP_OPT_LUA:
         return true;   /* sub-options and Lua-only keys are compared elsewhere */
     }
@@ -584,6 +597,7 @@ double dbp_option_value(const dbp_config *c, const dbp_option *o)
     case DBP_OPT_RESET:
     case DBP_OPT_SESSION:
     case DBP_OPT_ROLE:
+    case DBP_OPT_NUMERIC:
         return *CFIELD(c, o, int);
     case DBP_OPT_NUMBER:
         return *CFIELD(c, o, double);

@@ -23,6 +23,12 @@ typedef enum dbp_session_reset {
     DBP_SESSION_ALWAYS     /* after any statement */
 } dbp_session_reset;
 
+/* numeric: how values of type numeric come back. */
+typedef enum dbp_numeric {
+    DBP_NUMERIC_NUMBER = 0,  /* "number": a Lua number (a double: about 15 digits) */
+    DBP_NUMERIC_STRING       /* "string": the server's text, every digit */
+} dbp_numeric;
+
 typedef enum dbp_role {
     DBP_ROLE_ANY = 0,
     DBP_ROLE_PRIMARY      /* a read-only server counts as dead */
@@ -49,6 +55,7 @@ typedef struct dbp_config {
     int max_total_connections; /* across processes forked after creation; 0 = off */
     int reset_on_return;      /* dbp_reset */
     int reset_session;        /* dbp_session_reset */
+    int numeric;              /* dbp_numeric */
     double ping_timeout;      /* seconds a pre-ping or health ping may take */
     double reset_timeout;     /* seconds the reset on return may take */
     double query_timeout;     /* seconds a statement may take, client side; 0 = none */
@@ -89,8 +96,11 @@ typedef enum dbp_opt_type {
     DBP_OPT_RESET,     /* "rollback" | "commit" | false */
     DBP_OPT_SESSION,   /* "auto" | "always" | false */
     DBP_OPT_ROLE,      /* "any" | "primary" */
+    DBP_OPT_NUMERIC,   /* "number" | "string" */
     DBP_OPT_LIST,      /* array of strings (replicas) */
     DBP_OPT_TABLE,     /* sub-options "<name>.<key>" (retry, breaker) */
+    DBP_OPT_DECODERS,  /* { [typname or OID] = function }: checked by the binding, kept by
+                          each Lua state (functions cannot be shared), never compared */
     DBP_OPT_LUA        /* understood by the Lua layer only (policy) */
 } dbp_opt_type;
 

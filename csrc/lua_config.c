@@ -34,6 +34,7 @@ static void describe(lua_State *L, int idx, const dbp_option *o, char *out, size
     case LUA_TSTRING:
         s = lua_tolstring(L, idx, &len);
         if ((o->type == DBP_OPT_RESET || o->type == DBP_OPT_SESSION || o->type == DBP_OPT_ROLE ||
+             o->type == DBP_OPT_NUMERIC ||
              o->type == DBP_OPT_INT || o->type == DBP_OPT_NUMBER || o->type == DBP_OPT_BOOL) &&
             plain_word(s, len))
             snprintf(out, size, "string \"%s\"", s);
@@ -105,6 +106,40 @@ static dbp_status read_list(lua_State *L, int idx, const dbp_option *o, dbp_conf
 static dbp_status read_option(lua_State *L, int idx, const dbp_option *o, dbp_config *c,
                               dbp_error *err);
 
+/* decoders = { int4 = fn, [16385] = fn }: only checked here; each Lua state
+ * keeps its own functions (dbpool.core's set_decoders), as functions cannot
+ * cross Lua states.  A key is a type name or an OID (1 to 2^32 - 1). */
+static dbp_status check_decoders(lua_State *L, int idx, const dbp_option *o, dbp_error *err)
+{
+    dbp_status st = DBP_OK;
+
+    lua_pushnil(L);
+    while (st == DBP_OK && lua_next(L, idx) != 0) {       /* key, value */
+        int kt = lua_type(L, -2);
+        double oid = kt == LUA_TNUMBER ? (double)lua_tonumber(L, -2) : 0;
+        if (kt == LUA_TSTRING && (lua_rawlen(L, -2) == 0 || cut_by_zero(L, -2)))
+            st = dbp_error_set(err, DBP_INVALID, "option '%s' must be %s, got an empty name or "
+                               "one with a zero byte", o->name, o->must_be);
+        else if (kt == LUA_TNUMBER && !(oid >= 1 && oid <= 4294967295.0 && oid == (double)(long long)oid))
+            st = dbp_error_set(err, DBP_INVALID, "option '%s' must be %s, got the key %.14g "
+                               "(an OID is a whole number from 1 to 4294967295)", o->name,
+                               o->must_be, oid);
+        else if (kt != LUA_TSTRING && kt != LUA_TNUMBER)
+            st = dbp_error_set(err, DBP_INVALID, "option '%s' must be %s, got a %s key",
+                               o->name, o->must_be, luaL_typename(L, -2));
+        else if (lua_type(L, -1) != LUA_TFUNCTION) {
+            lua_pushvalue(L, -2);                         /* key, value, key copy */
+            st = dbp_error_set(err, DBP_INVALID, "option '%s' must be %s, got %s at [%s]",
+                               o->name, o->must_be, luaL_typename(L, -2), lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);                                   /* value */
+    }
+    if (st != DBP_OK)
+        lua_pop(L, 1);                                   /* the key lua_next left */
+    return st;
+}
+
 /* retry = {attempts=, base=, max=}: each key is the option "retry.<key>". */
 static dbp_status read_table(lua_State *L, int idx, const dbp_option *o, dbp_config *c,
                              dbp_error *err)
@@ -164,6 +199,7 @@ static dbp_status read_option(lua_State *L, int idx, const dbp_option *o, dbp_co
         return dbp_config_set_bool(c, o, lua_toboolean(L, idx), err);
     case DBP_OPT_STRING:
     case DBP_OPT_ROLE:
+    case DBP_OPT_NUMERIC:
         if (t != LUA_TSTRING)
             return type_error(L, idx, o, err);
         return read_string(L, idx, o, c, err);
@@ -182,6 +218,10 @@ static dbp_status read_option(lua_State *L, int idx, const dbp_option *o, dbp_co
         if (t != LUA_TTABLE)
             return type_error(L, idx, o, err);
         return read_table(L, idx, o, c, err);
+    case DBP_OPT_DECODERS:
+        if (t != LUA_TTABLE)
+            return type_error(L, idx, o, err);
+        return check_decoders(L, idx, o, err);
     case DBP_OPT_LUA:
         return DBP_OK;                                   /* the Lua layer's business */
     }

@@ -198,7 +198,7 @@ static int run(lua_State *L, conn_box *box, const dbp_lua_params *prm, bool send
     dbp_lua_log_notices(L, box->pool, box->slot);     /* before a failure may return it */
     if (st != DBP_OK)
         return statement_failed(L, box, &err);
-    dbp_lua_push_result(L, res);
+    dbp_lua_push_result(L, box->pool, res);
     return 1;
 }
 
@@ -273,7 +273,7 @@ int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table)
     give_back(L, &box, RETURN_CLOSE);
     if (st != DBP_OK)
         return fail(L, &box, &err);
-    dbp_lua_push_result(L, res);
+    dbp_lua_push_result(L, p, res);
     return 1;
 }
 
@@ -340,7 +340,7 @@ static int conn_collect(lua_State *L)
     }
     if (st != DBP_OK)
         return statement_failed(L, box, &err);
-    dbp_lua_push_result(L, res);
+    dbp_lua_push_result(L, box->pool, res);
     return 1;
 }
 

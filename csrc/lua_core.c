@@ -3,6 +3,7 @@
  * or fills its metatable. */
 #include "lua_config.h"
 #include "lua_conn.h"
+#include "lua_decode.h"
 #include "lua_error.h"
 #include "lua_ngx_wait.h"
 #include "lua_params.h"
@@ -21,6 +22,7 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
     dbp_lua_open_conn(L);
     dbp_lua_open_pool(L);
     dbp_lua_open_params(L);
+    dbp_lua_open_decode(L);
     dbp_lua_open_registry(L);
     dbp_lua_open_config(L);
     dbp_lua_open_policy(L);

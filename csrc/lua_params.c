@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lua_array.h"
+#include "lua_decode.h"
 #include "lua_params.h"
 
 enum { OID_BYTEA = 17 };        /* pg_type.dat */
@@ -27,11 +29,11 @@ const char *dbp_lua_check_cstring(lua_State *L, int idx, const char *fname, size
 
 /* Text for a Lua number that the server parses back to the same value:
  * integers exactly, floats in the shortest form that round-trips. */
-static void number_text(lua_State *L, int idx, char *buf)
+void dbp_lua_number_text(lua_State *L, int idx, char *buf)
 {
     lua_Number v = lua_tonumber(L, idx);
 
-    if (dbp_compat_isinteger(L, idx) && fabs((double)v) < 9.2e18) {
+    if (dbp_compat_isinteger(L, idx)) {                  /* 5.4: exact; LuaJIT: %.0f, exact too */
         dbp_compat_integer_text(L, idx, buf, DBP_LUA_NUMBER_TEXT);
     } else if (isnan(v)) {
         strcpy(buf, "NaN");
@@ -90,25 +92,40 @@ static void bad_param(lua_State *L, const origin *o, int i, const char *why)
     luaL_error(L, "bad argument #%d to '%s' (parameter $%d %s)", o->arg, o->fname, i + 1, why);
 }
 
-/* dbpool.bytea(s) at idx: raw bytes in binary format, typed bytea. */
+const char *dbp_lua_is_typed(lua_State *L, int idx)
+{
+    const char *kind;
+    bool typed = false;
+
+    if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+        return NULL;
+    luaL_getmetatable(L, DBP_PARAM_MT);
+    typed = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!typed)
+        return NULL;
+    lua_rawgeti(L, idx, 4);
+    kind = lua_tostring(L, -1);             /* a literal of core_*: the table keeps it */
+    lua_pop(L, 1);
+    return kind;
+}
+
+/* A typed parameter at idx (dbpool.bytea, dbpool.array, dbpool.json): a
+ * table {value, type OID, format, kind} under DBP_PARAM_MT. */
 static bool read_typed(lua_State *L, int idx, const slots *sl, int i)
 {
     size_t len;
-    bool typed = false;
 
-    if (lua_getmetatable(L, idx)) {
-        luaL_getmetatable(L, DBP_PARAM_MT);
-        typed = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
-    }
-    if (!typed)
+    if (dbp_lua_is_typed(L, idx) == NULL)
         return false;
-    lua_rawgeti(L, idx, 1);                 /* the bytes; the table keeps them alive */
+    lua_rawgeti(L, idx, 1);                 /* the value; the table keeps it alive */
     sl->values[i] = lua_tolstring(L, -1, &len);
-    lua_pop(L, 1);
+    lua_rawgeti(L, idx, 2);                 /* value, oid */
+    lua_rawgeti(L, idx, 3);                 /* value, oid, format */
+    sl->types[i] = (unsigned)lua_tonumber(L, -2);
+    sl->formats[i] = (int)lua_tonumber(L, -1);
+    lua_pop(L, 3);
     sl->lengths[i] = (int)len;
-    sl->formats[i] = 1;
-    sl->types[i] = OID_BYTEA;
     return true;
 }
 
@@ -131,7 +148,7 @@ static void read_param(lua_State *L, int idx, const slots *sl, int i, const orig
         sl->values[i] = lua_toboolean(L, idx) ? "true" : "false";
         return;
     case LUA_TNUMBER:
-        number_text(L, idx, sl->numbers[i]);
+        dbp_lua_number_text(L, idx, sl->numbers[i]);
         sl->values[i] = sl->numbers[i];
         return;
     case LUA_TSTRING:
@@ -147,8 +164,8 @@ static void read_param(lua_State *L, int idx, const slots *sl, int i, const orig
     default:
         break;
     }
-    lua_pushfstring(L, "must be a string, number, boolean, nil, dbpool.null or dbpool.bytea(s), "
-                       "got %s", luaL_typename(L, idx));
+    lua_pushfstring(L, "must be a string, number, boolean, nil, dbpool.null, dbpool.bytea(s), "
+                       "dbpool.array(t) or dbpool.json(v), got %s", luaL_typename(L, idx));
     bad_param(L, o, i, lua_tostring(L, -1));
 }
 
@@ -234,14 +251,65 @@ static int core_check_statement_table(lua_State *L)
     return 0;
 }
 
+/* Pushes a typed parameter {value, oid, format, kind} for the value on
+ * top, which it replaces. */
+static void make_typed(lua_State *L, unsigned oid, int format, const char *kind)
+{
+    lua_createtable(L, 4, 0);                            /* value, param */
+    lua_insert(L, -2);                                   /* param, value */
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, (lua_Integer)oid);
+    lua_rawseti(L, -2, 2);
+    lua_pushinteger(L, format);
+    lua_rawseti(L, -2, 3);
+    lua_pushstring(L, kind);
+    lua_rawseti(L, -2, 4);
+    luaL_setmetatable(L, DBP_PARAM_MT);                  /* param */
+}
+
 /* core.bytea(s) -> a parameter that sends s as bytea, byte for byte. */
 static int core_bytea(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TSTRING);
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, 1);
-    luaL_setmetatable(L, DBP_PARAM_MT);
+    if (lua_type(L, 1) != LUA_TSTRING)
+        luaL_error(L, "bad argument #1 to 'bytea' (string expected, got %s)", luaL_typename(L, 1));
+    lua_settop(L, 1);
+    make_typed(L, OID_BYTEA, 1, "bytea");
+    return 1;
+}
+
+/* core.array(t) -> a parameter that sends t as an array literal
+ * (lua_array.c), its type left to the server. */
+static int core_array(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE || dbp_lua_is_typed(L, 1))
+        luaL_error(L, "bad argument #1 to 'array' (a Lua array expected, got %s)",
+                   dbp_lua_is_typed(L, 1) ? "a typed parameter" : luaL_typename(L, 1));
+    dbp_lua_push_array_literal(L, 1);                    /* t, literal */
+    make_typed(L, 0, 0, "array");
+    return 1;
+}
+
+/* core.json(v) -> a parameter that sends v as JSON text (lua-cjson's
+ * encode), its type left to the server.  nil is refused: dbpool.null is
+ * JSON's null. */
+static int core_json(lua_State *L)
+{
+    int t = lua_type(L, 1);
+
+    if (t == LUA_TNIL || t == LUA_TNONE || t == LUA_TFUNCTION || t == LUA_TTHREAD ||
+        t == LUA_TUSERDATA || dbp_lua_is_typed(L, 1))
+        luaL_error(L, "bad argument #1 to 'json' (a table, string, number, boolean or "
+                      "dbpool.null expected, got %s)",
+                   dbp_lua_is_typed(L, 1) ? "a typed parameter" : luaL_typename(L, 1));
+    lua_settop(L, 1);
+    dbp_lua_push_codec(L, "encode");                     /* v, encode */
+    if (!lua_isfunction(L, -1))
+        luaL_error(L, "dbpool.json needs lua-cjson: load dbpool with require \"dbpool\"");
+    lua_pushvalue(L, 1);                                 /* v, encode, v */
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)                 /* v, text | v, error */
+        luaL_error(L, "bad argument #1 to 'json' (lua-cjson cannot encode it: %s)",
+                   lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an error");
+    make_typed(L, 0, 0, "json");
     return 1;
 }
 
@@ -255,6 +323,10 @@ void dbp_lua_open_params(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, core_bytea);
     lua_setfield(L, -2, "bytea");
+    lua_pushcfunction(L, core_array);
+    lua_setfield(L, -2, "array");
+    lua_pushcfunction(L, core_json);
+    lua_setfield(L, -2, "json");
     /* SQL NULL is the NULL light userdata: the same value as cjson.null and
      * ngx.null, so rows encode to JSON null unchanged. */
     lua_pushlightuserdata(L, NULL);

@@ -3,7 +3,9 @@
  *
  * Parameters: nil and dbpool.null are SQL NULL; booleans, numbers and
  * strings go as text (a string with a zero byte is refused: text cannot
- * hold one); dbpool.bytea(s) goes as binary bytea, byte for byte.  At most
+ * hold one); dbpool.bytea(s) goes as binary bytea, byte for byte;
+ * dbpool.array(t) as an array literal and dbpool.json(v) as lua-cjson's
+ * text, both of a type the server infers (unknown, OID 0).  At most
  * PostgreSQL's 65,535.  SQL text with a zero byte is refused too: C would
  * cut it there. */
 #ifndef DBP_LUA_PARAMS_H
@@ -49,8 +51,17 @@ void dbp_lua_read_simple(lua_State *L, int sql_idx, dbp_lua_params *prm, const c
  * string or holds a zero byte, which C would silently cut there. */
 const char *dbp_lua_check_cstring(lua_State *L, int idx, const char *fname, size_t *len);
 
+/* The shortest text of the number at idx that the server reads back as
+ * the same value (integers exactly; NaN, Infinity, -Infinity) into buf
+ * (DBP_LUA_NUMBER_TEXT bytes). */
+void dbp_lua_number_text(lua_State *L, int idx, char *buf);
+
+/* The kind of the typed parameter at idx ("bytea", "array", "json"; the
+ * string lives as long as the parameter), or NULL for any other value. */
+const char *dbp_lua_is_typed(lua_State *L, int idx);
+
 /* Creates the typed-parameter metatable and adds core.null (SQL NULL),
- * core.bytea,
+ * core.bytea, core.array, core.json,
  * core.check_statement and core.check_statement_table to the core table on
  * top of the stack. */
 void dbp_lua_open_params(lua_State *L);

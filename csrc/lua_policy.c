@@ -45,7 +45,7 @@ static const dbp_option *rule_option(lua_State *L, int rule, const char *field, 
         luaL_error(L, "dbpool: policy rule %d: '%s' must not contain a zero byte", i, field);
     o = dbp_option_find(lua_tostring(L, -1));
     if (o == NULL || o->type == DBP_OPT_LIST || o->type == DBP_OPT_TABLE ||
-        o->type == DBP_OPT_LUA || o->type == DBP_OPT_STRING)
+        o->type == DBP_OPT_LUA || o->type == DBP_OPT_STRING || o->type == DBP_OPT_DECODERS)
         luaL_error(L, "dbpool: policy rule %d: '%s' is not an option a rule can bound", i,
                    lua_tostring(L, -1));
     lua_pop(L, 1);

@@ -17,6 +17,8 @@ static void show(char *out, size_t size, const dbp_option *o, double v)
     else if (o != NULL && o->type == DBP_OPT_SESSION)
         snprintf(out, size, "%s", v == DBP_SESSION_AUTO ? "\"auto\""
                                   : v == DBP_SESSION_ALWAYS ? "\"always\"" : "false");
+    else if (o != NULL && o->type == DBP_OPT_NUMERIC)
+        snprintf(out, size, "%s", v == DBP_NUMERIC_STRING ? "\"string\"" : "\"number\"");
     else if (o != NULL && o->type == DBP_OPT_ROLE)
         snprintf(out, size, "%s", v == DBP_ROLE_PRIMARY ? "\"primary\"" : "\"any\"");
     else if (isinf(v))

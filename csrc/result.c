@@ -4,10 +4,6 @@
 
 #include <libpq-fe.h>
 
-/* Type OIDs from PostgreSQL's catalog (pg_type.dat); stable across versions. */
-enum { OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23,
-       OID_OID = 26, OID_FLOAT4 = 700, OID_FLOAT8 = 701, OID_NUMERIC = 1700 };
-
 int dbp_result_rows(const dbp_result *r)
 {
     return PQntuples(r);
@@ -23,15 +19,9 @@ const char *dbp_result_column_name(const dbp_result *r, int col)
     return PQfname(r, col);
 }
 
-dbp_col_kind dbp_result_column_kind(const dbp_result *r, int col)
+unsigned dbp_result_column_type(const dbp_result *r, int col)
 {
-    switch (PQftype(r, col)) {
-    case OID_BOOL: return DBP_COL_BOOL;
-    case OID_INT2: case OID_INT4: case OID_INT8: case OID_OID: return DBP_COL_INT;
-    case OID_FLOAT4: case OID_FLOAT8: case OID_NUMERIC: return DBP_COL_NUMBER;
-    case OID_BYTEA: return DBP_COL_BYTEA;
-    default: return DBP_COL_TEXT;
-    }
+    return PQftype(r, col);
 }
 
 const char *dbp_result_field(const dbp_result *r, int row, int col, size_t *len)

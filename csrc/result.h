@@ -9,20 +9,11 @@
 
 typedef struct pg_result dbp_result;
 
-/* How a column's text becomes a Lua value, decided once per column from
- * its type OID. */
-typedef enum dbp_col_kind {
-    DBP_COL_TEXT,      /* anything else: its text form */
-    DBP_COL_BOOL,      /* bool: 't' or 'f' */
-    DBP_COL_INT,       /* int2, int4, int8, oid */
-    DBP_COL_NUMBER,    /* float4, float8, numeric */
-    DBP_COL_BYTEA      /* bytea: hex or escape format, unescaped by dbp_result_bytea */
-} dbp_col_kind;
-
 int dbp_result_rows(const dbp_result *r);
 int dbp_result_columns(const dbp_result *r);
 const char *dbp_result_column_name(const dbp_result *r, int col);
-dbp_col_kind dbp_result_column_kind(const dbp_result *r, int col);
+/* The column's type OID (pg_type.oid); pgtype.h says how to read it. */
+unsigned dbp_result_column_type(const dbp_result *r, int col);
 
 /* The text of field (row, col) and its length in bytes, or NULL for SQL
  * NULL.  Valid until dbp_result_free. */

@@ -30,8 +30,11 @@ thread of a process. One C source tree builds for Lua 5.4 and LuaJIT 2.1
 supported_platforms = { "linux" }
 
 -- LuaJIT reports itself as Lua 5.1; PUC Lua 5.1 is refused by `make rock-check`.
+-- lua-cjson decodes json and jsonb results and encodes dbpool.json (OpenResty
+-- bundles it; Debian packages it as lua-cjson).
 dependencies = {
   "lua >= 5.1",
+  "lua-cjson",
 }
 
 -- Only the library is looked up: Debian keeps libpq-fe.h in

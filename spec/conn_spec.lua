@@ -149,7 +149,7 @@ describe("conn:query", function()
 
   it("raises on a parameter with no SQL meaning, naming it", function()
     assert.has_error(function() c:query("SELECT $1", {}) end,
-      "bad argument #3 to 'query' (parameter $1 must be a string, number, boolean, nil, dbpool.null or dbpool.bytea(s), got table)")
+      "bad argument #3 to 'query' (parameter $1 must be a string, number, boolean, nil, dbpool.null, dbpool.bytea(s), dbpool.array(t) or dbpool.json(v), got table)")
     assert.is_truthy(c:query("SELECT 1"))          -- nothing was sent; still usable
   end)
 

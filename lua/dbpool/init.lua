@@ -21,6 +21,7 @@ local advise = require "dbpool.advise"
 local configure = require "dbpool.configure"
 local budget = require "dbpool.budget"
 local metrics = require "dbpool.metrics"
+local types = require "dbpool.types"
 
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local unpack = table.unpack or unpack
@@ -36,7 +37,28 @@ local dbpool = {
   -- @function bytea
   -- @string s the bytes
   -- @return a parameter for query, query_params and the like
+  -- @raise when s is not a string
   bytea = core.bytea,
+  --- A parameter sent as a PostgreSQL array: the text literal of a Lua
+  -- array, nested tables for more dimensions (`{{1, 2}, {3, 4}}`), elements
+  -- numbers, strings, booleans, `dbpool.null`, `dbpool.json(v)`,
+  -- `dbpool.bytea(s)`.  Its type is left to the server: cast where the
+  -- statement does not fix it (`$1::int[]`).
+  -- @function array
+  -- @tparam table t a Lua array (keys 1..#t; no holes: `dbpool.null` for NULL)
+  -- @return a parameter
+  -- @raise naming the element ([2][1]) on a hole, a key that is not 1..#t,
+  -- a value of another type, sub-arrays of unequal lengths, more than 6
+  -- dimensions; when t is not a table
+  array = core.array,
+  --- A parameter sent as JSON text, as lua-cjson encodes v; its type is
+  -- left to the server (`$1::jsonb` where the statement does not fix it).
+  -- @function json
+  -- @param v a table, string, number, boolean or `dbpool.null`
+  -- @return a parameter
+  -- @raise when v is nil, a function or userdata, or lua-cjson cannot
+  -- encode it (its message: a function inside, NaN, a sparse array)
+  json = core.json,
 }
 
 -- Inside nginx, queries and slot waits yield instead of blocking the worker
@@ -158,6 +180,7 @@ local function wrap(name, pool, options)
   local engine = setmetatable({ name = name, pool = pool, rr = 0 }, Engine)
   engine.replicas = open_replicas(name, options)
   engine.options = options and shown_options(options, pool, engine.replicas)
+  types.attach(engine, Engine)                       -- decoders, in this Lua state
   engines[name] = engine
   return engine
 end
@@ -231,7 +254,14 @@ function dbpool.engine(options)
       tostring(warmup_err)), "warn")
   end
   local known = engines[options.name]
-  if known and known.pool == pool and not created then return known end
+  if known and known.pool == pool and not created and known.options then
+    -- The registry compares every option but decoders (functions, per Lua state).
+    if known.options and not types.same(known.options.decoders, options.decoders) then
+      error(("dbpool: engine '%s' already exists with different options: decoders")
+        :format(options.name), 2)
+    end
+    return known
+  end
   return wrap(options.name, pool, options)
 end
 
@@ -268,6 +298,10 @@ function dbpool.remove(name)
     error("bad argument #1 to 'remove' (string expected, got " .. type(name) .. ")", 2)
   end
   local engine = engines[name]
+  if engine then
+    core.set_decoders(engine.pool, nil)
+    for _, pool in ipairs(engine.replicas or {}) do core.set_decoders(pool, nil) end
+  end
   local i = 1
   while core.remove(name .. "/replica" .. i) do i = i + 1 end
   local removed = core.remove(name)
@@ -406,9 +440,79 @@ function Engine:read_query(sql, ...)
   return rows, query_msg, query_err
 end
 
+-- ===== Transactions =========================================================
+
+local conn_methods = core.conn_methods
+local savepoints = setmetatable({}, { __mode = "k" })   -- Conn -> savepoints open
+
+-- fn's packed pcall results r failed: it raised, returned nil, msg[, err],
+-- or left the transaction aborted (a statement inside failed and fn went
+-- on; COMMIT would silently roll it back).
+local function failed(conn, r)
+  if not r[1] or (r[2] == nil and r.n >= 3) then return true end
+  local ok, status = pcall(conn.transaction_status, conn)
+  return not ok or status == "inerror"
+end
+
+-- After the rollback of a failed fn: re-raise its error, return its own
+-- nil, msg, err, or say the transaction was aborted.
+local function after_rollback(conn, r, aborted)
+  if not r[1] then error(r[2], 0) end
+  if r[2] == nil and r.n >= 3 then return unpack(r, 2, r.n) end
+  local ok, name = pcall(conn.pool_name, conn)
+  return fail(ok and name or nil, "query", aborted)
+end
+
+-- BEGIN, fn, COMMIT on conn (idle): ROLLBACK when fn failed.
+local function top_level(conn, fn, ...)
+  local began, msg, err = conn:exec("BEGIN")
+  if not began then return nil, msg, err end
+  savepoints[conn] = 0
+  local r = pack(pcall(fn, conn, ...))
+  savepoints[conn] = nil
+  if failed(conn, r) then
+    pcall(conn.exec, conn, "ROLLBACK")   -- its own failure changes nothing: fn's is the news
+    return after_rollback(conn, r, "transaction aborted by an earlier error; rolled back")
+  end
+  local done, commit_msg, commit_err = conn:exec("COMMIT")
+  if not done then return nil, commit_msg, commit_err end
+  return unpack(r, 2, r.n)
+end
+
+-- SAVEPOINT, fn, RELEASE inside conn's open transaction: ROLLBACK TO and
+-- RELEASE when fn failed, as SQLAlchemy's begin_nested and psycopg's nested
+-- transaction() do; the outer transaction goes on.
+local function nested(conn, fn, ...)
+  local depth = (savepoints[conn] or 0) + 1
+  local name = "dbpool_sp_" .. depth
+  local saved, msg, err = conn:exec("SAVEPOINT " .. name)
+  if not saved then return nil, msg, err end
+  savepoints[conn] = depth
+  local r = pack(pcall(fn, conn, ...))
+  savepoints[conn] = depth - 1
+  if failed(conn, r) then
+    pcall(conn.exec, conn, "ROLLBACK TO SAVEPOINT " .. name)
+    pcall(conn.exec, conn, "RELEASE SAVEPOINT " .. name)
+    return after_rollback(conn, r, "transaction aborted by an earlier error; rolled back to "
+      .. "savepoint " .. name)
+  end
+  local released, release_msg, release_err = conn:exec("RELEASE SAVEPOINT " .. name)
+  if not released then return nil, release_msg, release_err end
+  return unpack(r, 2, r.n)
+end
+
+-- conn:transaction(fn, ...): BEGIN/COMMIT when idle, else a savepoint;
+-- documented with the Conn class (docs/api/conn.luadoc).
+function conn_methods.transaction(conn, fn, ...)
+  check_callable(fn, "transaction")
+  if conn:transaction_status() == "idle" then return top_level(conn, fn, ...) end
+  return nested(conn, fn, ...)
+end
+
 --- BEGIN, `fn(conn, ...)`, COMMIT.  ROLLBACK instead when fn raises, when
 -- fn returns `nil, msg[, err]`, or when a statement inside failed and left
--- the transaction aborted.
+-- the transaction aborted.  Inside, `conn:transaction(fn2)` nests (a
+-- savepoint).
 -- @func fn called with a `dbpool.Conn` and the other arguments
 -- @param ... passed to fn
 -- @return fn's results; fn's own `nil, msg, err`; `nil, msg, err` of kind
@@ -419,23 +523,7 @@ function Engine:transaction(fn, ...)
   check_callable(fn, "transaction")
   local conn, msg, err = checkout(self.pool)
   if not conn then return nil, msg, err end
-  local began, begin_msg, begin_err = conn:exec("BEGIN")
-  if not began then
-    conn:close()
-    return nil, begin_msg, begin_err
-  end
-  local r = pack(pcall(fn, conn, ...))
-  if not r[1] or (r[2] == nil and r.n >= 3) or conn:transaction_status() == "inerror" then
-    conn:exec("ROLLBACK")
-    conn:close()
-    if not r[1] then error(r[2], 0) end
-    if r[2] == nil and r.n >= 3 then return unpack(r, 2, r.n) end
-    return fail(self.name, "query", "transaction aborted by an earlier error; rolled back")
-  end
-  local done, commit_msg, commit_err = conn:exec("COMMIT")
-  conn:close()
-  if not done then return nil, commit_msg, commit_err end
-  return unpack(r, 2, r.n)
+  return finish(conn, pcall(top_level, conn, fn, ...))
 end
 
 -- engine:query(sql, ...) -> rows | nil, msg, err: checkout, one query, return.

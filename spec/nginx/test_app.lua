@@ -311,6 +311,42 @@ function app.silent()
   end)
 end
 
+-- Issue 20 under nginx: json, arrays, numeric = "string", an array
+-- parameter, a decoder of an enum (its OID looked up in pg_type by the
+-- engine's first checkout, yielding), and a nested transaction whose
+-- failing part is undone while the outer one commits.
+function app.types()
+  serve(function()
+    local dsn = os.getenv("DBPOOL_TEST_DSN")
+    local e = dbpool.get("TYPES")
+    if not e then
+      assert(dbpool.get("T"):query([[DO $$ BEGIN CREATE TYPE nginx_mood AS ENUM ('ok', 'happy');
+        EXCEPTION WHEN duplicate_object THEN NULL; END $$]]))
+      e = dbpool.engine { name = "TYPES", dsn = dsn, pool_size = 1, max_overflow = 0,
+        numeric = "string", application_name = "dbpool-nginx-spec",
+        decoders = { nginx_mood = function(s) return s:upper() end } }
+    end
+    local rows, msg, err = e:query([=[SELECT '{"a": [1, null], "b": "x"}'::jsonb AS doc,
+      ARRAY[[1, 2], [3, NULL]] AS grid, 1.50::numeric AS n, ARRAY['ok', 'happy']::nginx_mood[] AS moods,
+      $1::int[] AS echoed]=], dbpool.array { 4, dbpool.null })
+    if not rows then return nil, msg, err end
+    local row = rows[1]
+    local kept, tmsg, terr = e:transaction(function(c)
+      assert(c:exec("CREATE TEMP TABLE tx (n int) ON COMMIT DROP"))
+      assert(c:query("INSERT INTO tx VALUES (1)"))
+      local undone = not pcall(c.transaction, c, function()
+        assert(c:query("INSERT INTO tx VALUES (2)"))
+        error("undo")
+      end)
+      local ns = assert(c:query("SELECT array_agg(n ORDER BY n) AS ns FROM tx"))[1].ns
+      return { ns = ns, undone = undone }
+    end)
+    if not kept then return nil, tmsg, terr end
+    return { doc = row.doc, grid = row.grid, n = row.n, moods = row.moods, echoed = row.echoed,
+             tx = kept }
+  end)
+end
+
 -- The dbpool modules loaded after health, advise and metrics ran, and
 -- those loaded at init_by_lua.
 function app.modules()
