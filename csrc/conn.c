@@ -301,6 +301,7 @@ dbp_status dbp_conn_open(const dbp_config *cfg, const char *dsn, dbp_conn **out,
 /* Frees what the connection holds, PQfinish included. */
 static void free_conn(dbp_conn *c)
 {
+    dbp_conn_op_clear(c);                 /* a pipeline's results, an operation's error */
     PQclear(c->pending);
     PQfinish(c->pg);
     dbp_stmt_cache_free(c->stmts);

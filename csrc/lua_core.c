@@ -3,9 +3,11 @@
  * or fills its metatable. */
 #include "lua_config.h"
 #include "lua_conn.h"
+#include "lua_copy.h"
 #include "lua_error.h"
 #include "lua_ngx_wait.h"
 #include "lua_params.h"
+#include "lua_pipeline.h"
 #include "lua_policy.h"
 #include "lua_pool.h"
 #include "lua_registry.h"
@@ -19,6 +21,8 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
     lua_newtable(L);                              /* core */
     dbp_lua_open_error(L);
     dbp_lua_open_conn(L);
+    dbp_lua_open_pipeline(L);
+    dbp_lua_open_copy(L);
     dbp_lua_open_pool(L);
     dbp_lua_open_params(L);
     dbp_lua_open_registry(L);

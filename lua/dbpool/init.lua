@@ -21,6 +21,7 @@ local advise = require "dbpool.advise"
 local configure = require "dbpool.configure"
 local budget = require "dbpool.budget"
 local metrics = require "dbpool.metrics"
+require "dbpool.conn"      -- conn:pipeline, conn:stream, conn:copy_from, conn:copy_to
 
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local unpack = table.unpack or unpack
