@@ -20,9 +20,9 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config policy redact conn conn_exec conn_ops conn_pipeline conn_copy conn_stream result stmt_cache breaker lock fork cap refill shstats \
+CORE  = error config policy redact conn conn_exec conn_ops conn_pipeline conn_copy conn_stream conn_notify result stmt_cache breaker lock fork cap refill shstats \
         pool pool_slots pool_connect pool_leak pool_stmt metrics registry
-LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_pipeline lua_copy lua_params lua_log lua_result lua_error lua_policy \
+LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_pipeline lua_copy lua_listen lua_params lua_log lua_result lua_error lua_policy \
         lua_ngx_wait
 CORE_SRC = $(CORE:%=csrc/%.c)
 

@@ -188,6 +188,22 @@ DBP_MUSTCHECK dbp_status dbp_conn_drain(dbp_conn *c, int64_t wait_ns, dbp_error 
 /* An operation of several steps is in flight. */
 bool dbp_conn_in_op(const dbp_conn *c);
 
+/* A notification (NOTIFY) that reached a connection that LISTENs. */
+typedef struct dbp_notification {
+    char *channel;     /* malloc'd, freed by dbp_conn_free_notification */
+    char *payload;     /* "" when none */
+    int pid;           /* the sending backend's */
+} dbp_notification;
+
+/* Waits at most wait_ns (-1: no limit, 0: only what has arrived) for the
+ * next notification on an idle connection (conn_notify.c): DBP_OK with
+ * *out; DBP_AGAIN when none came in time (call again when dbp_conn_socket
+ * is readable); DBP_QUERY when the link is gone (the connection lost);
+ * DBP_INVALID while a statement runs on it. */
+DBP_MUSTCHECK dbp_status dbp_conn_notify_wait(dbp_conn *c, int64_t wait_ns,
+                                              dbp_notification *out, dbp_error *err);
+void dbp_conn_free_notification(dbp_notification *n);
+
 /* Where the session stands, from PQtransactionStatus: no round trip. */
 dbp_txn dbp_conn_txn(const dbp_conn *c);
 /* The same by libpq's name: "idle", "active", "intrans", "inerror" or

@@ -5,6 +5,7 @@
 #include "lua_conn.h"
 #include "lua_copy.h"
 #include "lua_error.h"
+#include "lua_listen.h"
 #include "lua_ngx_wait.h"
 #include "lua_params.h"
 #include "lua_pipeline.h"
@@ -28,6 +29,7 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
     dbp_lua_open_registry(L);
     dbp_lua_open_config(L);
     dbp_lua_open_policy(L);
-    dbp_lua_open_ngx_wait(L);
+    dbp_lua_open_listen(L);
+    dbp_lua_open_ngx_wait(L);              /* after the Conn and Listener methods */
     return 1;
 }

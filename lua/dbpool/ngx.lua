@@ -162,9 +162,13 @@ end
 -- cannot yield they raise.
 local ops = require "dbpool.conn"
 ops.mode = wait_mode
-function ops.wait(conn, look)
+-- left: seconds the caller may wait at most (a Listener's l:wait), which no
+-- wake may cut short; else WAKE_CAP as a statement's.
+function ops.wait(conn, look, left)
   local sema = sema_of(conn)                -- re-arms writes when libpq has output left
-  if sema then
+  if sema and left then
+    sema:wait(left)
+  elseif sema then
     local _, why = sema:wait(WAKE_CAP)
     if why == "timeout" then M.cap_expiries = M.cap_expiries + 1 end
   else
