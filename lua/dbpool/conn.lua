@@ -25,6 +25,9 @@ M.mode = function() return "block" end
 --- M.wait(conn, look): one wait for conn's socket to be ready (yielding),
 -- look the count of waits so far in this step.  Only called in mode "yield".
 M.wait = nil
+--- M.poll(look): one pause between looks at something no socket tells of
+-- (a connect in progress), look the count so far.  Only in mode "yield".
+M.poll = nil
 
 -- Runs a step to its end: in C when blocking, else look, wait, look again.
 local function run_step(conn, mode, step)

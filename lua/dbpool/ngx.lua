@@ -162,6 +162,7 @@ end
 -- cannot yield they raise.
 local ops = require "dbpool.conn"
 ops.mode = wait_mode
+function ops.poll(look) sleep(delay_for(look)) end
 -- left: seconds the caller may wait at most (a Listener's l:wait), which no
 -- wake may cut short; else WAKE_CAP as a statement's.
 function ops.wait(conn, look, left)
