@@ -36,7 +36,7 @@ NGX_DIR  = build/ngx
 NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions \
+.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-protocol \
         clean exports faults docs rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
@@ -136,6 +136,16 @@ bench: deps bench-bin
 	@scripts/with-pg.sh bench/run.sh
 	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
 	@scripts/with-pg.sh bench/metrics.sh
+
+# Issue 20's bulk paths (bench/protocol.lua): COPY vs INSERTs vs a pipeline,
+# a 10-statement pipeline vs 10 round trips, on both Luas, each on its own
+# throwaway server.  Sizes: COPY_ROWS, INSERT_ROWS, PIPELINE_ROWS, ROUNDS.
+# Record the output in bench/results/protocol.md.
+bench-protocol: deps all
+	@for lua in luajit lua5.4; do \
+	  LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
+	  LUA_CPATH="$(CURDIR)/build/$$( [ $$lua = luajit ] && echo jit || echo 5.4 )/?.so;;" \
+	  scripts/with-pg.sh $$lua bench/protocol.lua || exit 1; done
 
 # Instructions per operation, this tree against BENCH_BASE (a git ref,
 # default HEAD~1): bench/results/instructions.md.  Load does not change them.
