@@ -20,11 +20,11 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config policy redact redact_sql conninfo notice pgtype resolve conn conn_exec result stmt_cache \
-        breaker lock fork cap refill shstats autosize pool pool_slots pool_connect pool_leak pool_stmt metrics \
-        registry
-LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_params lua_array lua_log lua_result \
-        lua_decode lua_error lua_policy lua_ngx_wait lua_autosize
+CORE  = error config policy redact redact_sql conninfo notice pgtype resolve conn conn_exec conn_ops \
+        conn_pipeline conn_copy conn_stream conn_notify result stmt_cache breaker lock fork cap refill \
+        shstats autosize pool pool_slots pool_connect pool_leak pool_stmt metrics registry
+LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_pipeline lua_copy lua_listen \
+        lua_params lua_array lua_log lua_result lua_decode lua_error lua_policy lua_ngx_wait lua_autosize
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)
@@ -37,7 +37,7 @@ NGX_DIR  = build/ngx
 NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-autosize bench-decode \
+.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-autosize bench-decode bench-protocol \
         clean exports faults docs rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
@@ -142,6 +142,16 @@ bench: deps bench-bin
 	@scripts/with-pg.sh bench/run.sh
 	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
 	@scripts/with-pg.sh bench/metrics.sh
+
+# Issue 20's bulk paths (bench/protocol.lua): COPY vs INSERTs vs a pipeline,
+# a 10-statement pipeline vs 10 round trips, on both Luas, each on its own
+# throwaway server.  Sizes: COPY_ROWS, INSERT_ROWS, PIPELINE_ROWS, ROUNDS.
+# Record the output in bench/results/protocol.md.
+bench-protocol: deps all
+	@for lua in luajit lua5.4; do \
+	  LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
+	  LUA_CPATH="$(CURDIR)/build/$$( [ $$lua = luajit ] && echo jit || echo 5.4 )/?.so;;" \
+	  scripts/with-pg.sh $$lua bench/protocol.lua || exit 1; done
 
 # Instructions per operation, this tree against BENCH_BASE (a git ref,
 # default HEAD~1): bench/results/instructions.md.  Load does not change them.

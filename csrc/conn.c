@@ -281,6 +281,7 @@ dbp_status dbp_conn_open(const dbp_config *cfg, const dbp_conninfo *ci, dbp_conn
 /* Frees what the connection holds, PQfinish included. */
 static void free_conn(dbp_conn *c)
 {
+    dbp_conn_op_clear(c);                 /* a pipeline's results, an operation's error */
     PQclear(c->pending);
     PQfinish(c->pg);
     dbp_notices_clear(&c->notices);

@@ -133,6 +133,88 @@ int dbp_conn_socket(const dbp_conn *c);
  * socket must become writable), not only to receive. */
 bool dbp_conn_wants_write(const dbp_conn *c);
 
+/* ---- operations of several steps: event loops wait between steps ----
+ * Each starts like a statement (refused with DBP_INVALID while another
+ * runs; the deadline timeout_ns from now, 0: none, under the name
+ * query_timeout: past it cancelled and the connection broken), keeps
+ * dbp_conn_busy true until it ends (a connection returned in the middle is
+ * discarded), and ends on DBP_OK or on any failure.  wait_ns: how long a
+ * step may block, -1 until it is done (threads, Lua 5.4), 0 not at all
+ * (DBP_AGAIN: call again when dbp_conn_socket is ready, writable too when
+ * dbp_conn_wants_write).  Failures are dbp_conn_exec's. */
+
+/* A pipeline (conn_pipeline.c): the n statements go out in libpq's
+ * pipeline mode with one Sync, before any result is read; atomic outside a
+ * transaction block (the server's implicit transaction up to the Sync),
+ * part of the open one inside.  collect: DBP_OK with *results, *n results
+ * (freed with dbp_conn_free_results); or the failure with *failed the
+ * failing statement's index (0-based; -1 when none is to blame: the link,
+ * the deadline), no result kept. */
+DBP_MUSTCHECK dbp_status dbp_conn_pipeline_send(dbp_conn *c, const dbp_statement *stmts, int n,
+                                                int64_t timeout_ns, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_pipeline_collect(dbp_conn *c, int64_t wait_ns,
+                                                   dbp_result ***results, int *n,
+                                                   int *failed, dbp_error *err);
+void dbp_conn_free_results(dbp_result **results, int n);
+
+/* COPY (conn_copy.c).  start sends the one statement (the extended
+ * protocol: no list of statements); ready waits for the server's answer:
+ * DBP_OK with *from_stdin (COPY FROM STDIN: put, flush, end; else COPY TO
+ * STDOUT: get), or the statement's failure, or DBP_QUERY when it was no
+ * COPY (it ran).  put queues a chunk of COPY data without waiting; flush
+ * sends what is queued; end queues CopyDone (why NULL) or CopyFail (why: the
+ * server fails the COPY with that text).  get: DBP_OK with *line (one row in
+ * COPY text format without its newline, *len bytes, freed with
+ * dbp_conn_free_line), or with *line NULL at the end.  result (after end,
+ * or get's end): DBP_OK with *rows copied, or the COPY's failure. */
+DBP_MUSTCHECK dbp_status dbp_conn_copy_start(dbp_conn *c, const char *sql, int64_t timeout_ns,
+                                             dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_copy_ready(dbp_conn *c, int64_t wait_ns, bool *from_stdin,
+                                             dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_copy_put(dbp_conn *c, const char *data, size_t len,
+                                           dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_copy_flush(dbp_conn *c, int64_t wait_ns, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_copy_end(dbp_conn *c, const char *why, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_copy_get(dbp_conn *c, int64_t wait_ns, char **line, size_t *len,
+                                           dbp_error *err);
+void dbp_conn_free_line(char *line);
+DBP_MUSTCHECK dbp_status dbp_conn_copy_result(dbp_conn *c, int64_t wait_ns, int64_t *rows,
+                                              dbp_error *err);
+
+/* A stream (conn_stream.c): stmt's rows one at a time in libpq's
+ * single-row mode, nothing held.  next: DBP_OK with *row a one-row result,
+ * or with *done and *row the final result (no rows: the command's tag),
+ * both freed with dbp_result_free; or the statement's failure (also after
+ * rows: an error mid-result). */
+DBP_MUSTCHECK dbp_status dbp_conn_stream_send(dbp_conn *c, const dbp_statement *stmt,
+                                              int64_t timeout_ns, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_stream_next(dbp_conn *c, int64_t wait_ns, dbp_result **row,
+                                              bool *done, dbp_error *err);
+
+/* Ends the operation in flight that its caller gave up on (conn_ops.c):
+ * COPY FROM ended with an error, a stream's or COPY TO's rows read and
+ * dropped, within the statement's deadline; DBP_OK leaves the connection
+ * usable (outside a transaction nothing of it stays). */
+DBP_MUSTCHECK dbp_status dbp_conn_drain(dbp_conn *c, int64_t wait_ns, dbp_error *err);
+/* An operation of several steps is in flight. */
+bool dbp_conn_in_op(const dbp_conn *c);
+
+/* A notification (NOTIFY) that reached a connection that LISTENs. */
+typedef struct dbp_notification {
+    char *channel;     /* malloc'd, freed by dbp_conn_free_notification */
+    char *payload;     /* "" when none */
+    int pid;           /* the sending backend's */
+} dbp_notification;
+
+/* Waits at most wait_ns (-1: no limit, 0: only what has arrived) for the
+ * next notification on an idle connection (conn_notify.c): DBP_OK with
+ * *out; DBP_AGAIN when none came in time (call again when dbp_conn_socket
+ * is readable); DBP_QUERY when the link is gone (the connection lost);
+ * DBP_INVALID while a statement runs on it. */
+DBP_MUSTCHECK dbp_status dbp_conn_notify_wait(dbp_conn *c, int64_t wait_ns,
+                                              dbp_notification *out, dbp_error *err);
+void dbp_conn_free_notification(dbp_notification *n);
+
 /* Where the session stands, from PQtransactionStatus: no round trip. */
 dbp_txn dbp_conn_txn(const dbp_conn *c);
 /* The same by libpq's name: "idle", "active", "intrans", "inerror" or

@@ -57,7 +57,7 @@ static void parse_lost_message(const char *text, dbp_error *err)
  * "primary", the server turned read-only (25006).  Any other error on a
  * live connection, class 08 included (08P01 for a wrong parameter count),
  * is the statement's own. */
-static dbp_status fail_from_result(dbp_conn *c, PGresult *r, dbp_error *err)
+dbp_status dbp_conn_fail(dbp_conn *c, PGresult *r, dbp_error *err)
 {
     const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *sqlstate = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -91,7 +91,7 @@ static dbp_status fail_from_result(dbp_conn *c, PGresult *r, dbp_error *err)
 
 /* The statement in flight outlasted its deadline: cancel it, give up on
  * the connection (its protocol state is mid-statement), say which timeout. */
-static dbp_status expired(dbp_conn *c, dbp_error *err)
+dbp_status dbp_conn_expired(dbp_conn *c, dbp_error *err)
 {
     dbp_conn_cancel_async(c);
     c->broken = true;
@@ -115,7 +115,7 @@ static dbp_status take_result(dbp_conn *c, PGresult *r, dbp_result **res, dbp_er
         *res = r;
         return DBP_OK;
     default: {
-        dbp_status st = fail_from_result(c, r, err);
+        dbp_status st = dbp_conn_fail(c, r, err);
         PQclear(r);
         return st;
     }
@@ -172,7 +172,7 @@ static void forget_deallocated(dbp_conn *c)
     }
 }
 
-static void note_tag(dbp_conn *c, const char *tag)
+void dbp_conn_note_tag(dbp_conn *c, const char *tag)
 {
     if (tag_changes_session(tag))
         c->session_dirty = true;
@@ -192,13 +192,18 @@ static void note_tag(dbp_conn *c, const char *tag)
 
 /* ---- reading results ---------------------------------------------------- */
 
+void dbp_conn_note_result(dbp_conn *c, const PGresult *r)
+{
+    if (c->max_message > 0 && PQresultMemorySize(r) > c->max_message)
+        c->oversized = true;
+    dbp_conn_note_tag(c, PQcmdStatus((PGresult *)r));
+}
+
 /* Keeps the last result, as PQexec does, but never lets a later one hide an
  * error; notes its command tag and its size. */
 static void keep_result(dbp_conn *c, PGresult *r)
 {
-    if (c->max_message > 0 && PQresultMemorySize(r) > c->max_message)
-        c->oversized = true;
-    note_tag(c, PQcmdStatus(r));
+    dbp_conn_note_result(c, r);
     if (c->pending != NULL && PQresultStatus(c->pending) == PGRES_FATAL_ERROR) {
         PQclear(r);
     } else {
@@ -211,8 +216,9 @@ static void keep_result(dbp_conn *c, PGresult *r)
  * last, or the first error), 0 when more input is needed, -1 when the link
  * failed.  COPY is refused here: COPY FROM STDIN is ended with an error,
  * COPY TO STDOUT's rows are read and dropped. */
-static int read_results(dbp_conn *c)
+int dbp_conn_read_results(dbp_conn *c, void *unused)
 {
+    (void)unused;
     for (;;) {
         if (c->copy_out) {
             char *row;
@@ -258,13 +264,8 @@ int dbp_conn_wait_socket(dbp_conn *c, bool want_write, int64_t timeout_ns)
     return ppoll(&pfd, 1, &ts, NULL);
 }
 
-/* Drives the statement in flight until every result is in (DBP_OK, *out the
- * last result or the first error, to be taken), until wait_until
- * (DBP_AGAIN), or until its deadline (cancelled).  consume_first: read the
- * socket before looking (an event loop that was woken); a statement just
- * sent has nothing to read yet, and skipping the read saves a system call. */
-static dbp_status drive(dbp_conn *c, bool consume_first, int64_t wait_until, PGresult **out,
-                        dbp_error *err)
+dbp_status dbp_conn_pump(dbp_conn *c, bool consume_first, int64_t wait_until,
+                         dbp_conn_reader read, void *ctx, dbp_error *err)
 {
     if (consume_first && !PQconsumeInput(c->pg))
         goto link_failed;
@@ -273,18 +274,14 @@ static dbp_status drive(dbp_conn *c, bool consume_first, int64_t wait_until, PGr
         int64_t now, until;
 
         c->want_write = flushing == 1;
-        if (flushing < 0 || (flushing == 0 && (got = read_results(c)) < 0))
+        if (flushing < 0 || (flushing == 0 && (got = read(c, ctx)) < 0))
             goto link_failed;
-        if (got == 1) {
-            c->busy = false;
-            *out = c->pending;
-            c->pending = NULL;
+        if (got == 1)
             return DBP_OK;
-        }
         until = wait_until < c->deadline_ns ? wait_until : c->deadline_ns;
         now = until == INT64_MAX ? 0 : dbp_now_ns();   /* no clock without a deadline */
         if (now >= c->deadline_ns)
-            return expired(c, err);
+            return dbp_conn_expired(c, err);
         if (now >= until)
             return DBP_AGAIN;
         int ready = dbp_conn_wait_socket(c, flushing == 1, until == INT64_MAX ? -1 : until - now);
@@ -298,13 +295,31 @@ link_failed:                              /* no more results will come */
     c->copy_out = false;
     PQclear(c->pending);
     c->pending = NULL;
-    return fail_from_result(c, NULL, err);
+    return dbp_conn_fail(c, NULL, err);
+}
+
+/* Drives the statement in flight until every result is in (DBP_OK, *out the
+ * last result or the first error, to be taken), until wait_until
+ * (DBP_AGAIN), or until its deadline (cancelled).  consume_first: read the
+ * socket before looking (an event loop that was woken); a statement just
+ * sent has nothing to read yet, and skipping the read saves a system call. */
+static dbp_status drive(dbp_conn *c, bool consume_first, int64_t wait_until, PGresult **out,
+                        dbp_error *err)
+{
+    dbp_status st = dbp_conn_pump(c, consume_first, wait_until, dbp_conn_read_results, NULL, err);
+
+    if (st != DBP_OK)
+        return st;
+    c->busy = false;
+    *out = c->pending;
+    c->pending = NULL;
+    return DBP_OK;
 }
 
 /* ---- starting a statement -------------------------------------------- */
 
 /* The monotonic time timeout_ns from now; INT64_MAX for 0 (no limit). */
-static int64_t deadline_of(int64_t timeout_ns)
+int64_t dbp_conn_deadline_of(int64_t timeout_ns)
 {
     return timeout_ns > 0 ? dbp_now_ns() + timeout_ns : INT64_MAX;
 }
@@ -315,10 +330,13 @@ static int64_t deadline_of(int64_t timeout_ns)
 static dbp_status begin(dbp_conn *c, int64_t deadline, int64_t timeout_ns, dbp_status on_expiry,
                         const char *timeout_name, dbp_error *err)
 {
+    if (c->op != DBP_OP_NONE)
+        return dbp_error_set(err, DBP_INVALID, "a %s is still running on this connection",
+                             dbp_conn_op_name(c));
     if (c->busy)
         return dbp_error_set(err, DBP_INVALID, "a statement is already running on this connection");
     if (!PQisnonblocking(c->pg) && PQsetnonblocking(c->pg, 1) != 0)
-        return fail_from_result(c, NULL, err);
+        return dbp_conn_fail(c, NULL, err);
     c->deadline_ns = deadline;
     c->timeout_s = (double)timeout_ns / (double)DBP_NS_PER_SEC;
     c->on_expiry = on_expiry;
@@ -335,7 +353,7 @@ static dbp_status begin(dbp_conn *c, int64_t deadline, int64_t timeout_ns, dbp_s
 static dbp_status sent_or_failed(dbp_conn *c, int sent, dbp_error *err)
 {
     if (!sent)
-        return fail_from_result(c, NULL, err);
+        return dbp_conn_fail(c, NULL, err);
     c->busy = true;
     c->ran_statement = true;
     return DBP_OK;
@@ -347,10 +365,16 @@ static dbp_status finish(dbp_conn *c, PGresult *r, dbp_result **res, dbp_error *
     if (c->copy_refused) {
         PQclear(r);
         return dbp_error_set(err, DBP_QUERY,
-                             "COPY is not run by conn:query or conn:exec: use conn:copy_from "
-                             "or conn:copy_to; the connection stays usable");
+                             "COPY is not run by conn:query or conn:exec: use conn:copy_from(sql, "
+                             "rows or chunks) or conn:copy_to(sql, fn); the connection stays usable");
     }
     return take_result(c, r, res, err);
+}
+
+dbp_status dbp_conn_begin(dbp_conn *c, int64_t timeout_ns, dbp_error *err)
+{
+    return begin(c, dbp_conn_deadline_of(timeout_ns), timeout_ns, DBP_QUERY_TIMEOUT,
+                 "query_timeout", err);
 }
 
 dbp_status dbp_conn_exec_internal(dbp_conn *c, const char *sql, int64_t timeout_ns,
@@ -358,7 +382,7 @@ dbp_status dbp_conn_exec_internal(dbp_conn *c, const char *sql, int64_t timeout_
                                   dbp_result **res, dbp_error *err)
 {
     PGresult *r;
-    dbp_status st = begin(c, deadline_of(timeout_ns), timeout_ns, on_expiry, timeout_name, err);
+    dbp_status st = begin(c, dbp_conn_deadline_of(timeout_ns), timeout_ns, on_expiry, timeout_name, err);
 
     if (st == DBP_OK)
         st = sent_or_failed(c, PQsendQuery(c->pg, sql), err);
@@ -381,7 +405,7 @@ static dbp_status run_internal(dbp_conn *c, const char *sql, int64_t deadline, d
         st = drive(c, false, INT64_MAX, &r, err);
     if (st != DBP_OK)
         return st;
-    st = PQresultStatus(r) == PGRES_FATAL_ERROR ? fail_from_result(c, r, err) : DBP_OK;
+    st = PQresultStatus(r) == PGRES_FATAL_ERROR ? dbp_conn_fail(c, r, err) : DBP_OK;
     PQclear(r);
     return st;
 }
@@ -567,7 +591,7 @@ static dbp_status exec_plain(dbp_conn *c, const dbp_statement *stmt, dbp_result 
         c->copy_out = PQresultStatus(r) == PGRES_COPY_OUT;
         if (!c->copy_out && PQputCopyEnd(c->pg, "COPY is not run by query or exec") != 1) {
             PQclear(r);
-            return fail_from_result(c, NULL, err);
+            return dbp_conn_fail(c, NULL, err);
         }
         PQclear(r);
         c->busy = true;
@@ -578,7 +602,7 @@ static dbp_status exec_plain(dbp_conn *c, const dbp_statement *stmt, dbp_result 
         if (r != NULL) {
             if (c->max_message > 0 && PQresultMemorySize(r) > c->max_message)
                 c->oversized = true;
-            note_tag(c, PQcmdStatus(r));
+            dbp_conn_note_tag(c, PQcmdStatus(r));
         }
         return take_result(c, r, res, err);
     }
@@ -593,7 +617,7 @@ dbp_status dbp_conn_exec(dbp_conn *c, const dbp_statement *stmt, int64_t timeout
 
     if (timeout_ns == 0 && !stmt->simple && c->stmts == NULL)
         return exec_plain(c, stmt, res, err);
-    deadline = deadline_of(timeout_ns);
+    deadline = dbp_conn_deadline_of(timeout_ns);
     st = send_statement(c, stmt, true, deadline, timeout_ns, err);
 
     if (st == DBP_OK)
@@ -620,7 +644,7 @@ dbp_status dbp_conn_exec(dbp_conn *c, const dbp_statement *stmt, int64_t timeout
 dbp_status dbp_conn_send(dbp_conn *c, const dbp_statement *stmt, int64_t timeout_ns,
                          dbp_error *err)
 {
-    return send_statement(c, stmt, true, deadline_of(timeout_ns), timeout_ns, err);
+    return send_statement(c, stmt, true, dbp_conn_deadline_of(timeout_ns), timeout_ns, err);
 }
 
 dbp_status dbp_conn_collect(dbp_conn *c, int64_t timeout_ns, dbp_result **res, dbp_error *err)
@@ -655,7 +679,7 @@ dbp_status dbp_conn_reset(dbp_conn *c, dbp_reset how, dbp_error *err)
     if (st != DBP_OK)
         return st;
     PQclear(r);
-    return flush_deallocs(c, deadline_of(timeout_ns), err);
+    return flush_deallocs(c, dbp_conn_deadline_of(timeout_ns), err);
 }
 
 dbp_status dbp_conn_discard(dbp_conn *c, dbp_error *err)

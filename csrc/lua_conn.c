@@ -151,6 +151,22 @@ static int statement_failed(lua_State *L, conn_box *box, const dbp_error *err)
     return fail(L, box, err);
 }
 
+bool dbp_lua_conn_for_op(lua_State *L, bool continuing, dbp_pool **p, dbp_slot **s)
+{
+    conn_box *box = check_for_statement(L, continuing);
+
+    if (box == NULL)
+        return false;
+    *p = box->pool;
+    *s = box->slot;
+    return true;
+}
+
+int dbp_lua_conn_failed(lua_State *L, const dbp_error *err)
+{
+    return statement_failed(L, check_box(L), err);
+}
+
 static int conn_close(lua_State *L)
 {
     give_back(L, check_box(L), RETURN_CLOSE);

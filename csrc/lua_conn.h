@@ -23,6 +23,18 @@ int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table);
  * closed or still connecting. */
 dbp_conn *dbp_lua_check_conn(lua_State *L);
 
+/* For a step of an operation (lua_pipeline.c, lua_copy.c): the pool and
+ * slot of the Conn at index 1, or false after pushing nil, msg, err (kind
+ * closed: a query_timeout closed it).  Raises when the app closed it, and,
+ * unless continuing (a later step of the operation in flight), when a
+ * statement is in flight on it. */
+bool dbp_lua_conn_for_op(lua_State *L, bool continuing, dbp_pool **p, dbp_slot **s);
+
+/* A step of the Conn at index 1 failed: pushes nil, msg, err, and after a
+ * query_timeout returns the connection (closed, never pooled) at once, as
+ * conn:query does.  Returns 3. */
+int dbp_lua_conn_failed(lua_State *L, const dbp_error *err);
+
 /* Fills the Conn metatable (created by dbp_lua_open_metatables) and sets
  * core.conn_methods in the core table on top of the stack. */
 void dbp_lua_open_conn(lua_State *L);

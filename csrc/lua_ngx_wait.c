@@ -33,6 +33,7 @@
 #include <dlfcn.h>
 
 #include "lua_conn.h"
+#include "lua_listen.h"
 #include "lua_ngx_wait.h"
 #include "lua_util.h"
 
@@ -244,13 +245,16 @@ static int make_watch(lua_State *L, dbp_conn *conn, int fd, int id)
     return arm_write(L, w, conn);
 }
 
-/* conn:_ngx_watch(new_id, new_sem) -> id | nil, why.  The id of the semaphore
+/* conn:_ngx_watch(new_id, new_sem) -> id | nil, why (also a Listener's).  The id of the semaphore
  * that the connection's socket posts, making the watch if there is none
  * yet.  new_id (the next id) and new_sem (its ngx.semaphore's address) are
  * used only when no freed id can be reused. */
 static int conn_watch(lua_State *L)
 {
-    dbp_conn *conn = dbp_lua_check_conn(L);
+    dbp_conn *conn = dbp_lua_test_listener_conn(L, 1);   /* a Listener's, or a Conn's */
+
+    if (conn == NULL)
+        conn = dbp_lua_check_conn(L);
     int new_id = (int)luaL_checkinteger(L, 2);
     void *new_sem = (void *)(uintptr_t)luaL_checknumber(L, 3);
     watch *w;
@@ -354,6 +358,11 @@ void dbp_lua_open_ngx_wait(lua_State *L)
     lua_setfield(L, -2, "ngx_wait_counts");
     /* conn:_ngx_watch, an internal Conn method */
     luaL_getmetatable(L, DBP_CONN_MT);
+    lua_getfield(L, -1, "__index");
+    lua_pushcfunction(L, conn_watch);
+    lua_setfield(L, -2, "_ngx_watch");
+    lua_pop(L, 2);
+    luaL_getmetatable(L, DBP_LISTENER_MT);           /* and a Listener's: l:_ngx_watch */
     lua_getfield(L, -1, "__index");
     lua_pushcfunction(L, conn_watch);
     lua_setfield(L, -2, "_ngx_watch");

@@ -10,10 +10,16 @@ static dbp_status inherited(dbp_error *err)
                          "parent process: check out a connection in this one");
 }
 
+static void note_statements(dbp_pool *p, dbp_slot *s, int n)
+{
+    s->queries += n;                     /* what max_queries rotates on */
+    for (int i = 0; i < n; i++)
+        dbp_metrics_inc(dbp_pool_metrics(p), DBP_M_QUERIES);
+}
+
 static void note_statement(dbp_pool *p, dbp_slot *s)
 {
-    s->queries++;                        /* what max_queries rotates on */
-    dbp_metrics_inc(dbp_pool_metrics(p), DBP_M_QUERIES);
+    note_statements(p, s, 1);
 }
 
 /* st is a failed statement's status: count it, and let the pool see a
@@ -78,6 +84,24 @@ dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err)
         dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);
     dbp_pool_note_failure(p, s);
     return err->status;
+}
+
+dbp_status dbp_slot_begin(dbp_pool *p, dbp_slot *s, int n, dbp_error *err)
+{
+    if (dbp_slot_inherited(s))
+        return inherited(err);
+    note_statements(p, s, n);
+    return DBP_OK;
+}
+
+dbp_status dbp_slot_step(dbp_pool *p, dbp_slot *s, dbp_status st)
+{
+    return st == DBP_OK || st == DBP_AGAIN ? st : failed(p, s, st);
+}
+
+int64_t dbp_slot_query_timeout_ns(const dbp_slot *s)
+{
+    return s->query_timeout_ns;
 }
 
 void dbp_slot_set_query_timeout(dbp_slot *s, double seconds)

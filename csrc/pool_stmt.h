@@ -45,6 +45,16 @@ DBP_MUSTCHECK dbp_status dbp_slot_collect(dbp_pool *p, dbp_slot *s, int64_t time
  * as a statement. */
 DBP_MUSTCHECK dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err);
 
+/* The operations of several steps (a pipeline, COPY, a stream: conn.h)
+ * get the same bookkeeping through a gate: dbp_slot_begin before the
+ * first step refuses an inherited slot (DBP_CLOSED) and counts n
+ * statements; every step's status then passes dbp_slot_step, which counts
+ * a failure and tells the pool of a disconnect as dbp_slot_exec does, and
+ * returns st.  Their deadline is dbp_slot_query_timeout_ns (0: none). */
+DBP_MUSTCHECK dbp_status dbp_slot_begin(dbp_pool *p, dbp_slot *s, int n, dbp_error *err);
+dbp_status dbp_slot_step(dbp_pool *p, dbp_slot *s, dbp_status st);
+int64_t dbp_slot_query_timeout_ns(const dbp_slot *s);
+
 /* The deadline of s's statements until the slot is returned, in seconds
  * (0: none); the next checkout starts again from query_timeout. */
 void dbp_slot_set_query_timeout(dbp_slot *s, double seconds);

@@ -22,6 +22,8 @@ local configure = require "dbpool.configure"
 local budget = require "dbpool.budget"
 local metrics = require "dbpool.metrics"
 local types = require "dbpool.types"
+require "dbpool.conn"      -- conn:pipeline, conn:stream, conn:copy_from, conn:copy_to
+local listen = require "dbpool.listen"
 
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local unpack = table.unpack or unpack
@@ -552,6 +554,17 @@ end
 -- engine:query_params(sql, params) -> rows | nil, msg, err: engine:query
 -- with the parameters in one array (params.n counts trailing nils), up to
 -- PostgreSQL's 65,535 on every Lua.
+
+--- LISTEN on a connection of the engine's own (its options, outside the
+-- pool's capacity and counters): see dbpool.listen.
+-- @string channel the first channel (any string: it is quoted)
+-- @return a Listener (`l:wait(timeout)`, `l:listen(ch)`, `l:unlisten(ch)`,
+-- `l:close()`), or `nil, msg, err` when it could not connect
+-- @raise on a channel that is not a non-empty string, or an engine with
+-- `pgbouncer = true` (transaction pooling keeps no session to listen on)
+function Engine:listen(channel)
+  return listen.listen(self, channel)
+end
 
 --- One snapshot of the engine's counters, gauges and histograms; under
 -- nginx, in a worker, for an engine made in the master: every worker of the

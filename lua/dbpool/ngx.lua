@@ -155,6 +155,27 @@ local function wait_result(conn, bound)
   return rows, msg, err
 end
 
+-- conn:pipeline, conn:stream, conn:copy_from and conn:copy_to (dbpool.conn)
+-- wait between their steps as a statement does: where nginx can yield,
+-- the request yields until the socket is ready (or polls); elsewhere
+-- (init_by_lua, a worker thread) the step blocks; and in a phase that
+-- cannot yield they raise.
+local ops = require "dbpool.conn"
+ops.mode = wait_mode
+function ops.poll(look) sleep(delay_for(look)) end
+-- left: seconds the caller may wait at most (a Listener's l:wait), which no
+-- wake may cut short; else WAKE_CAP as a statement's.
+function ops.wait(conn, look, left)
+  local sema = sema_of(conn)                -- re-arms writes when libpq has output left
+  if sema and left then
+    sema:wait(left)
+  elseif sema then
+    local _, why = sema:wait(WAKE_CAP)
+    if why == "timeout" then M.cap_expiries = M.cap_expiries + 1 end
+  else
+    sleep(delay_for(look))
+  end
+end
 
 function methods.query(conn, sql, ...)
   if not can_yield("conn:query()") then return blocking_query(conn, sql, ...) end

@@ -387,4 +387,95 @@ function app.inst_stats()
   end)
 end
 
+-- ===== Issue 20: pipeline, stream, COPY, LISTEN (spec/nginx/protocol_spec.lua)
+
+-- Runs fn(conn) on a connection of engine T, always giving it back.
+local function with_t(fn)
+  return dbpool.get("T"):with(fn)
+end
+
+function app.proto_pipeline()
+  local ms = ms_arg(200)
+  serve(function()
+    return with_t(function(conn)
+      local results, msg, err = conn:pipeline { { "SELECT 1 AS a" },
+        { "SELECT pg_sleep($1) AS s", ms / 1000 }, { "SELECT 2 AS b" } }
+      if not results then return nil, msg, err end
+      return results[1][1].a + results[3][1].b
+    end)
+  end)
+end
+
+function app.proto_stream()
+  local ms = ms_arg(200)
+  serve(function()
+    return with_t(function(conn)
+      local sum = 0
+      local n, msg, err = conn:stream("SELECT g, pg_sleep(CASE WHEN g = 2 THEN $1::float8 ELSE 0 END) " ..
+        "FROM generate_series(1, 3) g", function(row) sum = sum + row.g end, ms / 1000)
+      if not n then return nil, msg, err end
+      return sum
+    end)
+  end)
+end
+
+function app.proto_copy_to()
+  local ms = ms_arg(200)
+  serve(function()
+    return with_t(function(conn)
+      local lines = {}
+      local n, msg, err = conn:copy_to(("COPY (SELECT g FROM generate_series(1, 3) g, " ..
+        "pg_sleep(%g)) TO STDOUT"):format(ms / 1000), function(line) lines[#lines + 1] = line end)
+      if not n then return nil, msg, err end
+      return table.concat(lines, ",")
+    end)
+  end)
+end
+
+-- A table whose trigger sleeps ms (a row's column) per row inserted.
+local slow_table_made = false
+local function slow_table(conn)
+  if slow_table_made then return true end
+  local ok, msg, err = conn:exec([[
+    CREATE TABLE IF NOT EXISTS proto_copy_slow (ms int, note text);
+    CREATE OR REPLACE FUNCTION proto_copy_slow_f() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN PERFORM pg_sleep(NEW.ms / 1000.0); RETURN NEW; END $$;
+    DROP TRIGGER IF EXISTS proto_copy_slow_t ON proto_copy_slow;
+    CREATE TRIGGER proto_copy_slow_t BEFORE INSERT ON proto_copy_slow
+      FOR EACH ROW EXECUTE FUNCTION proto_copy_slow_f();]])
+  slow_table_made = ok and true or false
+  return ok, msg, err
+end
+
+function app.proto_copy_from()
+  local ms = ms_arg(200)
+  serve(function()
+    return with_t(function(conn)
+      local ok, msg, err = slow_table(conn)
+      if not ok then return nil, msg, err end
+      return conn:copy_from("COPY proto_copy_slow FROM STDIN",
+                            { { 0, "first" }, { ms, "slow" }, { 0, "tab\there" } })
+    end)
+  end)
+end
+
+function app.proto_listen()
+  local ms = ms_arg(200)
+  serve(function()
+    local channel = ("proto %d %d"):format(ngx.worker.pid(), math.random(1, 1e9))
+    local l, msg, err = dbpool.get("T"):listen(channel)
+    if not l then return nil, msg, err end
+    local quiet, why = l:wait(0.05)               -- nothing yet: a timeout
+    assert(quiet == nil and why == "timeout", "expected a timeout first")
+    ngx.timer.at(ms / 1000, function()
+      assert(dbpool.get("T"):query("SELECT pg_notify($1, 'late')", channel))
+    end)
+    local n
+    n, msg, err = l:wait(ms / 1000 + 5)
+    l:close()
+    if not n then return nil, msg, err end
+    return n.payload
+  end)
+end
+
 return app
