@@ -37,6 +37,7 @@ typedef enum dbp_counter {
     DBP_M_SESSION_RESETS,   /* DISCARD ALL on return (reset_session) */
     DBP_M_OVERSIZED,        /* closed on return after a message over max_message_size */
     DBP_M_RESIZES,          /* pool_size = "auto": sizing steps that changed the size */
+    DBP_M_OVERFLOW_CONNECTS, /* locked: connections opened beyond pool_size (overflow) */
     DBP_M_COUNT
 } dbp_counter;
 

@@ -81,6 +81,11 @@ static void opened_locked(dbp_pool *p, dbp_slot *s, int64_t started, int64_t now
     dbp_breaker_success(&p->breaker);
     dbp_hist_add_locked(&p->metrics, DBP_H_CONNECT, now - started);
     *ev |= DBP_EV_CONNECT;
+    /* Overflow is closed again on return while pool_size are idle: opened
+     * every second under steady load, it is churn that a larger pool_size
+     * removes (advise.lua says so). */
+    if (p->size > 0 && p->total > p->size)
+        dbp_metrics_inc_locked(&p->metrics, DBP_M_OVERFLOW_CONNECTS);
     s->gen = p->gen;
     s->born_ns = now;
     s->last_used_ns = now;

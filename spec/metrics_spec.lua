@@ -164,6 +164,32 @@ describe("engine:advise()", function()
     assert.matches("pool_size " .. a.pool_size .. " = busy", a.reason, 1, true)
   end)
 
+  it("counts overflow connects and asks for a larger pool_size when they churn every second", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 3 }
+    local steady = helper.engine { pool_size = 2, max_overflow = 3 }
+    -- Two held at once against pool_size 1: each round opens one overflow
+    -- connection, and the return that leaves pool_size idle closes the other.
+    for _ = 1, 30 do
+      local a, b = assert(e:connect()), assert(e:connect())
+      b:close()
+      a:close()
+      local c, d = assert(steady:connect()), assert(steady:connect())
+      d:close()
+      c:close()
+    end
+    local s = e:stats()
+    assert.is_true(s.overflow_connects >= 25, "overflow_connects " .. s.overflow_connects)
+    assert.is_true(s.overflow_connects <= s.connects)
+    assert.are.equal(0, steady:stats().overflow_connects)
+    local a = e:advise()
+    assert.is_true(a.overflow_connects_per_s >= 1, "churn " .. a.overflow_connects_per_s)
+    assert.is_true(a.pool_size >= 2, "advised pool_size " .. a.pool_size)
+    assert.matches("overflow connects/s", a.reason, 1, true)
+    assert.is_nil(steady:advise().reason:find("overflow connects/s", 1, true))
+    assert.matches('dbpool_overflow_connects_total{engine="' .. e.name .. '"} ' .. s.overflow_connects,
+      dbpool.metrics(), 1, true)
+  end)
+
   it("says so when there is nothing to go on", function()
     local a = helper.engine { pool_size = 3, max_overflow = 1 }:advise()
     assert.are.same({ 3, 1 }, { a.pool_size, a.max_overflow })

@@ -26,6 +26,7 @@ local counters = {
   { "session_resets", "DISCARD ALL sent on return for reset_session." },
   { "oversized_closes", "Connections closed on return after a message over max_message_size." },
   { "resizes", "pool_size = \"auto\": sizing steps that changed the pool's size." },
+  { "overflow_connects", "Connections opened beyond pool_size (closed again on return while pool_size are idle)." },
 }
 
 local gauges = {
