@@ -4,6 +4,7 @@
  * registry compares through it, policy.c bounds values through it. */
 #include "config.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -354,77 +355,96 @@ dbp_status dbp_config_name_replica(dbp_config *c, int i, dbp_error *err)
     return DBP_OK;
 }
 
+/* The values an enum-like option takes, and what each sets. */
+typedef struct enum_choice {
+    const char *text;
+    int value;
+} enum_choice;
+
+static const enum_choice *choices_of(dbp_opt_type type)
+{
+    static const enum_choice reset[] = {{"rollback", DBP_RESET_ROLLBACK},
+                                        {"commit", DBP_RESET_COMMIT}, {NULL, 0}};
+    static const enum_choice session[] = {{"auto", DBP_SESSION_AUTO},
+                                          {"always", DBP_SESSION_ALWAYS}, {NULL, 0}};
+    static const enum_choice numeric[] = {{"number", DBP_NUMERIC_NUMBER},
+                                          {"string", DBP_NUMERIC_STRING}, {NULL, 0}};
+    static const enum_choice role[] = {{"any", DBP_ROLE_ANY}, {"primary", DBP_ROLE_PRIMARY},
+                                       {NULL, 0}};
+
+    switch (type) {
+    case DBP_OPT_RESET: return reset;
+    case DBP_OPT_SESSION: return session;
+    case DBP_OPT_NUMERIC: return numeric;
+    case DBP_OPT_ROLE: return role;
+    default: return NULL;
+    }
+}
+
+/* What a refused string is shown as: itself, quoted, when it is short and
+ * plain enough to be a mistyped word ("rolback"); never a DSN or a
+ * password pasted into the wrong option. */
+static void shown_string(const char *v, char *out, size_t size)
+{
+    size_t len = strlen(v);
+    bool plain = len <= 32;
+
+    for (size_t i = 0; plain && i < len; i++)
+        plain = isalnum((unsigned char)v[i]) || strchr("_-. ", v[i]) != NULL;
+    if (plain)
+        snprintf(out, size, "\"%s\"", v);
+    else
+        snprintf(out, size, "a string of %zu bytes that is none of them", len);
+}
+
+/* name, dsn, application_name: copied; name checked, application_name
+ * bounded (the server keeps NAMEDATALEN - 1 bytes of it and says so in a
+ * NOTICE on every connect; a much longer one overflows the startup packet
+ * and fails every connect). */
+static dbp_status set_text(dbp_config *c, const dbp_option *o, const char *v, dbp_error *err)
+{
+    char *copy;
+
+    /* name and dsn must say something; application_name may be empty. */
+    if (v[0] == '\0' && o->offset != OFF(application_name))
+        return invalid(err, o, "an empty string");
+    if (o->offset == OFF(name) && check_name(o, v, err) != DBP_OK)
+        return DBP_INVALID;
+    if (o->offset == OFF(application_name) && strlen(v) > DBP_NAME_MAX)
+        return dbp_error_set(err, DBP_INVALID,
+                             "option 'application_name' must be at most %d bytes (what the "
+                             "server keeps: NAMEDATALEN - 1), got %zu bytes",
+                             DBP_NAME_MAX, strlen(v));
+    if ((copy = strdup(v)) == NULL)
+        return dbp_error_set(err, DBP_NOMEM, "out of memory");
+    free(*FIELD(c, o, char *));
+    *FIELD(c, o, char *) = copy;
+    return DBP_OK;
+}
+
 dbp_status dbp_config_set_string(dbp_config *c, const dbp_option *o, const char *v,
                                  dbp_error *err)
 {
+    const enum_choice *choice = choices_of(o->type);
     char got[96];
 
-    snprintf(got, sizeof got, "\"%.80s\"", v);
+    shown_string(v, got, sizeof got);
     if (dbp_option_takes_auto(o)) {
         if (strcmp(v, "auto") != 0)
             return invalid(err, o, got);
         c->pool_size_auto = true;
         return DBP_OK;
     }
-    switch (o->type) {
-    case DBP_OPT_STRING: {
-        char *copy;
-        /* name and dsn must say something; application_name may be empty. */
-        if (v[0] == '\0' && o->offset != OFF(application_name))
-            return invalid(err, o, "an empty string");
-        if (o->offset == OFF(name) && check_name(o, v, err) != DBP_OK)
-            return DBP_INVALID;
-        /* The server keeps NAMEDATALEN - 1 bytes of it and says so in a
-         * NOTICE on every connect; a much longer one overflows the startup
-         * packet and fails every connect. */
-        if (o->offset == OFF(application_name) && strlen(v) > DBP_NAME_MAX)
-            return dbp_error_set(err, DBP_INVALID,
-                                 "option 'application_name' must be at most %d bytes (what the "
-                                 "server keeps: NAMEDATALEN - 1), got %zu bytes",
-                                 DBP_NAME_MAX, strlen(v));
-        copy = strdup(v);
-        if (copy == NULL)
-            return dbp_error_set(err, DBP_NOMEM, "out of memory");
-        free(*FIELD(c, o, char *));
-        *FIELD(c, o, char *) = copy;
-        return DBP_OK;
-    }
-    case DBP_OPT_RESET:
-        if (strcmp(v, "rollback") == 0)
-            *FIELD(c, o, int) = DBP_RESET_ROLLBACK;
-        else if (strcmp(v, "commit") == 0)
-            *FIELD(c, o, int) = DBP_RESET_COMMIT;
-        else
-            return invalid(err, o, got);
-        return DBP_OK;
-    case DBP_OPT_SESSION:
-        if (strcmp(v, "auto") == 0)
-            *FIELD(c, o, int) = DBP_SESSION_AUTO;
-        else if (strcmp(v, "always") == 0)
-            *FIELD(c, o, int) = DBP_SESSION_ALWAYS;
-        else
-            return invalid(err, o, got);
-        return DBP_OK;
-    case DBP_OPT_NUMERIC:
-        if (strcmp(v, "number") == 0)
-            *FIELD(c, o, int) = DBP_NUMERIC_NUMBER;
-        else if (strcmp(v, "string") == 0)
-            *FIELD(c, o, int) = DBP_NUMERIC_STRING;
-        else
-            return invalid(err, o, got);
-        return DBP_OK;
-    case DBP_OPT_ROLE:
-        if (strcmp(v, "any") == 0)
-            *FIELD(c, o, int) = DBP_ROLE_ANY;
-        else if (strcmp(v, "primary") == 0)
-            *FIELD(c, o, int) = DBP_ROLE_PRIMARY;
-        else
-            return invalid(err, o, got);
-        return DBP_OK;
-    default:
-        /* The DSN of a replica may hold a password: never echo it. */
+    if (o->type == DBP_OPT_STRING)
+        return set_text(c, o, v, err);
+    if (choice == NULL)
         return invalid(err, o, "a string");
-    }
+    for (; choice->text != NULL; choice++)
+        if (strcmp(v, choice->text) == 0) {
+            *FIELD(c, o, int) = choice->value;
+            return DBP_OK;
+        }
+    return invalid(err, o, got);
 }
 
 dbp_status dbp_config_add_replica(dbp_config *c, const char *dsn, dbp_error *err)

@@ -209,6 +209,13 @@ static void test_set_string_bool(void)
     like(err.message, "\"any\" or \"primary\"", "... says what it must be");
     like(err.message, "replica", "... shows the value");
     is_int(c.role, DBP_ROLE_ANY, "... and leaves the default");
+    is_int(dbp_config_set_string(&c, opt("role"), "postgresql://u:S3cretPw@h/db", &err),
+           DBP_INVALID, "role = a DSN pasted into the wrong option is rejected");
+    unlike(err.message, "S3cretPw", "... without showing it: %s", err.message);
+    like(err.message, "\"any\" or \"primary\"", "... still saying what it must be");
+    is_int(dbp_config_set_string(&c, opt("reset_on_return"), "password=S3cretPw", &err),
+           DBP_INVALID, "reset_on_return = a conninfo string is rejected");
+    unlike(err.message, "S3cretPw", "... without showing it: %s", err.message);
     is_int(dbp_config_set_string(&c, opt("role"), "primary", &err), DBP_OK,
            "role = \"primary\" is accepted");
     is_int(c.role, DBP_ROLE_PRIMARY, "... and stored");
