@@ -127,29 +127,36 @@ dbp_resolve_state dbp_conn_resolve_ahead(const dbp_conninfo *ci, dbp_error *err)
  * the names for TLS verification and the passfile. */
 typedef struct resolved_params {
     const char **keys, **vals;          /* NULL: use ci's own arrays */
-    char host[1024], hostaddr[1024], port[1024];
+    char *host, *hostaddr, *port;       /* one allocation, three lists */
 } resolved_params;
+
+static void resolved_params_free(resolved_params *rp)
+{
+    free(rp->keys), free(rp->vals), free(rp->host);
+    rp->keys = rp->vals = NULL, rp->host = NULL;
+}
 
 /* Fills rp when ci's host names are all in the cache; false (rp->keys NULL)
  * when nothing is to change, a DSN with a hostaddr of its own included. */
 static bool resolve_params(const dbp_conninfo *ci, resolved_params *rp)
 {
     const char *const *keys = dbp_conninfo_keywords(ci), *const *vals = dbp_conninfo_values(ci);
-    const char *ports = dbp_conninfo_value(ci, "port");
+    const char *hosts = dbp_conninfo_value(ci, "host"), *ports = dbp_conninfo_value(ci, "port");
+    size_t size = dbp_resolve_expanded_size(hosts, ports);
     int n = 0, k = 0;
 
-    rp->keys = rp->vals = NULL;
-    if (dbp_conninfo_value(ci, "hostaddr") != NULL ||
-        !dbp_resolve_expand(dbp_conninfo_value(ci, "host"), ports, rp->host, rp->hostaddr,
-                            rp->port, sizeof rp->host))
+    memset(rp, 0, sizeof *rp);
+    if (hosts == NULL || dbp_conninfo_value(ci, "hostaddr") != NULL)
         return false;
     while (keys[n] != NULL)
         n++;
     rp->keys = calloc((size_t)n + 4, sizeof *rp->keys);
     rp->vals = calloc((size_t)n + 4, sizeof *rp->vals);
-    if (rp->keys == NULL || rp->vals == NULL) {
-        free(rp->keys), free(rp->vals);
-        rp->keys = rp->vals = NULL;
+    rp->host = malloc(3 * size);
+    if (rp->keys == NULL || rp->vals == NULL || rp->host == NULL ||
+        !dbp_resolve_expand(hosts, ports, rp->host, rp->hostaddr = rp->host + size,
+                            rp->port = rp->host + 2 * size, size)) {
+        resolved_params_free(rp);
         return false;                    /* libpq looks the names up itself */
     }
     for (int i = 0; i < n; i++)
@@ -173,7 +180,7 @@ dbp_status dbp_conn_start(const dbp_config *cfg, const dbp_conninfo *ci, dbp_con
      * only ever a database name. */
     if (resolve_params(ci, &rp)) {
         pg = PQconnectStartParams(rp.keys, rp.vals, 0);
-        free(rp.keys), free(rp.vals);
+        resolved_params_free(&rp);
     } else {
         pg = PQconnectStartParams(dbp_conninfo_keywords(ci), dbp_conninfo_values(ci), 0);
     }

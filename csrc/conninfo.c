@@ -21,6 +21,7 @@ struct dbp_conninfo {
     char timeout[24];
     double connect_timeout;
     dbp_secrets secrets;          /* pointers into parsed */
+    PQconninfoOption *env;        /* the environment's values, read once; keys may point here */
 };
 
 /* TCP keepalives and tcp_user_timeout (milliseconds), so that a silent peer
@@ -139,13 +140,50 @@ static dbp_status resolve_timeout(dbp_conninfo *ci, const dbp_config *cfg,
     return DBP_OK;
 }
 
+/* Where the server is, from the environment (PGHOST, PGHOSTADDR, PGPORT)
+ * when the DSN says nothing of it, written into the arrays as libpq would
+ * read it at connect: the names a worker looks up ahead (resolve.h) are
+ * then the ones libpq would have used.  A service file (service=,
+ * PGSERVICE) ranks above the environment, so it is left to libpq. */
+static void take_server_from_env(dbp_conninfo *ci)
+{
+    static const char *const keys[] = {"host", "hostaddr", "port"};
+    const char *service = parsed_value(ci->parsed, "service");
+
+    if ((service != NULL && service[0] != '\0') || parsed_value(ci->env, "service") != NULL ||
+        parsed_value(ci->parsed, "host") != NULL || parsed_value(ci->parsed, "hostaddr") != NULL)
+        return;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = parsed_value(ci->env, keys[i]);
+        if (v != NULL && v[0] != '\0' && parsed_value(ci->parsed, keys[i]) == NULL)
+            set(ci, keys[i], v);
+    }
+}
+
+/* The application_name a connect would send (the engine's, the DSN's or
+ * PGAPPNAME): over what the server keeps, the server cuts it with a NOTICE
+ * on every connect, and a much longer one fails every connect. */
+static dbp_status check_application_name(dbp_conninfo *ci, const dbp_config *cfg,
+                                         dbp_error *err)
+{
+    const char *v = dbp_conninfo_value(ci, "application_name");
+
+    if (v == NULL)
+        v = parsed_value(ci->env, "application_name");
+    if (v == NULL || strlen(v) <= DBP_NAME_MAX)
+        return DBP_OK;
+    return dbp_error_set(err, DBP_INVALID, "engine '%s': application_name (from the DSN or "
+                         "PGAPPNAME) must be at most %d bytes (what the server keeps: "
+                         "NAMEDATALEN - 1), got %zu bytes", cfg->name ? cfg->name : "?",
+                         DBP_NAME_MAX, strlen(v));
+}
+
 /* The keyword arrays: the DSN's values, then the engine's, by precedence. */
 static dbp_status build_params(dbp_conninfo *ci, const dbp_config *cfg, dbp_error *err)
 {
-    PQconninfoOption *env = PQconndefaults();     /* the environment's values */
     dbp_status st = DBP_OK;
 
-    if (env == NULL)
+    if ((ci->env = PQconndefaults()) == NULL)     /* the environment's values */
         return dbp_error_set(err, DBP_NOMEM, "out of memory reading connection defaults");
     /* role = "primary": libpq itself refuses a read-only server (hot standby
      * or default_transaction_read_only) and, with several hosts in the DSN,
@@ -157,9 +195,11 @@ static dbp_status build_params(dbp_conninfo *ci, const dbp_config *cfg, dbp_erro
     for (size_t i = 0; i < sizeof tcp_defaults / sizeof tcp_defaults[0]; i++)
         if (parsed_value(ci->parsed, tcp_defaults[i][0]) == NULL)
             set(ci, tcp_defaults[i][0], tcp_defaults[i][1]);
-    if ((st = resolve_timeout(ci, cfg, env, err)) == DBP_OK && merge_options(ci, cfg, env) != DBP_OK)
+    take_server_from_env(ci);
+    if ((st = check_application_name(ci, cfg, err)) == DBP_OK &&
+        (st = resolve_timeout(ci, cfg, ci->env, err)) == DBP_OK &&
+        merge_options(ci, cfg, ci->env) != DBP_OK)
         st = dbp_error_set(err, DBP_NOMEM, "out of memory building connection options");
-    PQconninfoFree(env);
     return st;
 }
 
@@ -244,6 +284,12 @@ dbp_status dbp_conninfo_new(const dbp_config *cfg, const char *dsn, const char *
 
     if (ci == NULL)
         return dbp_error_set(err, DBP_NOMEM, "out of memory parsing the DSN");
+    if (dbp_uri_password_unencoded(dsn)) {
+        free(ci);
+        return refused(cfg, dsn, what, "the URI's password holds a '/' or '@' that is not "
+                       "percent-encoded (write '/' as %2F and '@' as %40): libpq would read "
+                       "part of it as the host, port or database", err);
+    }
     if ((ci->parsed = PQconninfoParse(dsn, &why)) == NULL) {
         st = refused(cfg, dsn, what, why, err);
         PQfreemem(why);
@@ -280,6 +326,7 @@ void dbp_conninfo_free(dbp_conninfo *ci)
     if (ci == NULL)
         return;
     PQconninfoFree(ci->parsed);
+    PQconninfoFree(ci->env);
     free(ci->keys);
     free(ci->vals);
     free(ci->shown);

@@ -150,15 +150,43 @@ static const char *last_at(const char *s, size_t n)
     return at;
 }
 
+/* "user:k9/Xq@host/db": a password with a raw '/' ends libpq's authority
+ * early (libpq reads "user" as the host and "k9" as the port).  True when
+ * rest (just past "://") has no '@' before its first '/' but one after it,
+ * before the query, and a ':' before that '/' that is not a port's (digits
+ * only up to the '/'). */
+static bool slash_in_password(const char *rest)
+{
+    size_t slash = strcspn(rest, "/");
+    const char *colon = memchr(rest, ':', slash);
+
+    if (rest[slash] != '/' || memchr(rest, '@', slash) != NULL || colon == NULL)
+        return false;
+    if (strspn(colon + 1, "0123456789") == (size_t)(rest + slash - colon - 1))
+        return false;                     /* "host:5432/db@x": a port */
+    return memchr(rest + slash, '@', strcspn(rest + slash, "?")) != NULL;
+}
+
+/* Where the userinfo the user meant ends: the last '@' before the path,
+ * or, with a raw '/' in the password, before the query; NULL: none. */
+static const char *userinfo_end(const char *rest)
+{
+    if (slash_in_password(rest))
+        return last_at(rest, strcspn(rest, "?"));
+    return last_at(rest, strcspn(rest, "/"));
+}
+
 /* "scheme://user:password@host/db?params"; rest is just past "://".  The
- * userinfo ends at the last '@' before the path, so an unencoded '@' or '?'
- * in a password is hidden with the rest of it; when no ':' comes before
- * that '@' there is no password there, and the '@' before the path or query
- * is taken ("h?password=x@y").  Without a path, a '@' in the query may hide
- * more than it must, which is the safe side. */
+ * userinfo ends where userinfo_end says, so an unencoded '@', '?' or '/'
+ * in a password is hidden with the rest of it (libpq would split a '/' or a
+ * second '@' elsewhere: dbp_uri_password_unencoded refuses such a DSN at
+ * engine creation, but a text may still be shown); when no ':' comes
+ * before that '@' there is no password there, and the '@' before the path
+ * or query is taken ("h?password=x@y").  Without a path, a '@' in the query
+ * may hide more than it must, which is the safe side. */
 static void dsn_uri(redactor *r, const char *dsn, const char *rest)
 {
-    const char *at = last_at(rest, strcspn(rest, "/")), *q;
+    const char *at = userinfo_end(rest), *q;
 
     if (at != NULL && memchr(rest, ':', (size_t)(at - rest)) == NULL)
         at = last_at(rest, strcspn(rest, "/?"));
@@ -249,6 +277,24 @@ static void dsn_keyvalue(redactor *r, const char *p)
         else
             show(r, val, (size_t)(p - val));
     }
+}
+
+bool dbp_uri_password_unencoded(const char *dsn)
+{
+    const char *rest = strncmp(dsn, "postgresql://", 13) == 0 ? dsn + 13
+                       : strncmp(dsn, "postgres://", 11) == 0 ? dsn + 11 : NULL;
+    size_t slash;
+    const char *first_at;
+
+    if (rest == NULL)
+        return false;
+    if (slash_in_password(rest))
+        return true;
+    /* "user:pa@ss@host": libpq's userinfo ends at the first '@'. */
+    slash = strcspn(rest, "/");
+    first_at = memchr(rest, '@', slash);
+    return first_at != NULL && memchr(rest, ':', (size_t)(first_at - rest)) != NULL &&
+           last_at(rest, slash) != first_at;
 }
 
 /* A URI starts with one of libpq's two prefixes; in any case, since a text

@@ -75,6 +75,13 @@ void dbp_redact_dsn(const char *dsn, char *out, size_t size);
  * parsed before it shows the redacted text. */
 bool dbp_dsn_hides(const char *dsn, const char *value, size_t len);
 
+/* True when dsn is a URI that says "user:password@" but whose password
+ * holds a '/' or '@' that is not percent-encoded: libpq would split it
+ * elsewhere (the password's start as a port or host, the rest as the
+ * database), so it would connect somewhere else or fail with a message
+ * quoting a piece of the password. */
+bool dbp_uri_password_unencoded(const char *dsn);
+
 /* libpq's reason for refusing dsn (PQconninfoParse's message), with every
  * double-quoted token hidden unless it is one of libpq's own ("=", "]",
  * ":", "/") or spelled as a keyword and a keyword of dsn that does not

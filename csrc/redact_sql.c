@@ -10,7 +10,9 @@
  * parameters, quoted identifiers and comments are kept as written.
  *
  * The lexer follows PostgreSQL's (scan.l) as far as a constant's extent
- * goes; an unterminated constant runs to the end of the text. */
+ * goes; an unterminated constant runs to the end of the text, and so does
+ * a '...' holding a backslash (whether it escapes the quote after it
+ * depends on standard_conforming_strings, a session setting). */
 #include "redact.h"
 
 #include <ctype.h>
@@ -24,12 +26,24 @@ static bool ident_byte(char c)
     return isalnum((unsigned char)c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
 }
 
-/* The end of '...' whose opening quote is at q: '' is a quote inside;
- * with escapes (E'...'), a backslash escapes the next byte. */
-static const char *quoted_end(const char *q, bool escapes)
+/* How a backslash inside '...' reads. */
+typedef enum backslash {
+    BACKSLASH_PLAIN,      /* a byte like any other: U&'...', B'...', X'...' */
+    BACKSLASH_ESCAPES,    /* escapes the next byte: E'...' */
+    BACKSLASH_UNKNOWN,    /* '...' and N'...': a plain byte when the session's
+                             standard_conforming_strings is on (the default),
+                             an escape when it is off, which echo cannot know */
+} backslash;
+
+/* The end of '...' whose opening quote is at q: '' is a quote inside.  Where
+ * a backslash may or may not escape the quote after it, the constant runs
+ * to the end of the text: either reading then hides every byte of it. */
+static const char *quoted_end(const char *q, backslash how)
 {
     for (q++; *q != '\0'; q++) {
-        if (escapes && *q == '\\' && q[1] != '\0')
+        if (*q == '\\' && how == BACKSLASH_UNKNOWN)
+            return q + strlen(q);
+        if (*q == '\\' && how == BACKSLASH_ESCAPES && q[1] != '\0')
             q++;
         else if (*q == '\'' && q[1] == '\'')
             q++;
@@ -66,13 +80,14 @@ static const char *string_end(const char *p)
     char c = (char)toupper((unsigned char)*p);
 
     if (*p == '\'')
-        return quoted_end(p, false);
+        return quoted_end(p, BACKSLASH_UNKNOWN);
     if (*p == '$')
         return dollar_end(p);
     if ((c == 'E' || c == 'N' || c == 'B' || c == 'X') && p[1] == '\'')
-        return quoted_end(p + 1, c == 'E');
+        return quoted_end(p + 1, c == 'E' ? BACKSLASH_ESCAPES
+                                 : c == 'N' ? BACKSLASH_UNKNOWN : BACKSLASH_PLAIN);
     if (c == 'U' && p[1] == '&' && p[2] == '\'')
-        return quoted_end(p + 2, false);
+        return quoted_end(p + 2, BACKSLASH_PLAIN);
     return NULL;
 }
 

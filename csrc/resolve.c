@@ -203,26 +203,45 @@ static bool next_item(const char **list, char *item, size_t size, bool *more)
 
 dbp_resolve_state dbp_resolve_hosts(const char *hosts, dbp_error *err)
 {
-    dbp_resolve_state state = DBP_RESOLVE_READY;
     char name[NAME_MAX_LEN + 1];
-    bool more = hosts != NULL && hosts[0] != '\0';
+    bool more = hosts != NULL && hosts[0] != '\0', pending = false, usable = !more;
     int64_t now = dbp_now_ns();
 
     pthread_once(&registered, register_lock);
     dbp_lock_acquire(&mu);
-    while (more && state != DBP_RESOLVE_FAILED) {
+    while (more) {
         if (!next_item(&hosts, name, sizeof name, &more)) {
             dbp_error_set(err, DBP_CONNECT, "could not connect: a host name is longer than "
                           "%d bytes", NAME_MAX_LEN);
-            state = DBP_RESOLVE_FAILED;
-        } else if (is_name(name)) {
-            dbp_resolve_state s = name_state_locked(name, now, err);
-            if (s != DBP_RESOLVE_READY)
-                state = s;
+            continue;                     /* as libpq, which would fail it: the next host */
+        }
+        if (!is_name(name)) {
+            usable = true;                /* an address or a socket: no lookup */
+            continue;
+        }
+        switch (name_state_locked(name, now, err)) {
+        case DBP_RESOLVE_READY: usable = true; break;
+        case DBP_RESOLVE_PENDING: pending = true; break;
+        case DBP_RESOLVE_FAILED: break;   /* libpq would skip it: so does the expansion */
         }
     }
     dbp_lock_release(&mu);
-    return state;
+    /* Every name answered or failed before a connect starts, so that libpq
+     * never looks one up itself; a list fails only when no host is left. */
+    return pending ? DBP_RESOLVE_PENDING : usable ? DBP_RESOLVE_READY : DBP_RESOLVE_FAILED;
+}
+
+size_t dbp_resolve_expanded_size(const char *hosts, const char *ports)
+{
+    size_t items = 1, longest = INET6_ADDRSTRLEN;
+
+    for (const char *h = hosts; h != NULL && *h != '\0'; h++)
+        items += *h == ',';
+    if (hosts != NULL && strlen(hosts) > longest)
+        longest = strlen(hosts);
+    if (ports != NULL && strlen(ports) > longest)
+        longest = strlen(ports);
+    return items * MAX_ADDRS * (longest + 1) + 1;
 }
 
 /* Appends text to out (size bytes, used so far *used), a comma first unless
@@ -264,6 +283,8 @@ static bool expand_one_locked(const char *h, const char *port, char *host_out, c
     char addr[INET6_ADDRSTRLEN];
     bool more = true;
 
+    if (is_name(h) && e != NULL && e->addrs == NULL && !pending_here(e) && e->failed_ns != 0)
+        return true;                      /* it does not resolve: libpq would skip it too */
     if (is_name(h) && (e == NULL || e->addrs == NULL))
         return false;                     /* never looked up: libpq's turn */
     while (more) {
@@ -299,7 +320,7 @@ bool dbp_resolve_expand(const char *hosts, const char *ports, char *host_out, ch
         }
     }
     dbp_lock_release(&mu);
-    return ok && any_name;
+    return ok && any_name && !first;      /* first: every host was skipped */
 }
 
 void dbp_resolve_flush(void)

@@ -38,16 +38,22 @@ typedef enum dbp_resolve_state {
  * numeric addresses and socket directories; NULL or "" is the default
  * socket) needs before it can start without a lookup.  Starts a lookup on a
  * thread of its own for each name that has no entry, or whose entry is
- * older than DBP_RESOLVE_REFRESH_S (then still READY).  Never blocks on
- * I/O.  FAILED fills err (kind `connect`) with the name and the resolver's
- * reason. */
+ * older than DBP_RESOLVE_REFRESH_S (then still READY).  PENDING while any
+ * name has no answer yet; READY once at least one host can be connected to
+ * (a name that does not resolve is skipped, as libpq skips it); FAILED when
+ * none can, err (kind `connect`) naming a name and the resolver's reason.
+ * Never blocks on I/O. */
 dbp_resolve_state dbp_resolve_hosts(const char *hosts, dbp_error *err);
+
+/* A size that dbp_resolve_expand's lists for hosts and ports always fit. */
+size_t dbp_resolve_expanded_size(const char *hosts, const char *ports);
 
 /* libpq's host, hostaddr and port lists for a connect to hosts/ports (the
  * DSN's values; ports NULL, one port, or one per host) from the cache: a
  * name with n addresses becomes n entries, each with its address as hostaddr,
  * so libpq still tries every address in turn; numeric addresses and socket
- * directories pass with an empty hostaddr.  Returns false, writing nothing
+ * directories pass with an empty hostaddr; a name whose lookup failed is
+ * left out (libpq would skip it).  Returns false, writing nothing
  * useful, when a name has no cached address or a list would not fit in size
  * bytes: the connect then leaves the lookup to libpq. */
 bool dbp_resolve_expand(const char *hosts, const char *ports, char *host_out, char *addr_out,

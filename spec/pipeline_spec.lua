@@ -113,6 +113,16 @@ describe("conn:pipeline", function()
     c:close()
   end)
 
+  it("raises on a COPY, sending nothing: the copy methods run COPY", function()
+    local e = helper.engine()
+    local c = assert(e:connect())
+    assert.has_error(function() c:pipeline { { "SELECT 1" }, { " copy (SELECT 1) TO STDOUT" } } end,
+      "bad argument #1 to 'pipeline' (statement 2 is a COPY, which a pipeline cannot run: use "
+      .. "conn:copy_from or conn:copy_to)")
+    assert.are.equal(2, assert(c:query("SELECT 2 AS two"))[1].two)
+    c:close()
+  end)
+
   it("counts every statement (max_queries rotates on them) and is bounded by query_timeout", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0, max_queries = 10 }
     local c = assert(e:connect())

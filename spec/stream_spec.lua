@@ -98,6 +98,19 @@ c:close()
     c:close()
   end)
 
+  it("raises a decoder's error after draining the rest, and the connection stays usable", function()
+    local e = helper.engine { decoders = { date = function(s) error("bad date " .. s) end } }
+    local c = assert(e:connect())
+    local ok, why = pcall(c.stream, c, "SELECT g, now()::date AS d FROM generate_series(1, 3000) g",
+                          function() end)
+    assert.is_false(ok)
+    assert.matches("bad date", tostring(why), 1, true)
+    assert.are.equal(1, assert(c:query("SELECT 1 AS one"))[1].one)
+    assert.is_false(c:in_transaction())
+    c:close()
+    assert.are.equal(0, e.pool:checkedout())
+  end)
+
   it("discards a connection returned in the middle of a stream", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0 }
     local c = assert(e:connect())

@@ -64,6 +64,12 @@ local function abandon(conn, mode, why)
   error(why, 0)
 end
 
+-- A statement that starts with COPY (libpq's COPY protocol is the copy
+-- methods' own: on the plain path the result's status refuses it).
+local function is_copy(sql)
+  return type(sql) == "string" and sql:match("^%s*[Cc][Oo][Pp][Yy]%f[^%w_]") ~= nil
+end
+
 -- ===== conn:pipeline ========================================================
 
 local pipeline_send, pipeline_collect = methods._pipeline_send, methods._pipeline_collect
@@ -82,6 +88,12 @@ function methods.pipeline(conn, list)
     error("bad argument #1 to 'pipeline' (table of {sql, ...} expected, got " .. type(list) .. ")", 2)
   end
   if #list == 0 then return {} end
+  for i = 1, #list do
+    if type(list[i]) == "table" and is_copy(list[i][1]) then
+      error(("bad argument #1 to 'pipeline' (statement %d is a COPY, which a pipeline cannot "
+        .. "run: use conn:copy_from or conn:copy_to)"):format(i), 2)
+    end
+  end
   local ok, msg, err = pipeline_send(conn, list)
   if not ok then return nil, msg, err end
   return run_step(conn, mode, pipeline_collect)
@@ -90,10 +102,6 @@ end
 -- ===== conn:stream ==========================================================
 
 local stream_send, stream_next = methods._stream_send, methods._stream_next
-
-local function is_copy(sql)
-  return type(sql) == "string" and sql:match("^%s*[Cc][Oo][Pp][Yy]%f[^%w_]") ~= nil
-end
 
 local function each_row(fn, batch)
   for i = 1, #batch do fn(batch[i]) end
@@ -116,8 +124,11 @@ function methods.stream(conn, sql, fn, ...)
   if not ok then return nil, msg, err end
   local seen = 0
   while true do
-    local batch
-    batch, msg, err = run_step(conn, mode, stream_next)
+    local stepped, batch
+    -- A decoder raising while the batch is built: the rest of the result
+    -- is read and dropped, as for fn raising, so the connection stays usable.
+    stepped, batch, msg, err = pcall(run_step, conn, mode, stream_next)
+    if not stepped then abandon(conn, mode, batch) end
     if batch == true then return seen end
     if not batch then return nil, msg, err end
     local done, why = pcall(each_row, fn, batch)

@@ -241,6 +241,11 @@ static void sql(const char *text, const char *want, const char *secret)
 static void test_sql(void)
 {
     sql("ALTER ROLE r PASSWORD 'hunter2'", "ALTER ROLE r PASSWORD $1", "hunter2");
+    /* With standard_conforming_strings off, \' escapes the quote: echo
+     * cannot know the session's setting, so the rest is one constant. */
+    sql("ALTER ROLE r PASSWORD 'ab\\'S3CRETpw'", "ALTER ROLE r PASSWORD $1", "S3CRETpw");
+    sql("SELECT 'x\\' , 1 AS S3CRETpw -- '::text", "SELECT $1", "S3CRETpw");
+    sql("SELECT E'a\\'b', 'S3CRETpw'", "SELECT $1, $2", "S3CRETpw");
     sql("ALTER ROLE r password  'it''s' VALID UNTIL 'infinity'",
         "ALTER ROLE r password  $1 VALID UNTIL $2", "it''s");
     sql("CREATE ROLE r PASSWORD E'a\\'b*?' LOGIN", "CREATE ROLE r PASSWORD $1 LOGIN", "b*");

@@ -64,8 +64,14 @@ static void test_unknown_names_fail_with_the_reason(void)
     like(err.message, "no-such-host.invalid", "the error names the host: %s", err.message);
     like(err.message, "could not translate host name", "as libpq says it: %s", err.message);
     is_int(err.status, DBP_CONNECT, "kind connect");
-    ok(!dbp_resolve_expand("localhost,no-such-host.invalid", NULL, host, addr, port,
-                           sizeof host), "a list with an unresolved name is left to libpq");
+    is_int(dbp_resolve_hosts("no-such-host.invalid,localhost", &err), DBP_RESOLVE_READY,
+           "a list with another host left is ready: libpq skips a name it cannot resolve");
+    ok(dbp_resolve_expand("no-such-host.invalid,localhost", "1,2", host, addr, port, sizeof host),
+       "... and it expands");
+    is_str(host, "localhost", "... without the name that does not resolve");
+    is_str(port, "2", "... keeping the other host's port");
+    ok(!dbp_resolve_expand("no-such-host.invalid", NULL, host, addr, port, sizeof host),
+       "a list with no host left expands to nothing");
     is_int(dbp_resolve_hosts("no-such-host.invalid", &err), DBP_RESOLVE_FAILED,
            "asked again at once, the failure stands (no lookup storm)");
 }
