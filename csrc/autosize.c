@@ -196,7 +196,16 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out)
         return false;
     read_totals(p, &t);
     lock_pool(p, &orphans);
+    if (p->retired) {
+        unlock_pool(p, orphans);
+        return false;
+    }
     measure_locked(p, &t, dbp_now_ns(), &r);
+    /* Connections held through a whole window complete no checkout: what
+     * is in use (and queued) now is demand too, or a saturated pool would
+     * read as idle and shrink under its load. */
+    if (r.p99 < p->total - p->n_idle + p->n_waiting)
+        r.p99 = p->total - p->n_idle + p->n_waiting;
     r.limit = a->limit;
     r.from = p->size;
     r.to = p->size = dbp_autosize_want(r.busy, r.p99, p->cfg.auto_min, p->cfg.auto_max,

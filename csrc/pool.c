@@ -114,6 +114,17 @@ void dbp_pool_dispose(dbp_pool *p)
     close_list(idle);
 }
 
+void dbp_pool_retire(dbp_pool *p)
+{
+    dbp_slot *orphans;
+
+    lock_pool(p, &orphans);
+    p->retired = true;
+    unlock_pool(p, orphans);
+    dbp_refill_forget(p);
+    dbp_pool_dispose(p);
+}
+
 void dbp_pool_free(dbp_pool *p)
 {
     if (p == NULL)

@@ -154,6 +154,11 @@ void dbp_pool_note_failure(dbp_pool *p, dbp_slot *s);
  * when they come back.  The pool stays usable. */
 void dbp_pool_dispose(dbp_pool *p);
 
+/* dbpool.remove: dispose, and from now on neither min_idle's refill nor
+ * pool_size = "auto" opens a connection for p (other Lua states' handles
+ * still check out through it; what they return is pooled, never refilled). */
+void dbp_pool_retire(dbp_pool *p);
+
 void dbp_pool_counts_get(dbp_pool *p, dbp_pool_counts *out);
 const dbp_config *dbp_pool_config(const dbp_pool *p);
 /* The DSN as parsed at creation: dbp_conninfo_shown for showing it,

@@ -289,7 +289,7 @@ static bool refill_more_locked(const dbp_pool *p)
 {
     int keep = p->cfg.pool_size > 0 ? p->cfg.pool_size : p->cfg.min_idle;
 
-    if (p->wait_head != NULL || !has_capacity_locked(p))
+    if (p->retired || p->wait_head != NULL || !has_capacity_locked(p))
         return false;
     if (p->autosize != NULL && p->total < p->size)
         return true;

@@ -111,6 +111,7 @@ struct dbp_pool {
     unsigned gen;           /* fork generation this pool's state belongs to */
     dbp_breaker breaker;
     bool refill_pending;    /* capacity was lost: top idle back up to min_idle */
+    bool retired;           /* dbpool.remove: no refill, no sizing step any more */
     dbp_slot *tracked;      /* checkouts traced for leak warnings */
     int64_t next_leak_scan_ns;
     dbp_cap *cap;           /* NULL unless max_total_connections; atomics, no lock */

@@ -98,7 +98,7 @@ bool dbp_registry_remove(const char *name)
     }
     pthread_mutex_unlock(&registry_mu);
     if (e != NULL)
-        dbp_pool_dispose(e->pool);    /* network I/O: outside the lock */
+        dbp_pool_retire(e->pool);     /* network I/O: outside the lock */
     return e != NULL;
 }
 

@@ -158,6 +158,30 @@ describe("pool_size = \"auto\"", function()
     assert.is_true(ok)
   end)
 
+  it("holds its size while every connection stays checked out through whole intervals", function()
+    local e = auto_engine { auto = { min = 1, max = 6, interval = INTERVAL } }
+    local held = {}
+    for i = 1, 4 do held[i] = assert(e:connect()) end
+    -- No checkout completes while they are held: the steps see them in use.
+    sys.sleep(INTERVAL * 4 * helper.time_scale)
+    assert.is_true(e.pool:size() >= 4, "size " .. e.pool:size() .. " with 4 held")
+    for _, c in ipairs(held) do c:close() end
+  end)
+
+  it("opens nothing more once the engine is removed (dbpool.remove)", function()
+    local app = "dbpool-spec-" .. helper.name("removed")
+    local e = auto_engine { auto = { min = 3, max = 6, interval = 0.05 }, application_name = app }
+    assert.is_true(eventually(function() return helper.backends(app) == 3 end))
+    local c = assert(e:connect())               -- checked out across the remove
+    dbpool.remove(e.name)
+    c:close()
+    sys.sleep(0.5 * helper.time_scale)          -- ten intervals
+    assert.is_true(eventually(function() return helper.backends(app) <= 1 end),
+      "backends after remove: " .. helper.backends(app))
+    sys.sleep(0.3 * helper.time_scale)
+    assert.is_true(helper.backends(app) <= 1, "refilled after remove: " .. helper.backends(app))
+  end)
+
   it("is a different engine from a fixed pool of the same size", function()
     local name = helper.name("same")
     auto_engine { name = name }
