@@ -3,7 +3,7 @@
 --   1. COPY_ROWS rows (default 1,000,000) by conn:copy_from from a Lua
 --      array, against the same rows as single INSERTs (INSERT_ROWS of them,
 --      default 20,000, timed and extrapolated to COPY_ROWS) and as one
---      pipeline of INSERTs (PIPELINE_ROWS, default 100,000, extrapolated:
+--      pipeline of INSERTs (PIPELINE_ROWS, default 1,500, extrapolated:
 --      a pipeline's statements are all held until it is sent, about 1 KB
 --      each, so a million would take a gigabyte);
 --   2. a 10-statement pipeline against the same 10 statements as 10 round
@@ -16,7 +16,7 @@ local core = require "dbpool.core"
 local function size(name, default) return tonumber(os.getenv(name)) or default end
 local COPY_ROWS = size("COPY_ROWS", 1000000)
 local INSERT_ROWS = size("INSERT_ROWS", 20000)
-local PIPELINE_ROWS = size("PIPELINE_ROWS", 100000)
+local PIPELINE_ROWS = size("PIPELINE_ROWS", 1500)
 local ROUNDS = size("ROUNDS", 2000)
 
 local e = dbpool.engine { name = "bench_protocol", dsn = assert(os.getenv("DBPOOL_TEST_DSN")),

@@ -116,6 +116,20 @@ static int listener_open(lua_State *L)
     return 1;
 }
 
+/* l:_resolve_ahead() -> true | false | nil, msg, err: pool:resolve_ahead()
+ * for the Listener's DSN (an event loop's connect must not look names up). */
+static int listener_resolve_ahead(lua_State *L)
+{
+    listener_box *box = check_listener(L);
+    dbp_error err;
+    dbp_resolve_state st = dbp_conn_resolve_ahead(box->ci, &err);
+
+    if (st == DBP_RESOLVE_FAILED)
+        return fail(L, box, &err);
+    lua_pushboolean(L, st == DBP_RESOLVE_READY);
+    return 1;
+}
+
 /* l:_connect_step() -> true | false, want_write | nil, msg, err */
 static int listener_connect_step(lua_State *L)
 {
@@ -277,6 +291,7 @@ static int listener_timing(lua_State *L)
 static const luaL_Reg methods[] = {
     {"_open", listener_open},
     {"_connect_step", listener_connect_step},
+    {"_resolve_ahead", listener_resolve_ahead},
     {"_send", listener_send},
     {"_collect", listener_collect},
     {"_wait", listener_wait},

@@ -97,7 +97,8 @@ if ! dbp_as "$run_as" / test -r "$root/lua/dbpool/init.lua"; then
   mkdir -p "$stage/build/jit" "$stage/$tdir"
   cp -R "$root/lua" "$stage/"
   cp -R "$root/build/jit/dbpool" "$stage/build/jit/"
-  cp "$(dirname "$template")"/*.lua "$stage/$tdir/"
+  # The template's own Lua modules, if it has any.
+  find "$(dirname "$template")" -maxdepth 1 -name '*.lua' -exec cp {} "$stage/$tdir/" \;
   chmod -R a+rX "$stage"
   dbp_say "$root is not readable by $run_as: its workers get a copy in $stage"
   root=$stage

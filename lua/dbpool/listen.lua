@@ -57,9 +57,20 @@ local function connect(self, mode, deadline)
   if connect_timeout > 0 and now() + connect_timeout < deadline then
     deadline = now() + connect_timeout
   end
+  -- The DSN's host names looked up on threads first, as a pooled connect
+  -- under nginx does (csrc/resolve.h): libpq then does no blocking lookup.
+  local look = 0
+  while true do
+    local ready, rmsg, rerr = box:_resolve_ahead()
+    if ready then break end
+    if ready == nil then return nil, rmsg, rerr end
+    if now() >= deadline then return fail(self, "connect", "could not connect: no answer in time") end
+    look = look + 1
+    ops.poll(look)
+  end
   local ok, msg, err = box:_open(false)
   if not ok then return nil, msg, err end
-  local look = 0
+  look = 0
   while true do
     ok, msg, err = box:_connect_step()
     if ok then return true end
@@ -107,6 +118,12 @@ local function check_channel(channel, method)
     error(("bad argument #1 to '%s' (a channel name expected: a non-empty string without "
       .. "zero bytes, got %s)"):format(method, type(channel) == "string" and ("%q"):format(channel)
       or type(channel)), 3)
+  end
+  -- The server cuts a longer name to 63 bytes (NAMEDATALEN - 1) for LISTEN,
+  -- while pg_notify refuses it: the Listener would wait for nothing.
+  if #channel > 63 then
+    error(("bad argument #1 to '%s' (a channel name is at most 63 bytes, got %d)")
+      :format(method, #channel), 3)
   end
 end
 

@@ -56,6 +56,9 @@ function M.can_yield()
   return YIELDABLE[phase_now()] == true
 end
 
+-- ngx.get_phase()'s name where the directive's differs.
+local DIRECTIVE = { ssl_cert = "ssl_certificate" }
+
 -- M.wait_mode(what) -> "yield" or "block" (init_by_lua; a worker thread);
 -- raises in a phase where nginx cannot yield.  what names the call.
 function M.wait_mode(what)
@@ -64,7 +67,8 @@ function M.wait_mode(what)
   if phase == nil or phase == "init" then return "block" end
   error(("dbpool: %s would wait for PostgreSQL, which is disabled in the context of "
     .. "%s_by_lua* (nginx cannot yield there: the whole worker would stall); run it "
-    .. "from a timer, ngx.timer.at(0, fn, ...), or in an earlier phase"):format(what, phase), 0)
+    .. "from a timer, ngx.timer.at(0, fn, ...), or in an earlier phase"):format(what,
+    DIRECTIVE[phase] or phase), 0)
 end
 local wait_mode = M.wait_mode
 local function can_yield(what) return wait_mode(what) == "yield" end
