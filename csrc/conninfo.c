@@ -286,9 +286,9 @@ dbp_status dbp_conninfo_new(const dbp_config *cfg, const char *dsn, const char *
         return dbp_error_set(err, DBP_NOMEM, "out of memory parsing the DSN");
     if (dbp_uri_password_unencoded(dsn)) {
         free(ci);
-        return refused(cfg, dsn, what, "the URI's password holds a '/' or '@' that is not "
-                       "percent-encoded (write '/' as %2F and '@' as %40): libpq would read "
-                       "part of it as the host, port or database", err);
+        return refused(cfg, dsn, what, "the URI's password (or a part after it) holds a '/' "
+                       "or '@' that is not percent-encoded (write '/' as %2F and '@' as %40): "
+                       "libpq would read part of the password as the host, port or database", err);
     }
     if ((ci->parsed = PQconninfoParse(dsn, &why)) == NULL) {
         st = refused(cfg, dsn, what, why, err);

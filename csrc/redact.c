@@ -162,18 +162,25 @@ static bool slash_in_password(const char *rest)
 
     if (rest[slash] != '/' || memchr(rest, '@', slash) != NULL || colon == NULL)
         return false;
-    if (strspn(colon + 1, "0123456789") == (size_t)(rest + slash - colon - 1))
+    if (rest + slash > colon + 1 &&
+        strspn(colon + 1, "0123456789") == (size_t)(rest + slash - colon - 1))
         return false;                     /* "host:5432/db@x": a port */
     return memchr(rest + slash, '@', strcspn(rest + slash, "?")) != NULL;
 }
 
-/* Where the userinfo the user meant ends: the last '@' before the path,
- * or, with a raw '/' in the password, before the query; NULL: none. */
+/* Where the userinfo the user meant may end: the further of the last '@'
+ * before the path (a raw '?' in the password) and, when a ':' comes before
+ * it, the last '@' before the query (a raw '/' or '@' in the password, or a
+ * '@' in the path: hiding up to it is the safe side); NULL: none. */
 static const char *userinfo_end(const char *rest)
 {
-    if (slash_in_password(rest))
-        return last_at(rest, strcspn(rest, "?"));
-    return last_at(rest, strcspn(rest, "/"));
+    const char *at = last_at(rest, strcspn(rest, "?"));
+    const char *before_path = last_at(rest, strcspn(rest, "/"));
+
+    if (at != NULL && memchr(rest, ':', (size_t)(at - rest)) != NULL &&
+        (before_path == NULL || at > before_path))
+        return at;
+    return before_path;                   /* a '?' in the password: past it */
 }
 
 /* "scheme://user:password@host/db?params"; rest is just past "://".  The
@@ -290,11 +297,13 @@ bool dbp_uri_password_unencoded(const char *dsn)
         return false;
     if (slash_in_password(rest))
         return true;
-    /* "user:pa@ss@host": libpq's userinfo ends at the first '@'. */
+    /* "user:pa@ss@host", "user:p@ss/w@host": libpq's userinfo ends at the
+     * first '@'; another one before the query means the password (or, rarely,
+     * the database name) holds a raw '@' or '/'. */
     slash = strcspn(rest, "/");
     first_at = memchr(rest, '@', slash);
     return first_at != NULL && memchr(rest, ':', (size_t)(first_at - rest)) != NULL &&
-           last_at(rest, slash) != first_at;
+           userinfo_end(rest) != first_at;
 }
 
 /* A URI starts with one of libpq's two prefixes; in any case, since a text
