@@ -150,37 +150,40 @@ static const char *last_at(const char *s, size_t n)
     return at;
 }
 
-/* "user:k9/Xq@host/db": a password with a raw '/' ends libpq's authority
- * early (libpq reads "user" as the host and "k9" as the port).  True when
- * rest (just past "://") has no '@' before its first '/' but one after it,
- * before the query, and a ':' before that '/' that is not a port's (digits
- * only up to the '/'). */
-static bool slash_in_password(const char *rest)
+/* "host:5432/db@x": the part before the first '/' is a host and a port
+ * (digits after the ':'), so a later '@' is in the path, not a password's. */
+static bool host_and_port(const char *rest)
 {
-    size_t slash = strcspn(rest, "/");
-    const char *colon = memchr(rest, ':', slash);
+    size_t head = strcspn(rest, "/?");
+    const char *colon = memchr(rest, ':', head);
+    size_t digits;
 
-    if (rest[slash] != '/' || memchr(rest, '@', slash) != NULL || colon == NULL)
+    if (colon == NULL || memchr(rest, '@', head) != NULL)
         return false;
-    if (rest + slash > colon + 1 &&
-        strspn(colon + 1, "0123456789") == (size_t)(rest + slash - colon - 1))
-        return false;                     /* "host:5432/db@x": a port */
-    return memchr(rest + slash, '@', strcspn(rest + slash, "?")) != NULL;
+    digits = strspn(colon + 1, "0123456789");
+    return digits > 0 && colon + 1 + digits == rest + head;
 }
 
-/* Where the userinfo the user meant may end: the further of the last '@'
- * before the path (a raw '?' in the password) and, when a ':' comes before
- * it, the last '@' before the query (a raw '/' or '@' in the password, or a
- * '@' in the path: hiding up to it is the safe side); NULL: none. */
+/* The first '@' of "user:password@..." (rest just past "://"), or NULL
+ * when rest has no password there. */
+static const char *password_at(const char *rest)
+{
+    const char *at = strchr(rest, '@');
+
+    if (at == NULL || memchr(rest, ':', (size_t)(at - rest)) == NULL || host_and_port(rest))
+        return NULL;
+    return at;
+}
+
+/* Where the userinfo the user meant may end: with a password, the last '@'
+ * of all (a raw '@', '/' or '?' in the password; a '@' further on, in the
+ * path or query, makes it hide more, the safe side); else the last '@'
+ * before the path; NULL: none. */
 static const char *userinfo_end(const char *rest)
 {
-    const char *at = last_at(rest, strcspn(rest, "?"));
-    const char *before_path = last_at(rest, strcspn(rest, "/"));
-
-    if (at != NULL && memchr(rest, ':', (size_t)(at - rest)) != NULL &&
-        (before_path == NULL || at > before_path))
-        return at;
-    return before_path;                   /* a '?' in the password: past it */
+    if (password_at(rest) != NULL)
+        return strrchr(rest, '@');
+    return last_at(rest, strcspn(rest, "/"));
 }
 
 /* "scheme://user:password@host/db?params"; rest is just past "://".  The
@@ -290,20 +293,12 @@ bool dbp_uri_password_unencoded(const char *dsn)
 {
     const char *rest = strncmp(dsn, "postgresql://", 13) == 0 ? dsn + 13
                        : strncmp(dsn, "postgres://", 11) == 0 ? dsn + 11 : NULL;
-    size_t slash;
-    const char *first_at;
+    const char *at = rest != NULL ? password_at(rest) : NULL;
 
-    if (rest == NULL)
-        return false;
-    if (slash_in_password(rest))
-        return true;
-    /* "user:pa@ss@host", "user:p@ss/w@host": libpq's userinfo ends at the
-     * first '@'; another one before the query means the password (or, rarely,
-     * the database name) holds a raw '@' or '/'. */
-    slash = strcspn(rest, "/");
-    first_at = memchr(rest, '@', slash);
-    return first_at != NULL && memchr(rest, ':', (size_t)(first_at - rest)) != NULL &&
-           userinfo_end(rest) != first_at;
+    /* libpq's userinfo ends at the first '@', and only before any '/': a
+     * '/' before it, or another '@' after it, splits the password. */
+    return at != NULL && (memchr(rest, '/', (size_t)(at - rest)) != NULL ||
+                          strchr(at + 1, '@') != NULL);
 }
 
 /* A URI starts with one of libpq's two prefixes; in any case, since a text

@@ -144,6 +144,17 @@ dbp_ours() {
   [ "${stat%% *}" != Z ] && [[ $(dbp_cmdline "$1") == *"$2"* ]]
 }
 
+# dbp_dead PID: PID has exited (no such process, or a zombie not yet reaped).
+# Unlike dbp_gone, true only after an exit: a child just forked by `cmd &`
+# still runs the shell's command line until it execs, which dbp_ours would
+# not recognise.
+dbp_dead() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }
+  [ "${stat%% *}" = Z ]
+}
+
 # dbp_gone PID PATH: PID is no longer our process (a condition for dbp_wait).
 dbp_gone() { ! dbp_ours "$1" "$2"; }
 

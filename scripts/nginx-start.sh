@@ -121,7 +121,10 @@ render() {   # render PORT: the template with every placeholder replaced
 # after the config was read, init_by_lua ran and every listen socket was bound:
 # then requests will be served (queued in the backlog until a worker takes
 # them).  A failed bind or Lua error makes nginx exit instead.
-settled() { [ "$(cat "$pidfile" 2>/dev/null)" = "$pid" ] || ! dbp_ours "$pid" "$conf"; }
+# (Exited, not "not ours": right after the fork, before setsid execs, the
+# child still shows this script's command line: the first start on a cold
+# machine once took that for a failed start.)
+settled() { [ "$(cat "$pidfile" 2>/dev/null)" = "$pid" ] || dbp_dead "$pid"; }
 
 # start_on PORT: start nginx on PORT; a failure other than a taken port ends it all.
 start_on() {
@@ -144,7 +147,7 @@ port=$dbp_port
 # Accepting connections on loopback.  A TCP connect, not an HTTP request:
 # a request for a path the template does not route would put an [error]
 # line ("index.html is not found") in the log that specs check.
-dbp_connects "$port" ||
+dbp_wait 5 dbp_connects "$port" ||
   { dbp_say "nginx does not accept connections on 127.0.0.1:$port"; exit 1; }
 
 ok=1
