@@ -150,40 +150,47 @@ static const char *last_at(const char *s, size_t n)
     return at;
 }
 
-/* "host:5432/db@x": the part before the first '/' is a host and a port
- * (digits after the ':'), so a later '@' is in the path, not a password's. */
-static bool host_and_port(const char *rest)
+/* Where a password the user may have meant ends in rest (just past
+ * "://"), and whether libpq would read it otherwise (*split).  libpq ends
+ * the userinfo at the first '@', and only when it comes before any '/'.
+ * - '@' before the first '/', a ':' before it: "user:password@"; another
+ *   '@' before the path, or before the query that follows, means a raw '@'
+ *   in the password (or in the database name: refused too, the safe side).
+ * - no '@' before the first '/', a ':' before it and a '@' after it: a raw
+ *   '/' in the password ("u:k9/Xq@h"), or "h:5432/db@x"; refused alike.
+ * NULL (and *split false) when rest has no password. */
+static const char *password_end(const char *rest, bool *split)
 {
-    size_t head = strcspn(rest, "/?");
-    const char *colon = memchr(rest, ':', head);
-    size_t digits;
+    size_t slash = strcspn(rest, "/");
+    const char *first = memchr(rest, '@', slash), *after;
 
-    if (colon == NULL || memchr(rest, '@', head) != NULL)
-        return false;
-    digits = strspn(colon + 1, "0123456789");
-    return digits > 0 && colon + 1 + digits == rest + head;
-}
-
-/* The first '@' of "user:password@..." (rest just past "://"), or NULL
- * when rest has no password there. */
-static const char *password_at(const char *rest)
-{
-    const char *at = strchr(rest, '@');
-
-    if (at == NULL || memchr(rest, ':', (size_t)(at - rest)) == NULL || host_and_port(rest))
+    *split = false;
+    if (first != NULL) {
+        if (memchr(rest, ':', (size_t)(first - rest)) == NULL)
+            return NULL;                  /* "user@host": no password */
+        after = first + 1;
+        const char *last = last_at(after, strcspn(after, "?"));
+        const char *before_path = last_at(rest, slash);      /* "p@ss?x@h/db" */
+        if (last == NULL || before_path > last)
+            last = before_path;
+        *split = last != first;
+        return last;
+    }
+    if (rest[slash] != '/' || memchr(rest, ':', slash) == NULL ||
+        (after = strrchr(rest + slash, '@')) == NULL)
         return NULL;
-    return at;
+    *split = true;
+    return after;
 }
 
-/* Where the userinfo the user meant may end: with a password, the last '@'
- * of all (a raw '@', '/' or '?' in the password; a '@' further on, in the
- * path or query, makes it hide more, the safe side); else the last '@'
- * before the path; NULL: none. */
+/* Where the userinfo the user meant may end: password_end's, else the
+ * last '@' before the path; NULL: none. */
 static const char *userinfo_end(const char *rest)
 {
-    if (password_at(rest) != NULL)
-        return strrchr(rest, '@');
-    return last_at(rest, strcspn(rest, "/"));
+    bool split;
+    const char *end = password_end(rest, &split);
+
+    return end != NULL ? end : last_at(rest, strcspn(rest, "/"));
 }
 
 /* "scheme://user:password@host/db?params"; rest is just past "://".  The
@@ -293,12 +300,11 @@ bool dbp_uri_password_unencoded(const char *dsn)
 {
     const char *rest = strncmp(dsn, "postgresql://", 13) == 0 ? dsn + 13
                        : strncmp(dsn, "postgres://", 11) == 0 ? dsn + 11 : NULL;
-    const char *at = rest != NULL ? password_at(rest) : NULL;
+    bool split = false;
 
-    /* libpq's userinfo ends at the first '@', and only before any '/': a
-     * '/' before it, or another '@' after it, splits the password. */
-    return at != NULL && (memchr(rest, '/', (size_t)(at - rest)) != NULL ||
-                          strchr(at + 1, '@') != NULL);
+    if (rest != NULL)
+        (void)password_end(rest, &split);
+    return split;
 }
 
 /* A URI starts with one of libpq's two prefixes; in any case, since a text
@@ -415,8 +421,10 @@ static void quoted_tokens(redactor *r, const char *text, size_t n, token_ok keep
         close = memchr(open + 1, '"', (size_t)(end - open - 1));
         if (close == NULL)
             close = end;
-        else if (greedy && !libpq_literal(open + 1, (size_t)(close - open - 1)) && last > close)
-            close = last;
+        else if (greedy && last > close &&
+                 !(libpq_literal(open + 1, (size_t)(close - open - 1)) &&
+                   (close + 1 == end || strchr(" \t\n,.;)", close[1]) != NULL)))
+            close = last;             /* '"="o%...': a quote inside the token, not "=" */
         show(r, p, (size_t)(open + 1 - p));
         if (keep(ctx, open + 1, (size_t)(close - open - 1)))
             show(r, open + 1, (size_t)(close - open - 1));

@@ -96,6 +96,8 @@ static void test_refused(void)
     refused("postgresql://u:k9/S3CRETpw==@h:5432/db", "percent-encoded", "S3CRETpw");
     refused("postgresql://u:pa@S3CRETpw@h/db", "percent-encoded", "S3CRETpw");
     refused("postgresql://u:/W5S3CRETpw@127.0.0.1:1/db", "percent-encoded", "S3CRETpw");
+    refused("postgresql://u:=\"o%HqS3CRETpw@127.0.0.1:1/db", "invalid percent-encoded token",
+            "S3CRETpw");
     refused("postgresql://u:Ob@owS3CRETpw/z@127.0.0.1:1/db", "percent-encoded", "S3CRETpw");
     refused("host=h password=two words", "missing \"=\" after \"***\"", "words");
     refused("host=h hots=x", "invalid connection option \"hots\"", "password");
