@@ -22,12 +22,6 @@
 #define COPY_CHUNK (64 * 1024)  /* bytes of rows per put: one send, little memory */
 #define COPY_BATCH 256          /* rows handed to Lua per _copy_get */
 
-static int64_t wait_arg(lua_State *L, int idx)
-{
-    double wait = luaL_optnumber(L, idx, 0);
-    return wait < 0 ? -1 : dbp_sec_to_ns(wait);
-}
-
 /* Pushes false (not done) or nil, msg, err for a step's status st (already
  * through dbp_slot_step); returns the count, or 0 for DBP_OK. */
 static int step_result(lua_State *L, dbp_status st, const dbp_error *err)
@@ -75,7 +69,7 @@ static int conn_copy_ready(lua_State *L)
 
     if (!dbp_lua_conn_for_op(L, true, &p, &s))
         return 3;
-    n = step_result(L, dbp_slot_step(p, s, dbp_conn_copy_ready(dbp_slot_conn(s), wait_arg(L, 2),
+    n = step_result(L, dbp_slot_step(p, s, dbp_conn_copy_ready(dbp_slot_conn(s), dbp_lua_wait_arg(L, 2),
                                                                &in, &err)), &err);
     if (n > 0)
         return n;
@@ -113,7 +107,7 @@ static int conn_copy_result(lua_State *L)
 
     if (!dbp_lua_conn_for_op(L, true, &p, &s))
         return 3;
-    n = step_result(L, dbp_slot_step(p, s, dbp_conn_copy_result(dbp_slot_conn(s), wait_arg(L, 2),
+    n = step_result(L, dbp_slot_step(p, s, dbp_conn_copy_result(dbp_slot_conn(s), dbp_lua_wait_arg(L, 2),
                                                                 &rows, &err)), &err);
     if (n > 0)
         return n;
@@ -312,7 +306,7 @@ static int conn_copy_flush(lua_State *L)
 
     if (!dbp_lua_conn_for_op(L, true, &p, &s))
         return 3;
-    n = step_result(L, dbp_slot_step(p, s, dbp_conn_copy_flush(dbp_slot_conn(s), wait_arg(L, 2),
+    n = step_result(L, dbp_slot_step(p, s, dbp_conn_copy_flush(dbp_slot_conn(s), dbp_lua_wait_arg(L, 2),
                                                                &err)), &err);
     if (n > 0)
         return n;
@@ -327,7 +321,7 @@ static int conn_copy_flush(lua_State *L)
  * COPY text format without its newline, waiting for the first. */
 static int conn_copy_get(lua_State *L)
 {
-    int64_t wait = wait_arg(L, 2);
+    int64_t wait = dbp_lua_wait_arg(L, 2);
     dbp_pool *p;
     dbp_slot *s;
     dbp_error err;

@@ -41,12 +41,6 @@ dbp_conn *dbp_lua_test_listener_conn(lua_State *L, int idx)
     return box->conn;
 }
 
-static int64_t wait_arg(lua_State *L, int idx)
-{
-    double wait = luaL_optnumber(L, idx, 0);
-    return wait < 0 ? -1 : dbp_sec_to_ns(wait);
-}
-
 static int fail(lua_State *L, listener_box *box, const dbp_error *err)
 {
     return dbp_lua_fail(L, box->cfg.name, err);
@@ -183,7 +177,7 @@ static int listener_send(lua_State *L)
 static int listener_collect(lua_State *L)
 {
     listener_box *box = check_listener(L);
-    int64_t wait = wait_arg(L, 2);
+    int64_t wait = dbp_lua_wait_arg(L, 2);
     dbp_result *res;
     dbp_error err;
     dbp_status st = dbp_conn_collect(connected(L, box), wait < 0 ? INT64_MAX / 4 : wait, &res,
@@ -207,7 +201,7 @@ static int listener_wait(lua_State *L)
     listener_box *box = check_listener(L);
     dbp_notification n;
     dbp_error err;
-    dbp_status st = dbp_conn_notify_wait(connected(L, box), wait_arg(L, 2), &n, &err);
+    dbp_status st = dbp_conn_notify_wait(connected(L, box), dbp_lua_wait_arg(L, 2), &n, &err);
 
     if (st == DBP_AGAIN) {
         lua_pushboolean(L, 0);

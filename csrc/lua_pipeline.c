@@ -23,12 +23,6 @@
 #define STREAM_BATCH 256        /* rows handed to Lua per step: calls amortized, memory bounded */
 
 /* A step's wait argument at idx: -1 (until done) or nanoseconds. */
-static int64_t wait_arg(lua_State *L, int idx)
-{
-    double wait = luaL_optnumber(L, idx, 0);
-    return wait < 0 ? -1 : dbp_sec_to_ns(wait);
-}
-
 /* ===== Pipeline ========================================================= */
 
 /* Reads list[i] = {sql, ...} into prm, its values pushed on the stack (kept
@@ -140,7 +134,7 @@ static int conn_pipeline_collect(lua_State *L)
 
     if (!dbp_lua_conn_for_op(L, true, &p, &s))
         return 3;
-    st = dbp_conn_pipeline_collect(dbp_slot_conn(s), wait_arg(L, 2), &results, &n, &failed, &err);
+    st = dbp_conn_pipeline_collect(dbp_slot_conn(s), dbp_lua_wait_arg(L, 2), &results, &n, &failed, &err);
     if ((st = dbp_slot_step(p, s, st)) == DBP_AGAIN) {
         lua_pushboolean(L, 0);
         return 1;
@@ -203,7 +197,7 @@ static void add_row(lua_State *L, dbp_pool *p, int batch, int k, dbp_result *row
  * first; last: the result ended with them. */
 static int conn_stream_next(lua_State *L)
 {
-    int64_t wait = wait_arg(L, 2);
+    int64_t wait = dbp_lua_wait_arg(L, 2);
     dbp_pool *p;
     dbp_slot *s;
     dbp_result *row;
@@ -246,7 +240,7 @@ static int conn_drain(lua_State *L)
 
     if (!dbp_lua_conn_for_op(L, true, &p, &s))
         return 3;
-    st = dbp_slot_step(p, s, dbp_conn_drain(dbp_slot_conn(s), wait_arg(L, 2), &err));
+    st = dbp_slot_step(p, s, dbp_conn_drain(dbp_slot_conn(s), dbp_lua_wait_arg(L, 2), &err));
     if (st == DBP_AGAIN) {
         lua_pushboolean(L, 0);
         return 1;

@@ -3,6 +3,8 @@
 
 #include "lua_util.h"
 
+#include "common.h"
+
 void dbp_lua_push_capacity(lua_State *L, double capacity)
 {
     if (isinf(capacity))
@@ -35,4 +37,10 @@ void *dbp_lua_checkself(lua_State *L, int idx, const char *tag, size_t size, con
     if (p != NULL && lua_rawlen(L, idx) == size && *p == tag)
         return p;
     return luaL_checkudata(L, idx, tname);        /* raises the standard type error */
+}
+
+int64_t dbp_lua_wait_arg(lua_State *L, int idx)
+{
+    double wait = luaL_optnumber(L, idx, 0);
+    return wait < 0 ? -1 : dbp_sec_to_ns(wait);
 }

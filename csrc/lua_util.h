@@ -5,6 +5,7 @@
 #define DBP_LUA_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "compat.h"
 
@@ -38,5 +39,9 @@ void *dbp_lua_checkself(lua_State *L, int idx, const char *tag, size_t size, con
 /* Pushes a dbp_config_capacity: an integer, or math.huge when unbounded, as
  * stats().capacity and core.capacity give it. */
 void dbp_lua_push_capacity(lua_State *L, double capacity);
+
+/* A step's wait argument at idx: seconds (0 when absent: do not wait), a
+ * negative number for "until done" (-1); returned in nanoseconds, or -1. */
+int64_t dbp_lua_wait_arg(lua_State *L, int idx);
 
 #endif

@@ -87,4 +87,32 @@ function client.pipe_to(cmd, text)
   return status == 0, (out:gsub("exit=%d+%s*$", ""))
 end
 
+-- client.answer(req) -> json, response: a request's answer, which must be JSON.
+function client.answer(req)
+  local r = req:wait()
+  assert(type(r.json) == "table", r.path .. " is not JSON: " .. r.body)
+  return r.json, r
+end
+
+-- client.a_then_b(path_a, path_b, lead) -> ja, jb, ra, rb: sends A, then B
+-- lead seconds later; both answers (decoded JSON with pid/started/finished/
+-- result/error, and the raw responses).
+function client.a_then_b(path_a, path_b, lead)
+  local a = client.start(path_a)
+  client.sleep(lead)
+  local b = client.start(path_b)
+  local ja, ra = client.answer(a)
+  local jb, rb = client.answer(b)
+  return ja, jb, ra, rb
+end
+
+-- client.describe_pair(ja, jb, ra, rb) -> text: both requests' timings, for
+-- a failed assertion's message.
+function client.describe_pair(ja, jb, ra, rb)
+  return ("A %s: status %d, handler %.3f..%.3f, client %.3f s%s\n"
+       .. "B %s: status %d, handler %.3f..%.3f, client %.3f s%s"):format(
+    ra.path, ra.status, ja.started, ja.finished, ra.seconds, ja.error and (", error: " .. ja.error) or "",
+    rb.path, rb.status, jb.started, jb.finished, rb.seconds, jb.error and (", error: " .. jb.error) or "")
+end
+
 return client

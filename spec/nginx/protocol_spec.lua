@@ -11,27 +11,8 @@ if not client.serving("spec/nginx/nginx.conf") then return end
 
 local LEAD = 0.3
 
-local function answer(req)
-  local r = req:wait()
-  assert.is_table(r.json, r.path .. " is not JSON: " .. r.body)
-  return r.json, r
-end
-
-local function a_then_b(path_a, path_b)
-  local a = client.start(path_a)
-  client.sleep(LEAD)
-  local b = client.start(path_b)
-  local ja, ra = answer(a)
-  local jb, rb = answer(b)
-  return ja, jb, ra, rb
-end
-
-local function describe_pair(ja, jb, ra, rb)
-  return ("A %s: status %d, handler %.3f..%.3f, client %.3f s%s\n"
-       .. "B %s: status %d, handler %.3f..%.3f, client %.3f s%s"):format(
-    ra.path, ra.status, ja.started, ja.finished, ra.seconds, ja.error and (", error: " .. ja.error) or "",
-    rb.path, rb.status, jb.started, jb.finished, rb.seconds, jb.error and (", error: " .. jb.error) or "")
-end
+local describe_pair = client.describe_pair
+local function a_then_b(path_a, path_b) return client.a_then_b(path_a, path_b, LEAD) end
 
 describe("one nginx worker: issue 20's operations yield", function()
   setup(function()
