@@ -22,9 +22,10 @@ LIBS     = -lpq -lpthread -lm
 
 CORE  = error config policy redact redact_sql conninfo notice pgtype resolve conn conn_exec conn_ops \
         conn_pipeline conn_copy conn_stream conn_notify result stmt_cache breaker lock fork cap refill \
-        shstats autosize pool pool_slots pool_connect pool_leak pool_stmt metrics registry
+        shstats autosize pool pool_slots pool_connect pool_leak pool_stmt metrics registry ffi_call
 LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_pipeline lua_copy lua_listen \
-        lua_params lua_array lua_log lua_result lua_decode lua_error lua_policy lua_ngx_wait lua_autosize
+        lua_params lua_array lua_log lua_result lua_decode lua_error lua_policy lua_ngx_wait lua_autosize \
+        lua_ffi
 CORE_SRC = $(CORE:%=csrc/%.c)
 
 CORE_OBJ  = $(CORE:%=build/core/%.o)

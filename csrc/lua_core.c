@@ -6,6 +6,7 @@
 #include "lua_decode.h"
 #include "lua_copy.h"
 #include "lua_error.h"
+#include "lua_ffi.h"
 #include "lua_listen.h"
 #include "lua_ngx_wait.h"
 #include "lua_params.h"
@@ -33,5 +34,6 @@ DBP_EXPORT int luaopen_dbpool_core(lua_State *L)
     dbp_lua_open_policy(L);
     dbp_lua_open_listen(L);
     dbp_lua_open_ngx_wait(L);              /* after the Conn and Listener methods */
+    dbp_lua_open_ffi(L);
     return 1;
 }

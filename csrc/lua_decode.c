@@ -256,6 +256,11 @@ void dbp_lua_push_codec(lua_State *L, const char *field)
     lua_remove(L, -2);
 }
 
+bool dbp_lua_decoders_maybe(void)
+{
+    return __atomic_load_n(&decoders_set, __ATOMIC_RELAXED) != 0;
+}
+
 int dbp_lua_push_decoders(lua_State *L, const void *pool)
 {
     if (__atomic_load_n(&decoders_set, __ATOMIC_RELAXED) == 0)

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <stdbool.h>
+
 #include "compat.h"
 
 typedef enum dbp_val_kind {
@@ -57,6 +59,10 @@ void dbp_lua_push_codec(lua_State *L, const char *field);
  * 1, or pushes nothing and returns 0 when this process set none at all
  * (then no lookup is made) or this state none for that pool. */
 int dbp_lua_push_decoders(lua_State *L, const void *pool);
+/* False until some pool got decoders (core.set_decoders): until then every
+ * result of every pool reads the built-in way.  No lua_State: the FFI
+ * path asks it before it builds rows itself. */
+bool dbp_lua_decoders_maybe(void);
 
 /* Adds core.set_json, core.set_decoders and core.builtin_type to the table
  * on top. */

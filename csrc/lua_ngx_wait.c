@@ -181,40 +181,38 @@ static void on_close(void *arg, dbp_close_how how, int fd)
     pthread_mutex_unlock(&zombie_mu);
 }
 
-/* Pushes the watch's semaphore id, first adding writes to what it watches
- * when libpq waits to send. */
-static int arm_write(lua_State *L, watch *w, dbp_conn *conn)
+/* The watch's semaphore id, first adding writes to what it watches when
+ * libpq waits to send; 0 with *why when nginx refuses. */
+static int arm_write(watch *w, dbp_conn *conn, const char **why)
 {
     ngx_connection_t *c = w->c;
 
     if (dbp_conn_wants_write(conn) && !c->write->active &&
         ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_CLEAR_EVENT) != NGX_OK) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "nginx could not watch the socket for writing");
-        return 2;
+        *why = "nginx could not watch the socket for writing";
+        return 0;
     }
-    lua_pushinteger(L, w->sem_id);
-    return 1;
+    return w->sem_id;
 }
 
 /* A semaphore id for a new watch: a freed one, else new_id with its
- * semaphore new_sem.  Raises on a caller's mistake or for memory. */
-static int take_sem_id(lua_State *L, int new_id, void *new_sem)
+ * semaphore new_sem; -1 on a caller's mistake, -2 for memory. */
+static int take_sem_id(int new_id, void *new_sem)
 {
     if (nfree > 0)
         return free_ids[--nfree];
     if (new_id != nsems + 1 || new_sem == NULL)
-        return luaL_error(L, "dbpool: conn:_ngx_watch(): expected id %d and a semaphore", nsems + 1);
+        return -1;
     if (!grow((void **)&sems, &sems_cap, new_id + 1, sizeof *sems) ||
         !grow((void **)&free_ids, &free_cap, new_id, sizeof *free_ids))
-        return luaL_error(L, "dbpool: out of memory");
+        return -2;
     sems[new_id] = new_sem;
     return nsems = new_id;
 }
 
-/* Makes conn's watch on socket fd, posting semaphore id; pushes the id, or
- * nil and why (the id is freed again then). */
-static int make_watch(lua_State *L, dbp_conn *conn, int fd, int id)
+/* Makes conn's watch on socket fd, posting semaphore id: the id, or 0 with
+ * *why (the id is freed again then). */
+static int make_watch(dbp_conn *conn, int fd, int id, const char **why)
 {
     ngx_connection_t *c;
     watch *w;
@@ -222,9 +220,8 @@ static int make_watch(lua_State *L, dbp_conn *conn, int fd, int id)
     if ((w = calloc(1, sizeof *w)) == NULL || (c = ngx_get_connection(fd, ngx_cycle->log)) == NULL) {
         free(w);
         free_ids[nfree++] = id;
-        lua_pushnil(L);
-        lua_pushliteral(L, "no free nginx connection (worker_connections)");
-        return 2;
+        *why = "no free nginx connection (worker_connections)";
+        return 0;
     }
     w->c = c;
     w->fd = fd;
@@ -236,13 +233,49 @@ static int make_watch(lua_State *L, dbp_conn *conn, int fd, int id)
     c->idle = 1;                         /* see detach() */
     if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_CLEAR_EVENT) != NGX_OK) {
         release(w, false);
-        lua_pushnil(L);
-        lua_pushliteral(L, "nginx could not watch the socket");
-        return 2;
+        *why = "nginx could not watch the socket";
+        return 0;
     }
     dbp_conn_set_close_hook(conn, on_close, w);
     n_made++;
-    return arm_write(L, w, conn);
+    return arm_write(w, conn, why);
+}
+
+int dbp_ngx_watch(dbp_conn *conn, int new_id, void *new_sem, const char **why)
+{
+    watch *w;
+    int fd, id;
+
+    if (!in_nginx()) {
+        *why = "not inside nginx";
+        return 0;
+    }
+    if (!on_loop_thread()) {
+        *why = "not on the event loop's thread";
+        return 0;
+    }
+    if ((&ngx_exiting != NULL && ngx_exiting) || (&ngx_quit != NULL && ngx_quit)) {
+        /* shutting down: nginx closed its idle connections already */
+        *why = "the worker is shutting down";
+        return 0;
+    }
+    reap_zombies();
+    if ((w = dbp_conn_close_hook_arg(conn)) != NULL) {
+        if (w->detached) {
+            *why = "the worker is shutting down";
+            return 0;
+        }
+        return arm_write(w, conn, why);
+    }
+    if ((fd = dbp_conn_socket(conn)) < 0) {
+        *why = "the connection has no socket";
+        return 0;
+    }
+    if ((id = take_sem_id(new_id, new_sem)) < 0) {
+        *why = id == -1 ? "a new watch needs the next semaphore id" : "out of memory";
+        return -1;
+    }
+    return make_watch(conn, fd, id, why);
 }
 
 /* conn:_ngx_watch(new_id, new_sem) -> id | nil, why (also a Listener's).  The id of the semaphore
@@ -257,37 +290,22 @@ static int conn_watch(lua_State *L)
         conn = dbp_lua_check_conn(L);
     int new_id = (int)luaL_checkinteger(L, 2);
     void *new_sem = (void *)(uintptr_t)luaL_checknumber(L, 3);
-    watch *w;
-    int fd;
+    const char *why = NULL;
+    int id;
 
     if (!in_nginx())
         return luaL_error(L, "dbpool: conn:_ngx_watch() works only inside nginx");
-    if (!on_loop_thread()) {
+    id = dbp_ngx_watch(conn, new_id, new_sem, &why);
+    if (id < 0)
+        return luaL_error(L, "dbpool: conn:_ngx_watch(): %s (expected id %d and a semaphore)", why,
+                          nsems + 1);
+    if (id == 0) {
         lua_pushnil(L);
-        lua_pushliteral(L, "not on the event loop's thread");
+        lua_pushstring(L, why);
         return 2;
     }
-    if ((&ngx_exiting != NULL && ngx_exiting) || (&ngx_quit != NULL && ngx_quit)) {
-        /* shutting down: nginx closed its idle connections already */
-        lua_pushnil(L);
-        lua_pushliteral(L, "the worker is shutting down");
-        return 2;
-    }
-    reap_zombies();
-    if ((w = dbp_conn_close_hook_arg(conn)) != NULL) {
-        if (w->detached) {
-            lua_pushnil(L);
-            lua_pushliteral(L, "the worker is shutting down");
-            return 2;
-        }
-        return arm_write(L, w, conn);
-    }
-    if ((fd = dbp_conn_socket(conn)) < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "the connection has no socket");
-        return 2;
-    }
-    return make_watch(L, conn, fd, take_sem_id(L, new_id, new_sem));
+    lua_pushinteger(L, id);
+    return 1;
 }
 
 /* core.ngx_wait_counts() -> { watching, made, wakes, reaped, semaphores }
@@ -316,6 +334,15 @@ static int ngx_wait_ready(lua_State *L)
 }
 
 #else  /* built without nginx's headers: the request polls */
+
+int dbp_ngx_watch(dbp_conn *conn, int new_id, void *new_sem, const char **why)
+{
+    (void)conn;
+    (void)new_id;
+    (void)new_sem;
+    *why = "built without nginx's headers";
+    return 0;
+}
 
 static int conn_watch(lua_State *L)
 {

@@ -4,6 +4,16 @@
 #define DBP_LUA_NGX_WAIT_H
 
 #include "compat.h"
+#include "conn.h"
+
+/* The id of the ngx.semaphore that conn's socket posts when it becomes
+ * ready, making the watch if there is none yet (new_id, the next id, and
+ * new_sem, its semaphore's address, are used only when no freed id can be
+ * reused).  0 with *why when there is none to be had (not in a worker's
+ * event loop, shutting down, no free nginx connection): then poll.  -1
+ * with *why when new_id is not the next id or memory ran out.  Only on the
+ * worker's event loop thread.  No lua_State: also the FFI path's. */
+int dbp_ngx_watch(dbp_conn *conn, int new_id, void *new_sem, const char **why);
 
 /* Adds core.ngx_wait_ready and core.ngx_wait_counts to the core table on top
  * of the stack, and the internal method conn:_ngx_watch to the Conn methods

@@ -25,16 +25,31 @@ local M = {}
 
 M.sql = {
   select1 = "SELECT 1",
+  rows20 = "SELECT g AS id, md5(g::text) AS name FROM generate_series(1, 20) g",
   sleep2ms = "SELECT pg_sleep(0.002)",
 }
+-- Rows each query returns: every handler that builds rows is checked
+-- against it, so that none wins by doing less.
+local ROWS = { select1 = 1, rows20 = 20, sleep2ms = 1 }
 
 local ENGINE = "BENCH"
+local PER_WORKER = 32            -- connections per worker, dbpool's and pgmoon's alike
+local pgmoon, pgmoon_config      -- set by M.init when PGMOON_DIR is given
 
 function M.init()                                  -- init_by_lua: master, before fork
   local dsn = assert(os.getenv("DBPOOL_TEST_DSN"), "DBPOOL_TEST_DSN is not set")
   -- 32 per worker: every wrk connection can hold one (thread handler).
   -- BENCH_YIELD_AFTER: the engine's yield_after (default 0), to measure a spin.
-  dbpool.engine { name = ENGINE, dsn = dsn, pool_size = 32, max_overflow = 0,
+  local pgmoon_dir = os.getenv("PGMOON_DIR")
+  if pgmoon_dir then
+    package.path = pgmoon_dir .. "/?.lua;" .. pgmoon_dir .. "/?/init.lua;" .. package.path
+    pgmoon = require "pgmoon"
+    local user, host, port, db = dsn:match("^postgresql://([^@:]+)@([^:/]+):(%d+)/([^?]+)$")
+    assert(user, "DBPOOL_TEST_DSN: expected postgresql://user@host:port/db")
+    pgmoon_config = { host = host, port = port, user = user, database = db,
+                      application_name = "pgmoon-bench-openresty" }
+  end
+  dbpool.engine { name = ENGINE, dsn = dsn, pool_size = PER_WORKER, max_overflow = 0,
                   pool_timeout = 30, application_name = "dbpool-bench-openresty",
                   yield_after = tonumber(os.getenv("BENCH_YIELD_AFTER")) or 0 }
 end
@@ -44,7 +59,27 @@ end
 local function dbpool_query(sql)
   local rows, err = dbpool.get(ENGINE):query(sql)
   if not rows then return nil, err end
-  return true
+  return rows
+end
+
+-- ---- pgmoon: pure Lua over cosockets, nginx's keepalive pool ------------------
+--
+-- pgmoon 1.17 from ../shared/third_party/pgmoon (PGMOON_DIR), never copied
+-- into the project.  Connections per worker as dbpool's: a keepalive pool of
+-- PER_WORKER, no idle timeout.  Simple query protocol, as pgmoon always does.
+
+local function pgmoon_query(sql)
+  local pg = pgmoon.new(pgmoon_config)
+  local ok, err = pg:connect()
+  if not ok then return nil, err end
+  local rows
+  rows, err = pg:query(sql)
+  if not rows then
+    pg:disconnect()
+    return nil, err
+  end
+  pg:keepalive(0, PER_WORKER)
+  return rows
 end
 
 -- ---- thread: ngx.run_worker_thread ------------------------------------------
@@ -177,12 +212,16 @@ end
 
 -- ---- dispatch -----------------------------------------------------------------
 
-local handlers = { blocking = blocking, poll = poll, thread = thread, dbpool = dbpool_query }
+local handlers = { blocking = blocking, poll = poll, thread = thread, dbpool = dbpool_query,
+                   pgmoon = pgmoon_query }
 
 function M.serve(handler, query)
   local sql = M.sql[query]
   local ok, err
   if handler == "thread" then ok, err = thread(sql, query) else ok, err = handlers[handler](sql) end
+  if ok and type(ok) == "table" and #ok ~= ROWS[query] then
+    ok, err = nil, ("%d rows, expected %d"):format(#ok, ROWS[query])
+  end
   if not ok then
     ngx.status = 503
     ngx.log(ngx.ERR, handler, " ", query, ": ", tostring(err))

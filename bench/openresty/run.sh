@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Mechanism comparison: how an nginx worker should wait for PostgreSQL.
-# wrk (2 threads, 32 connections) against Debian's nginx with the Lua module,
-# with 1 and with 2 workers, for SELECT 1 and SELECT pg_sleep(0.002), through
-# the handlers of bench_handlers.lua: blocking libpq, polled non-blocking
-# libpq (ngx.sleep), dbpool offloaded with ngx.run_worker_thread, and
-# dbpool's engine:query as the core does it now.  Each cell is the median
-# requests/s of 3 runs; a round goes through every handler in turn, so the
-# machine's noise spreads over all of them alike.
+# dbpool beside pgmoon (and other ways to wait) inside OpenResty, in one run.
+# wrk (2 threads, BENCH_CONNECTIONS connections) against Debian's nginx with
+# the Lua module, with 1 and with 2 workers, through the handlers of
+# bench_handlers.lua: `dbpool` (engine:query), `pgmoon` (pgmoon 1.17 over
+# cosockets with nginx's keepalive pool, from ../shared/third_party/pgmoon),
+# and the mechanism handlers of issue 8 (blocking, poll, thread).  Both pools
+# keep 32 connections per worker.  Queries: SELECT 1, a 20-row result and
+# pg_sleep(0.002).
+#
+# A round runs every handler once per query, in turn, so that the machine's
+# noise spreads over all of them alike; a cell is the median of BENCH_RUNS
+# rounds: requests/s, p50 and p99 latency (wrk --latency), and the nginx
+# workers' CPU per request (utime + stime from /proc, in microseconds).
 #
 # Usage: scripts/with-pg.sh bench/openresty/run.sh      (after `make all`)
 # Environment: BENCH_DURATION (seconds per run, default 4), BENCH_RUNS
 # (default 3), BENCH_CONNECTIONS (default 32), BENCH_WORKERS (default "1 2"),
-# BENCH_HANDLERS (default "blocking poll thread dbpool"), BENCH_YIELD_AFTER
-# (the dbpool engine's yield_after, default 0).
-# Default total: about 4 minutes.  Prints the setup and a Markdown table on
+# BENCH_HANDLERS (default "pgmoon dbpool"), BENCH_QUERIES (default
+# "select1 rows20 sleep2ms"), BENCH_YIELD_AFTER (dbpool's yield_after,
+# default 0), PGMOON_DIR (default ../shared/third_party/pgmoon).
+# Default total: about 3 minutes.  Prints the setup and Markdown tables on
 # stdout; progress goes to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,8 +31,11 @@ duration=${BENCH_DURATION:-4}
 runs=${BENCH_RUNS:-3}
 connections=${BENCH_CONNECTIONS:-32}
 worker_counts=${BENCH_WORKERS:-1 2}
-handlers=${BENCH_HANDLERS:-blocking poll thread dbpool}
-queries="select1 sleep2ms"
+handlers=${BENCH_HANDLERS:-pgmoon dbpool}
+queries=${BENCH_QUERIES:-select1 rows20 sleep2ms}
+PGMOON_DIR=$(cd "${PGMOON_DIR:-$root/../shared/third_party/pgmoon}" 2>/dev/null && pwd) || {
+  echo "bench/openresty: pgmoon not found (set PGMOON_DIR)" >&2; exit 1; }
+export PGMOON_DIR
 
 [ -f build/jit/dbpool/core.so ] || { echo "bench/openresty: run \`make all\` first" >&2; exit 1; }
 scripts/install-deps.sh wrk curl >&2
@@ -39,29 +48,46 @@ trap stop_nginx EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# wrk_rps URL SECONDS -> requests/s; a run with failed requests or socket
-# errors prints its count after a slash (e.g. 812.3/err=12) so it is seen.
-wrk_rps() {
-  local out rps errs
-  out=$(wrk -t2 -c"$connections" -d"$2"s "$1" 2>&1) || { say "wrk failed: $out"; echo 0; return; }
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  errs=$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {
-    for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { sub(",", "", $i); n += $i } } END {print n + 0}' <<<"$out")
-  if [ "$errs" -gt 0 ]; then echo "$rps/err=$errs"; else echo "$rps"; fi
+# CPU ticks (utime + stime) of the nginx workers, summed.
+worker_ticks() {
+  local pid sum=0 stat
+  for pid in $(pgrep -P "$(cat "$prefix/nginx.pid")"); do
+    stat=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    sum=$((sum + $(awk '{print $12 + $13}' <<<"$stat")))
+  done
+  echo "$sum"
+}
+hz=$(getconf CLK_TCK)
+
+# wrk_run URL SECONDS -> "rps p50_ms p99_ms cpu_us_per_request errors"
+wrk_run() {
+  local out t0 t1
+  t0=$(worker_ticks)
+  out=$(wrk -t2 -c"$connections" -d"$2"s --latency "$1" 2>&1) || { say "wrk failed: $out"; echo "0 0 0 0 1"; return; }
+  t1=$(worker_ticks)
+  awk -v ticks=$((t1 - t0)) -v hz="$hz" '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000
+      if (v ~ /s$/) return v * 1000; return v + 0 }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
+    /requests in/ { n = $1 } /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { errs += $NF }
+    /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { sub(",", "", $i); errs += $i } }
+    END { printf "%.1f %.3f %.3f %.1f %d\n", rps, p50, p99, n ? ticks * 1e6 / hz / n : 0, errs }' <<<"$out"
 }
 
-median() { tr ' ' '\n' | sed 's|/.*||' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 # What was measured, for the record.
 core=build/jit/dbpool/core.so
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- machine: $(uname -sr), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))"
-echo "- nginx $(nginx -v 2>&1 | sed 's|.*/||'), lua-nginx-module $(dpkg-query -W -f='${Version}' libnginx-mod-http-lua), LuaJIT $(dpkg-query -W -f='${Version}' libluajit2-5.1-2), wrk $(dpkg-query -W -f='${Version}' wrk), PostgreSQL $("$DBPOOL_PG_BIN/postgres" -V | awk '{print $3}') on loopback"
-echo "- dbpool: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- csrc lua 2>/dev/null || echo ' with uncommitted changes to csrc/ or lua/'); $core built $(date -u -r "$core" '+%H:%M:%S UTC')$([ -f lua/dbpool/ngx.lua ] && echo '; lua/dbpool/ngx.lua present (OpenResty path)')"
-echo "- wrk -t2 -c$connections -d${duration}s, medians of $runs runs, handlers in turn within each round"
+echo "- nginx $(nginx -v 2>&1 | sed 's|.*/||'), lua-nginx-module $(dpkg-query -W -f='${Version}' libnginx-mod-http-lua), LuaJIT $(dpkg-query -W -f='${Version}' libluajit2-5.1-2), wrk $(dpkg-query -W -f='${Version}' wrk), PostgreSQL $("$DBPOOL_PG_BIN/postgres" -V | awk '{print $3}') on loopback, pgmoon $(grep -o 'VERSION = "[^"]*"' "$PGMOON_DIR/pgmoon/init.lua" | cut -d'"' -f2)"
+echo "- dbpool: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- csrc lua 2>/dev/null || echo ' with uncommitted changes to csrc/ or lua/'); $core built $(date -u -r "$core" '+%H:%M:%S UTC')"
+echo "- wrk -t2 -c$connections -d${duration}s --latency, medians of $runs rounds, handlers in turn within each round"
 echo
 
-declare -A results
+declare -A rps p50 p99 cpu errs
 for workers in $worker_counts; do
   exports=$(DBPOOL_NGINX_WORKERS=$workers scripts/nginx-start.sh bench/openresty/nginx.conf)
   eval "$exports"
@@ -72,13 +98,17 @@ for workers in $worker_counts; do
     for h in $handlers; do
       code=$(curl -s -o /dev/null -w '%{http_code}' "$base/$h/$q")
       [ "$code" = 200 ] || { say "$h/$q answered $code"; tail -n 5 "$DBPOOL_NGINX_ERROR_LOG" >&2; exit 1; }
-      wrk_rps "$base/$h/$q" 1 >/dev/null
+      wrk_run "$base/$h/$q" 1 >/dev/null
     done
-    for run in $(seq "$runs"); do
+  done
+  for run in $(seq "$runs"); do
+    for q in $queries; do
       for h in $handlers; do
-        r=$(wrk_rps "$base/$h/$q" "$duration")
-        say "workers=$workers $q $h run $run: $r req/s"
-        results[$workers,$q,$h]="${results[$workers,$q,$h]:-} $r"
+        read -r r a b c e < <(wrk_run "$base/$h/$q" "$duration")
+        say "workers=$workers $q $h round $run: $r req/s, p50 $a ms, p99 $b ms, $c us CPU/req, $e errors"
+        k=$workers,$q,$h
+        rps[$k]="${rps[$k]:-} $r"; p50[$k]="${p50[$k]:-} $a"; p99[$k]="${p99[$k]:-} $b"
+        cpu[$k]="${cpu[$k]:-} $c"; errs[$k]=$(( ${errs[$k]:-0} + e ))
       done
     done
   done
@@ -89,19 +119,32 @@ for workers in $worker_counts; do
   stop_nginx
 done
 
-echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| query | handler | 1 worker req/s | 2 workers req/s | runs (1 worker) | runs (2 workers) |"
-echo "|---|---|---|---|---|---|"
-for q in $queries; do
-  for h in $handlers; do
-    row="| $q | $h |"
-    for w in 1 2; do
-      if [ -n "${results[$w,$q,$h]:-}" ]; then row+=" $(median <<<"${results[$w,$q,$h]}" | xargs printf '%.0f') |"
-      else row+=" - |"; fi
+echo "| workers | query | handler | req/s | p50 ms | p99 ms | worker CPU us/req | errors | req/s of each round |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for w in $worker_counts; do
+  for q in $queries; do
+    for h in $handlers; do
+      k=$w,$q,$h
+      printf '| %s | %s | %s | %.0f | %.2f | %.2f | %.1f | %s |%s |\n' "$w" "$q" "$h" \
+        "$(median <<<"${rps[$k]}")" "$(median <<<"${p50[$k]}")" "$(median <<<"${p99[$k]}")" \
+        "$(median <<<"${cpu[$k]}")" "${errs[$k]}" "${rps[$k]}"
     done
-    for w in 1 2; do row+=" ${results[$w,$q,$h]:--} |"; done
-    echo "$row"
   done
 done
+# The issue's goals read as ratios to pgmoon in the same run.
+if [[ " $handlers " == *" pgmoon "* && " $handlers " == *" dbpool "* ]]; then
+  echo
+  echo "| workers | query | dbpool/pgmoon req/s | p99 dbpool - pgmoon ms | CPU/req dbpool/pgmoon |"
+  echo "|---|---|---|---|---|"
+  for w in $worker_counts; do
+    for q in $queries; do
+      d=$w,$q,dbpool m=$w,$q,pgmoon
+      awk -v w="$w" -v q="$q" -v dr="$(median <<<"${rps[$d]}")" -v mr="$(median <<<"${rps[$m]}")" \
+          -v dp="$(median <<<"${p99[$d]}")" -v mp="$(median <<<"${p99[$m]}")" \
+          -v dc="$(median <<<"${cpu[$d]}")" -v mc="$(median <<<"${cpu[$m]}")" \
+        'BEGIN { printf "| %s | %s | %.2fx | %+.2f | %.2fx |\n", w, q, mr ? dr / mr : 0, dp - mp, mc ? dc / mc : 0 }'
+    done
+  done
+fi

@@ -531,10 +531,20 @@ end
 -- engine:query(sql, ...) -> rows | nil, msg, err: checkout, one query, return.
 -- Outside nginx that is core.engine_query, all in C with no Conn made
 -- (pool:query); inside, the checkout and the statement must yield.
+-- Under LuaJIT both go through the FFI first (dbpool.fastpath), which
+-- answers SLOW for whatever it leaves to the classic path.
 if in_nginx then
+  local fast_query, SLOW, CONNECTED = ngx_path.query, ngx_path.SLOW, ngx_path.CONNECTED
   function Engine:query(sql, ...)
-    check_statement("query", sql, ...)
-    local conn, msg, err = checkout(self.pool)
+    local conn, msg, err = fast_query(type(self) == "table" and self.pool, sql, ...)
+    if conn == CONNECTED then           -- the fast path connected; the statement is classic
+      conn, msg = msg, nil
+    elseif conn == SLOW then
+      check_statement("query", sql, ...)
+      conn, msg, err = checkout(self.pool)
+    else
+      return conn, msg, err
+    end
     local rows, query_msg, query_err = query_once(conn, msg, err, sql, ...)   -- not a tail call: level 3 is our caller
     return rows, query_msg, query_err
   end
@@ -550,6 +560,15 @@ if in_nginx then
 else
   Engine.query = core.engine_query
   Engine.query_params = core.engine_query_params
+  if rawget(_G, "jit") and os.getenv("DBPOOL_FFI") ~= "0" then
+    local fast = require "dbpool.fastpath"
+    local fast_query, SLOW, engine_query = fast.query, fast.SLOW, core.engine_query
+    function Engine:query(sql, ...)
+      local rows, msg, err = fast_query(type(self) == "table" and self.pool, sql, ...)
+      if rows ~= SLOW then return rows, msg, err end
+      return engine_query(self, sql, ...)
+    end
+  end
 end
 -- engine:query_params(sql, params) -> rows | nil, msg, err: engine:query
 -- with the parameters in one array (params.n counts trailing nils), up to

@@ -124,8 +124,10 @@ function M.event_driven()
   return watching
 end
 
--- The semaphore that conn's socket posts, or nil: then poll.
-local function sema_of(conn)
+-- The semaphore that the socket of obj (a Conn, a Listener, or the FFI
+-- path's call) posts, or nil: then poll.  watch_fn(obj, next_id, addr) ->
+-- id | nil: conn:_ngx_watch or the FFI path's.
+local function sema_by(watch_fn, obj)
   if not (watching or M.event_driven()) then return nil end
   local next_id = #semas + 1
   if not spare then
@@ -133,11 +135,12 @@ local function sema_of(conn)
     if not sema then return nil end
     spare = { sema = sema, addr = tonumber(ffi.cast("uintptr_t", sema.sem)) }
   end
-  local id = watch(conn, next_id, spare.addr)
+  local id = watch_fn(obj, next_id, spare.addr)
   if not id then return nil end             -- e.g. worker_connections used up
   if id == next_id then semas[id], spare = spare.sema, nil end
   return semas[id]
 end
+local function sema_of(conn) return sema_by(watch, conn) end
 
 -- Waits for a sent statement: up to yield_after in the worker, then yields
 -- until the socket is ready (or polls).  A wake may be spurious: look again.
@@ -396,6 +399,109 @@ function M.connect(pool)
     if conn or err.kind ~= "again" then return conn, msg, err end
   until now() >= deadline
   return pool:timed_out()
+end
+
+-- ===== engine:query through LuaJIT's FFI ====================================
+--
+-- The request path of DESIGN.md's "Inside nginx": checkout, send, wait,
+-- read, build rows and return through dbpool.fastpath's FFI calls, which
+-- LuaJIT compiles, instead of the classic C API calls, which stop its
+-- traces.  It takes only an idle connection that needs nothing more (no
+-- connect, no name lookup); anything else goes the classic way, which
+-- gives the same results and errors (M.query's returns).  DBPOOL_FFI=0 in
+-- the environment (an `env` directive under nginx) turns it off, for
+-- comparison.
+local fast = os.getenv("DBPOOL_FFI") ~= "0" and require "dbpool.fastpath" or nil
+local SLOW = fast and fast.SLOW or {}
+local CONNECTED = {}
+M.SLOW, M.CONNECTED = SLOW, CONNECTED
+
+if fast then
+  local api, take_call, put_call = fast.api, fast.take_call, fast.put_call
+  local fast_info, plain_sql, fast_params = fast.info, fast.plain_sql, fast.params
+  local fast_rows, fast_fail = fast.rows, fast.fail
+  local OK, AGAIN, PENDING = fast.OK, fast.AGAIN, fast.PENDING
+  local why = ffi.new("const char *[1]")
+
+  local function ffi_watch(call, next_id, addr)
+    local id = api.ngx_watch(call, next_id, ffi.cast("void *", addr), why)
+    if id < 0 then error("dbpool: nginx socket watch: " .. ffi.string(why[0])) end
+    return id > 0 and id or nil
+  end
+
+  -- The statement's result, waiting as wait_result does.
+  local function collect_fast(call, info)
+    local st = api.collect(call, info.yield_after_ns)
+    if st ~= AGAIN then return st end
+    local sema = sema_by(ffi_watch, call)
+    local look = 0
+    repeat
+      if sema then
+        local _, cause = sema:wait(WAKE_CAP)
+        if cause == "timeout" then M.cap_expiries = M.cap_expiries + 1 end
+      else
+        look = look + 1
+        sleep(delay_for(look))
+      end
+      st = api.collect(call, 0)
+    until st ~= AGAIN
+    return st
+  end
+
+  -- A checkout that must connect first: the reserved slot becomes a Conn
+  -- that the classic path drives (finish_connect), then CONNECTED, conn.
+  local function connect_reserved(pool, call)
+    local since = now()
+    local conn = core._ffi_adopt(call)
+    put_call(call)
+    local _, _, _, budget = pool:timing()
+    local msg, err
+    conn, msg, err = finish_connect(pool, conn, since + budget)
+    if not conn then return nil, msg, err end
+    return CONNECTED, conn
+  end
+
+  -- M.query(pool, sql, ...) -> rows | nil, msg, err | SLOW (run the
+  -- classic path) | CONNECTED, conn (run the statement on conn, classic).
+  function M.query(pool, sql, ...)
+    if not YIELDABLE[phase_now()] or exiting() then return SLOW end
+    local info = fast_info(pool)
+    if not info or info.slow or not plain_sql(sql)
+        or (resolved_until[info.name] or 0) <= api.now() then
+      return SLOW
+    end
+    local n = select("#", ...)
+    local values = nil
+    if n > 0 then
+      values = fast_params(n, ...)
+      if not values then return SLOW end
+    end
+    local call = take_call(info)
+    local st = api.checkout(call, false)
+    if st ~= OK then
+      if st == PENDING then return connect_reserved(pool, call) end
+      if st == AGAIN then
+        put_call(call)
+        return SLOW                      -- the classic path waits for a slot
+      end
+      local _, msg, err = fast_fail(info, call)
+      put_call(call)
+      return nil, msg, err
+    end
+    st = api.send(call, sql, n, values)
+    if st == OK then st = collect_fast(call, info) end
+    if api.has_notices(call) then core._ffi_log_notices(call) end
+    local refill = api.release(call)     -- before the rows are built, as pool:query
+    local name = info.name
+    slot_freed(name)
+    if refill and not refilling[name] then start_refill(pool, name) end
+    local rows, msg, err
+    if st == OK then rows = fast_rows(info, call) else rows, msg, err = fast_fail(info, call) end
+    put_call(call)
+    return rows, msg, err
+  end
+else
+  function M.query() return SLOW end
 end
 
 -- ===== min_idle, from timers ===============================================
