@@ -20,11 +20,17 @@
 #include "pool.h"
 #include "result.h"
 
+enum { DBP_CALL_SITE = 60 };  /* LUA_IDSIZE of Lua 5.4 and LuaJIT */
+
 typedef struct dbp_call {
     dbp_pool *pool;        /* set by the caller before checkout */
     dbp_slot *slot;        /* the checkout; NULL when none is held */
     dbp_result *res;       /* the statement's result, once collected */
     dbp_error err;         /* the last failure's */
+    /* Where the app called engine:query, noted before the request yields
+     * (only a yielded request can be killed): a leak report names it. */
+    char site_src[DBP_CALL_SITE];
+    int site_line;
 } dbp_call;
 
 /* What the Lua side must know of a pool before it takes the fast path. */

@@ -5,6 +5,7 @@
  * need decoders or lua_decode.c's types, and a checkout that must connect
  * first (a Conn then drives it, as on the classic path). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ffi_call.h"
@@ -148,6 +149,37 @@ static int ffi_push_result(lua_State *L)
     return 1;
 }
 
+/* core._ffi_note_site(call): the app's frame that called engine:query,
+ * as a Conn records it at checkout, into the call (before it yields). */
+static int ffi_note_site(lua_State *L)
+{
+    dbp_call *c = check_call(L, 1);
+    dbp_site site;
+
+    dbp_lua_checkout_site(L, &site);
+    snprintf(c->site_src, sizeof c->site_src, "%s", site.src);
+    c->site_line = site.line;
+    return 0;
+}
+
+/* core._ffi_leaked(call): the finalizer of a call dropped with its
+ * checkout (the request was killed while it waited): counted and reported
+ * as a Conn the garbage collector returns, then given back. */
+static int ffi_leaked(lua_State *L)
+{
+    dbp_call *c = check_call(L, 1);
+    dbp_site site;
+
+    if (c->slot == NULL || c->pool == NULL)
+        return 0;
+    snprintf(site.src, sizeof site.src, "%s", c->site_line > 0 ? c->site_src : "?");
+    site.line = c->site_line;
+    dbp_metrics_inc(dbp_pool_metrics(c->pool), DBP_M_LEAKS);
+    (void)dbp_call_release(c);
+    dbp_lua_log_gc_leak(L, c->pool, &site);
+    return 0;
+}
+
 /* core._ffi_adopt(call) -> Conn, "connecting": the slot that the FFI
  * checkout reserved for a new connection (DBP_PENDING), as the Conn that
  * pool:try_connect(since, true) would have returned; c->slot is then NULL. */
@@ -170,6 +202,8 @@ void dbp_lua_open_ffi(lua_State *L)
         {"_ffi_log_notices", ffi_log_notices},
         {"_ffi_push_result", ffi_push_result},
         {"_ffi_adopt", ffi_adopt},
+        {"_ffi_note_site", ffi_note_site},
+        {"_ffi_leaked", ffi_leaked},
         {NULL, NULL},
     };
     dbp_lua_setfuncs(L, fns);              /* _ffi_adopt makes a Conn: the upvalues */

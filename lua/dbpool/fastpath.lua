@@ -36,6 +36,7 @@ typedef struct dbp_error {
 } dbp_error;
 typedef struct dbp_call {
   dbp_pool *pool; dbp_slot *slot; dbp_result *res; dbp_error err;
+  char site_src[60]; int site_line;
 } dbp_call;
 typedef struct dbp_ffi_pool_info {
   const char *name; int slow; int numeric_text; double yield_after;
@@ -115,9 +116,10 @@ end
 -- ---- calls: one per engine:query in flight, reused ------------------------
 
 -- A call dropped while it holds a checkout (its request was killed mid-wait)
--- gives the connection back when collected: the slot is never lost.
+-- gives the connection back when collected: the slot is never lost, and
+-- the leak is counted and reported with the app's line, as a Conn's.
 local function finalize(call)
-  api.release(call)
+  if call.slot ~= nil then core._ffi_leaked(call) end
   if call.res ~= nil then
     api.result_free(call.res)
     call.res = nil

@@ -415,6 +415,7 @@ local fast = os.getenv("DBPOOL_FFI") ~= "0" and require "dbpool.fastpath" or nil
 local SLOW = fast and fast.SLOW or {}
 local CONNECTED = {}
 M.SLOW, M.CONNECTED = SLOW, CONNECTED
+M.fast_queries = 0                    -- statements the FFI path ran (the specs read it)
 
 if fast then
   local api, take_call, put_call = fast.api, fast.take_call, fast.put_call
@@ -433,6 +434,7 @@ if fast then
   local function collect_fast(call, info)
     local st = api.collect(call, info.yield_after_ns)
     if st ~= AGAIN then return st end
+    core._ffi_note_site(call)            -- a request killed while it waits is a leak
     local sema = sema_by(ffi_watch, call)
     local look = 0
     repeat
@@ -488,6 +490,7 @@ if fast then
       put_call(call)
       return nil, msg, err
     end
+    M.fast_queries = M.fast_queries + 1
     st = api.send(call, sql, n, values)
     if st == OK then st = collect_fast(call, info) end
     if api.has_notices(call) then core._ffi_log_notices(call) end

@@ -30,6 +30,8 @@ function app.init()        -- init_by_lua: the master, before fork
   dbpool.engine { name = "SLOT", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
                   application_name = "dbpool-nginx-spec" }
   -- One connection each, for the event-driven wait's lifetimes.
+  dbpool.engine { name = "FASTKILL", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
+                  application_name = "dbpool-nginx-spec" }
   dbpool.engine { name = "KILL", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
                   application_name = "dbpool-nginx-spec" }
   dbpool.engine { name = "RECYCLE", dsn = dsn, pool_size = 1, max_overflow = 0, pool_timeout = 3,
@@ -238,6 +240,57 @@ function app.wait_killed()
     local pid = first_value(engine:query("SELECT pg_backend_pid() AS pid"))
     return { before = before, during = during, after_gc = after_gc, pid = pid,
              query_seconds = now() - t0, leaks = engine:stats().leaks }
+  end)
+end
+
+-- ===== engine:query through LuaJIT's FFI (issue 19) =========================
+
+-- Every case of spec/fastpath_cases.lua through engine:query (the FFI path
+-- when it can) and through a Conn's conn:query (the classic path).
+function app.fastpath()
+  serve(function()
+    local cases = require "fastpath_cases"
+    local ngx_path = require "dbpool.ngx"
+    local engine = dbpool.get("T")
+    assert(engine:query("SELECT 1"))               -- an idle connection for the FFI path
+    local before = ngx_path.fast_queries
+    local function via_engine(...) return engine:query(...) end
+    local function classic(...)
+      return engine:with(function(conn, ...) return conn:query(...) end, ...)
+    end
+    local mismatches = {}
+    for _, case in ipairs(cases.cases) do
+      local ok, why = cases.compare(case, via_engine, classic)
+      if not ok then mismatches[#mismatches + 1] = why end
+    end
+    return { cases = #cases.cases, mismatches = mismatches,
+             fast = ngx_path.fast_queries - before, checkedout = engine.pool:checkedout() }
+  end)
+end
+
+-- A request killed while its statement runs on the FFI path: the slot comes
+-- back when the collector frees the call, counted as a leak and reported
+-- with the app's line, as a Conn's.
+function app.fastpath_killed()
+  serve(function()
+    local engine = dbpool.get("FASTKILL")
+    local ngx_path = require "dbpool.ngx"
+    assert(engine:query("SELECT 1"))               -- idle now: the next one is the FFI path's
+    local before = ngx_path.fast_queries
+    local th = ngx.thread.spawn(function()
+      local rows, msg = engine:query("SELECT pg_sleep(5)")   -- not a tail call: the leak
+      return rows, msg                                       -- report names this line
+    end)
+    ngx.sleep(0.1)                                 -- it is waiting by now
+    local fast = ngx_path.fast_queries - before
+    local held = engine.pool:checkedout()
+    assert(ngx.thread.kill(th))
+    th = nil                                       -- luacheck: ignore (drop the last reference)
+    collectgarbage(); collectgarbage()
+    local t0 = now()
+    local pid = first_value(engine:query("SELECT pg_backend_pid() AS pid"))
+    return { fast = fast, held = held, pid = pid, query_seconds = now() - t0,
+             leaks = engine:stats().leaks }
   end)
 end
 
