@@ -52,12 +52,24 @@ function M.init()                                  -- init_by_lua: master, befor
   dbpool.engine { name = ENGINE, dsn = dsn, pool_size = PER_WORKER, max_overflow = 0,
                   pool_timeout = 30, application_name = "dbpool-bench-openresty",
                   yield_after = tonumber(os.getenv("BENCH_YIELD_AFTER")) or 0 }
+  dbpool.engine { name = ENGINE .. "_PREPARED", dsn = dsn, pool_size = PER_WORKER, max_overflow = 0,
+                  pool_timeout = 30, application_name = "dbpool-bench-openresty",
+                  prepare_threshold = 1,
+                  yield_after = tonumber(os.getenv("BENCH_YIELD_AFTER")) or 0 }
 end
 
 -- ---- dbpool: engine:query in the handler --------------------------------------
 
 local function dbpool_query(sql)
   local rows, err = dbpool.get(ENGINE):query(sql)
+  if not rows then return nil, err end
+  return rows
+end
+
+-- dbpool_prepared: the same with prepare_threshold = 1 (an option pgmoon
+-- lacks): the server parses and plans each text once per connection.
+local function dbpool_prepared(sql)
+  local rows, err = dbpool.get(ENGINE .. "_PREPARED"):query(sql)
   if not rows then return nil, err end
   return rows
 end
@@ -213,7 +225,7 @@ end
 -- ---- dispatch -----------------------------------------------------------------
 
 local handlers = { blocking = blocking, poll = poll, thread = thread, dbpool = dbpool_query,
-                   pgmoon = pgmoon_query }
+                   dbpool_prepared = dbpool_prepared, pgmoon = pgmoon_query }
 
 function M.serve(handler, query)
   local sql = M.sql[query]

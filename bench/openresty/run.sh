@@ -48,24 +48,27 @@ trap stop_nginx EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# CPU ticks (utime + stime) of the nginx workers, summed.
-worker_ticks() {
+# CPU ticks (utime + stime) of the children of process $1, summed: the
+# nginx workers, or PostgreSQL's backends (which both pools keep open).
+child_ticks() {
   local pid sum=0 stat
-  for pid in $(pgrep -P "$(cat "$prefix/nginx.pid")"); do
+  for pid in $(pgrep -P "$1"); do
     stat=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
     sum=$((sum + $(awk '{print $12 + $13}' <<<"$stat")))
   done
   echo "$sum"
 }
 hz=$(getconf CLK_TCK)
+postmaster=$(head -n 1 "$DBPOOL_PG_DATA/postmaster.pid")
 
-# wrk_run URL SECONDS -> "rps p50_ms p99_ms cpu_us_per_request errors"
+# wrk_run URL SECONDS -> "rps p50_ms p99_ms worker_cpu_us/req errors server_cpu_us/req"
 wrk_run() {
-  local out t0 t1
-  t0=$(worker_ticks)
-  out=$(wrk -t2 -c"$connections" -d"$2"s --latency "$1" 2>&1) || { say "wrk failed: $out"; echo "0 0 0 0 1"; return; }
-  t1=$(worker_ticks)
-  awk -v ticks=$((t1 - t0)) -v hz="$hz" '
+  local out t0 t1 s0 s1 master
+  master=$(cat "$prefix/nginx.pid")
+  t0=$(child_ticks "$master"); s0=$(child_ticks "$postmaster")
+  out=$(wrk -t2 -c"$connections" -d"$2"s --latency "$1" 2>&1) || { say "wrk failed: $out"; echo "0 0 0 0 1 0"; return; }
+  t1=$(child_ticks "$master"); s1=$(child_ticks "$postmaster")
+  awk -v ticks=$((t1 - t0)) -v sticks=$((s1 - s0)) -v hz="$hz" '
     function ms(v) {
       if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000
       if (v ~ /s$/) return v * 1000; return v + 0 }
@@ -73,7 +76,8 @@ wrk_run() {
     /requests in/ { n = $1 } /^Requests\/sec:/ { rps = $2 }
     /Non-2xx or 3xx responses:/ { errs += $NF }
     /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { sub(",", "", $i); errs += $i } }
-    END { printf "%.1f %.3f %.3f %.1f %d\n", rps, p50, p99, n ? ticks * 1e6 / hz / n : 0, errs }' <<<"$out"
+    END { printf "%.1f %.3f %.3f %.1f %d %.1f\n", rps, p50, p99, n ? ticks * 1e6 / hz / n : 0, errs,
+          n ? sticks * 1e6 / hz / n : 0 }' <<<"$out"
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
@@ -87,7 +91,7 @@ echo "- dbpool: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff 
 echo "- wrk -t2 -c$connections -d${duration}s --latency, medians of $runs rounds, handlers in turn within each round"
 echo
 
-declare -A rps p50 p99 cpu errs
+declare -A rps p50 p99 cpu errs scpu
 for workers in $worker_counts; do
   exports=$(DBPOOL_NGINX_WORKERS=$workers scripts/nginx-start.sh bench/openresty/nginx.conf)
   eval "$exports"
@@ -104,11 +108,11 @@ for workers in $worker_counts; do
   for run in $(seq "$runs"); do
     for q in $queries; do
       for h in $handlers; do
-        read -r r a b c e < <(wrk_run "$base/$h/$q" "$duration")
-        say "workers=$workers $q $h round $run: $r req/s, p50 $a ms, p99 $b ms, $c us CPU/req, $e errors"
+        read -r r a b c e sc < <(wrk_run "$base/$h/$q" "$duration")
+        say "workers=$workers $q $h round $run: $r req/s, p50 $a ms, p99 $b ms, CPU/req: workers $c us, PostgreSQL $sc us; $e errors"
         k=$workers,$q,$h
         rps[$k]="${rps[$k]:-} $r"; p50[$k]="${p50[$k]:-} $a"; p99[$k]="${p99[$k]:-} $b"
-        cpu[$k]="${cpu[$k]:-} $c"; errs[$k]=$(( ${errs[$k]:-0} + e ))
+        cpu[$k]="${cpu[$k]:-} $c"; scpu[$k]="${scpu[$k]:-} $sc"; errs[$k]=$(( ${errs[$k]:-0} + e ))
       done
     done
   done
@@ -121,15 +125,15 @@ done
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| workers | query | handler | req/s | p50 ms | p99 ms | worker CPU us/req | errors | req/s of each round |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| workers | query | handler | req/s | p50 ms | p99 ms | nginx workers' CPU us/req | PostgreSQL's CPU us/req | errors | req/s of each round |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for w in $worker_counts; do
   for q in $queries; do
     for h in $handlers; do
       k=$w,$q,$h
-      printf '| %s | %s | %s | %.0f | %.2f | %.2f | %.1f | %s |%s |\n' "$w" "$q" "$h" \
+      printf '| %s | %s | %s | %.0f | %.2f | %.2f | %.1f | %.1f | %s |%s |\n' "$w" "$q" "$h" \
         "$(median <<<"${rps[$k]}")" "$(median <<<"${p50[$k]}")" "$(median <<<"${p99[$k]}")" \
-        "$(median <<<"${cpu[$k]}")" "${errs[$k]}" "${rps[$k]}"
+        "$(median <<<"${cpu[$k]}")" "$(median <<<"${scpu[$k]}")" "${errs[$k]}" "${rps[$k]}"
     done
   done
 done
