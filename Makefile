@@ -38,7 +38,7 @@ NGX_DIR  = build/ngx
 NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-autosize bench-decode bench-protocol \
+.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-autosize bench-decode bench-protocol bench-floor \
         clean exports faults docs rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
@@ -143,6 +143,11 @@ bench: deps bench-bin
 	@scripts/with-pg.sh bench/run.sh
 	@for lua in lua5.4 luajit; do scripts/with-pg.sh bench/preping.sh $$lua; done
 	@scripts/with-pg.sh bench/metrics.sh
+
+# Issue 19's point 5 alone: engine:query against raw libpq on Lua 5.4 and
+# on LuaJIT with and without the FFI path (bench/results/floor.md).
+bench-floor: all
+	@scripts/with-pg.sh bench/floor.sh
 
 # Issue 20's bulk paths (bench/protocol.lua): COPY vs INSERTs vs a pipeline,
 # a 10-statement pipeline vs 10 round trips, on both Luas, each on its own
