@@ -81,6 +81,11 @@ typedef struct auto_state {
     dbp_resize log[DBP_AUTO_LOG];     /* a ring: log_start oldest, log_n kept */
     int log_start, log_n;
     unsigned log_lost;
+    /* Under nginx, this process's part of the instance's decision (published
+     * as shstats gauges): its share of the target, its own burst, and its
+     * shares of the decision's busy connections and checkout rate. */
+    int share, burst;
+    double busy_share, rate_share;
 } auto_state;
 
 /* One queued checkout.  Lives on the waiting thread's stack. */
