@@ -194,6 +194,7 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out)
 
     if (a == NULL)
         return false;
+    memset(&r, 0, sizeof r);              /* decision, target: nginx's alone */
     read_totals(p, &t);
     lock_pool(p, &orphans);
     if (p->retired) {

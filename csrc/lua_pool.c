@@ -6,6 +6,7 @@
 
 #include "lua_conn.h"
 #include "lua_error.h"
+#include "lua_log.h"
 #include "lua_pool.h"
 #include "lua_util.h"
 #include "refill.h"
@@ -334,6 +335,8 @@ static int pool_stats(lua_State *L)
     dbp_metrics *m = dbp_pool_metrics(p);
     dbp_pool_counts c;
 
+    if (dbp_pool_config(p)->echo_pool)    /* the refill thread's resizes, so far */
+        dbp_lua_log_resizes(L, p);
     dbp_pool_counts_get(p, &c);
     lua_createtable(L, 0, 6 + DBP_M_COUNT);
 #define SET_INT(name, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, name))
