@@ -30,6 +30,11 @@ int dbp_autosize_want(double busy, int p99, int min, int max, int limit)
     return n;
 }
 
+int dbp_autosize_floor(const dbp_config *cfg)
+{
+    return cfg->min_idle > cfg->auto_min ? cfg->min_idle : cfg->auto_min;
+}
+
 /* ---- what the window saw ------------------------------------------------ */
 
 static void own_totals(dbp_pool *p, totals *t)
@@ -209,8 +214,8 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out)
         r.p99 = p->total - p->n_idle + p->n_waiting;
     r.limit = a->limit;
     r.from = p->size;
-    r.to = p->size = dbp_autosize_want(r.busy, r.p99, p->cfg.auto_min, p->cfg.auto_max,
-                                       a->limit);
+    r.to = p->size = dbp_autosize_want(r.busy, r.p99, dbp_autosize_floor(&p->cfg),
+                                       p->cfg.auto_max, a->limit);
     trimmed = trim_locked(p, &r.closed);
     a->last = r;
     a->decided = true;
@@ -297,8 +302,8 @@ static void decide(dbp_pool *p, dbp_shstats *sh, const instance_view *v, int64_t
     nd.workers = w;
     nd.limit = limit > 0 ? limit * w : 0;
     nd.from = d.number > 0 ? d.target : v->size;
-    nd.target = dbp_autosize_want(nd.busy, nd.p99, p->cfg.auto_min * w, p->cfg.auto_max * w,
-                                  nd.limit);
+    nd.target = dbp_autosize_want(nd.busy, nd.p99, dbp_autosize_floor(&p->cfg) * w,
+                                  p->cfg.auto_max * w, nd.limit);
     nd.number = d.number + 1;
     nd.mark_ns = now;
     nd.mark_checkouts = v->t.checkouts;
@@ -333,8 +338,8 @@ static bool apply_locked(dbp_pool *p, const dbp_sh_decision *d, const instance_v
     auto_state *a = p->autosize;
     int share = share_of(d->target, v->workers, v->rank);
 
-    if (share < p->cfg.auto_min)
-        share = p->cfg.auto_min;
+    if (share < dbp_autosize_floor(&p->cfg))
+        share = dbp_autosize_floor(&p->cfg);
     if (share > p->cfg.auto_max)
         share = p->cfg.auto_max;
     if (a->limit > 0 && share > a->limit)
@@ -374,6 +379,7 @@ bool dbp_pool_autosize_step_instance(dbp_pool *p, int worker, dbp_resize *out)
         unlock_pool(p, orphans);
         return false;
     }
+    a->limit = dbp_shstats_limit(sh);     /* set in any worker, for all */
     a->burst = take_p99_locked(a);
     if (a->burst < p->total - p->n_idle + p->n_waiting)   /* held through the window */
         a->burst = p->total - p->n_idle + p->n_waiting;
@@ -425,8 +431,12 @@ double dbp_pool_autosize_interval(const dbp_pool *p)
 
 void dbp_pool_autosize_limit(dbp_pool *p, int limit)
 {
+    dbp_shstats *sh;
+
     if (p->autosize == NULL)
         return;
+    if ((sh = dbp_shstats_of(p, false)) != NULL)
+        dbp_shstats_set_limit(sh, limit);  /* every worker's, under nginx */
     dbp_lock_acquire(&p->mu);
     p->autosize->limit = limit > 0 ? limit : 0;
     dbp_lock_release(&p->mu);

@@ -57,6 +57,11 @@ typedef struct dbp_resize {
  * limit > 0 (the server's budget wins over auto.min).  Pure; cannot fail. */
 int dbp_autosize_want(double busy, int p99, int min, int max, int limit);
 
+/* The least size of an auto pool of cfg: auto.min, or min_idle when that
+ * is more (the connections min_idle opens ahead of demand are kept, not
+ * trimmed by the next step).  Pure; cannot fail. */
+int dbp_autosize_floor(const dbp_config *cfg);
+
 /* One sizing step of p (pool_size = "auto"; does nothing and returns false
  * for other pools): measures the window since the previous step, sets the
  * size, closes idle connections above it (oldest first, at most a quarter of
@@ -102,7 +107,9 @@ void dbp_pool_autosize_gauges(dbp_pool *p, int64_t *target, int64_t *burst,
 double dbp_pool_autosize_interval(const dbp_pool *p);
 
 /* dbpool.budget's allowance for this pool's size in this process: the
- * size never goes above limit (0: none known).  Applied at the next step. */
+ * size never goes above limit (0: none known).  Applied at the next step;
+ * under nginx (an instance table) to every worker's copy, whichever
+ * worker sets it. */
 void dbp_pool_autosize_limit(dbp_pool *p, int limit);
 
 /* The last step's record; false before the first step or without "auto". */

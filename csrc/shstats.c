@@ -44,6 +44,7 @@ struct dbp_shstats {
     _Atomic uint64_t lease;                 /* pool_size = "auto": who decides (see above) */
     _Atomic unsigned dseq;                  /* odd while the decision is written */
     _Atomic uint64_t decision[D_COUNT];
+    _Atomic int size_limit;                 /* dbpool.budget's, per process; 0 = none */
     _Atomic unsigned seq;                   /* odd while a dead entry is folded */
     _Atomic int folding;                    /* the fold's try-lock */
     _Atomic uint64_t retired[DBP_SH_WORKERS][NVALS];
@@ -288,6 +289,16 @@ bool dbp_shstats_lease(dbp_shstats *sh, int64_t now_ns, int64_t for_ns)
     if ((d & 1) && (old & LEASE_PID_MASK) != me)
         atomic_compare_exchange_strong(&sh->dseq, &d, d + 1);
     return true;
+}
+
+void dbp_shstats_set_limit(dbp_shstats *sh, int limit)
+{
+    atomic_store(&sh->size_limit, limit > 0 ? limit : 0);
+}
+
+int dbp_shstats_limit(dbp_shstats *sh)
+{
+    return atomic_load(&sh->size_limit);
 }
 
 static uint64_t dbits(double v)

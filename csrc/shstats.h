@@ -107,6 +107,11 @@ bool dbp_shstats_lease(dbp_shstats *sh, int64_t now_ns, int64_t for_ns);
  * keeps its size until its next step).  Never blocks. */
 bool dbp_shstats_decision(dbp_shstats *sh, dbp_sh_decision *out);
 
+/* dbpool.budget's allowance for each process's size (0: none), set from
+ * any worker for all of them; read at each worker's step.  Never fails. */
+void dbp_shstats_set_limit(dbp_shstats *sh, int limit);
+int dbp_shstats_limit(dbp_shstats *sh);
+
 /* Writes d as the instance's decision (the lease holder's job); false when
  * another process is writing one at this instant (d is then dropped: the
  * next step decides again). */

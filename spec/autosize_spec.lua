@@ -150,6 +150,18 @@ describe("pool_size = \"auto\"", function()
     assert.is_string(found, "the resize from 1 logged by dbpool.metrics(), with no checkout")
   end)
 
+  it("keeps min_idle as its floor when it is above auto.min (pre-warmed, never trimmed)", function()
+    local e = auto_engine { min_idle = 3, auto = { min = 1, max = 6, interval = INTERVAL } }
+    assert.equals(3, e.pool:size())
+    assert.is_true(eventually(function() return e.pool:checkedin() == 3 end), e.pool:status())
+    local s = e.pool:stats().autosize
+    sys.sleep(INTERVAL * 3 * helper.time_scale)          -- steps with nothing in use
+    assert.is_true(eventually(function()
+      return e.pool:stats().autosize.window ~= s.window or e.pool:stats().resizes > 0
+    end), "a step ran")
+    assert.are.same({ 3, 3 }, { e.pool:size(), e.pool:checkedin() }, e.pool:status())
+  end)
+
   it("never sizes above the budget's limit", function()
     local e = auto_engine()
     local b = assert(dbpool.budget { engines = { e }, max_connections = 9,

@@ -170,4 +170,35 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
     local t1 = r.body:match('dbpool_autosize_target_connections{engine="AUTO",worker="1"} (%d+)')
     assert.are.equal(2, tonumber(t0) + tonumber(t1), "the workers' shares sum to the instance's target")
   end)
+
+  it("applies dbpool.budget's limit, set in one worker, to every worker's share", function()
+    local r = client.get("/auto/budget?max=6")      -- 6 / 2 instances - max_overflow 2 = 1
+    assert.are.equal(200, r.status, r.body)
+    assert.are.equal(1, r.json.result.limit)
+    local deadline = os.time() + 20
+    local limited = false
+    while os.time() <= deadline and not limited do  -- every worker's step has read it
+      local requests = {}
+      for i = 1, 12 do requests[i] = client.start("/auto/query?ms=200") end
+      for _ = 1, 3 do
+        client.sleep(0.05)
+        local ok, target = check(workers())
+        if ok and target == 2 then limited = true end
+      end
+      for _, req in ipairs(requests) do assert.are.equal(200, req:wait().status) end
+    end
+    assert.is_true(limited, "under load the instance's target held at 2 x the limit 1")
+    -- Under load and the limit, several more samples: never above 1 each.
+    local requests = {}
+    for i = 1, 12 do requests[i] = client.start("/auto/query?ms=300") end
+    for _ = 1, 5 do
+      client.sleep(0.05)
+      local _, target, live = check(workers())
+      assert.is_true(target <= 2, "the instance's target " .. target .. " under 2 x 1")
+      for _, w in ipairs(live) do assert.is_true(w.size <= 1, "worker " .. w.worker .. " size " .. w.size) end
+    end
+    for _, req in ipairs(requests) do assert.are.equal(200, req:wait().status) end
+    r = client.get("/auto/budget?max=100")           -- no longer binding
+    assert.are.equal(4, r.json.result.limit)
+  end)
 end)

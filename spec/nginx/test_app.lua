@@ -395,6 +395,17 @@ function app.auto_workers()
   end)
 end
 
+-- dbpool.budget{apply = true} for AUTO in whichever worker answers, as if
+-- the instance were one of 2 against ?max= connections: size_limits.AUTO.
+function app.auto_budget()
+  serve(function()
+    local b = assert(dbpool.budget { engines = { dbpool.get("AUTO") }, instances = 2,
+      max_connections = tonumber(ngx.var.arg_max), superuser_reserved_connections = 0,
+      apply = true })
+    return { limit = b.size_limits.AUTO, worker = ngx.worker.id() }
+  end)
+end
+
 function app.auto_query()
   local ms = ms_arg(0)
   serve(function()
