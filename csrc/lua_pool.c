@@ -378,7 +378,9 @@ static int pool_stats(lua_State *L)
 /* A row's autosize table (pool_size = "auto"): {min=, max=, interval=} times
  * its live processes, target= (its share of the instance's size), p99= (its
  * burst), busy= and rate= (its shares of the decision's), and the
- * decision's hold= and decision= (its number); summed rows sum them. */
+ * decision's hold=, decision= (its number), instance_target= and
+ * decided_by= (the pid of the worker that took it); summed rows sum the
+ * shares. */
 static void push_row_autosize(lua_State *L, dbp_pool *p, const dbp_shstats_row *r)
 {
     const dbp_config *cfg = dbp_pool_config(p);
@@ -399,6 +401,7 @@ static void push_row_autosize(lua_State *L, dbp_pool *p, const dbp_shstats_row *
         SET_NUM("hold", d.hold);
         SET_NUM("decision", (double)d.number);
         SET_NUM("instance_target", d.target);
+        SET_NUM("decided_by", d.pid);     /* the lease holder's pid */
     }
 #undef SET_NUM
 }

@@ -32,7 +32,7 @@ typedef struct sh_entry {
 } sh_entry;
 
 /* The decision's fields, flat (doubles by their bits): a seqlock's data. */
-enum { D_NUMBER, D_FROM, D_TARGET, D_WORKERS, D_P99, D_LIMIT, D_RATE, D_HOLD, D_BUSY,
+enum { D_NUMBER, D_PID, D_FROM, D_TARGET, D_WORKERS, D_P99, D_LIMIT, D_RATE, D_HOLD, D_BUSY,
        D_WINDOW, D_MARK_NS, D_MARK_CHECKOUTS, D_MARK_HOLD_COUNT, D_MARK_HOLD_SUM, D_COUNT };
 
 /* The lease word: the holder's pid in the low bits, its expiry (ms of the
@@ -334,6 +334,7 @@ bool dbp_shstats_decision(dbp_shstats *sh, dbp_sh_decision *out)
             break;
     }
     out->number = v[D_NUMBER];
+    out->pid = (int)v[D_PID];
     out->from = (int)v[D_FROM];
     out->target = (int)v[D_TARGET];
     out->workers = (int)v[D_WORKERS];
@@ -353,7 +354,7 @@ bool dbp_shstats_decision(dbp_shstats *sh, dbp_sh_decision *out)
 bool dbp_shstats_decide(dbp_shstats *sh, const dbp_sh_decision *d)
 {
     uint64_t v[D_COUNT] = {
-        [D_NUMBER] = d->number, [D_FROM] = (uint64_t)d->from, [D_TARGET] = (uint64_t)d->target,
+        [D_NUMBER] = d->number, [D_PID] = (uint64_t)getpid(), [D_FROM] = (uint64_t)d->from, [D_TARGET] = (uint64_t)d->target,
         [D_WORKERS] = (uint64_t)d->workers, [D_P99] = (uint64_t)d->p99,
         [D_LIMIT] = (uint64_t)d->limit, [D_RATE] = dbits(d->rate), [D_HOLD] = dbits(d->hold),
         [D_BUSY] = dbits(d->busy), [D_WINDOW] = dbits(d->window),

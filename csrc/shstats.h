@@ -86,6 +86,7 @@ void dbp_shstats_add(dbp_shstats_row *sum, const dbp_shstats_row *row);
 /* The instance's last decision. */
 typedef struct dbp_sh_decision {
     uint64_t number;        /* decisions taken so far; 0: none yet */
+    int pid;                /* the process that took it (set by dbp_shstats_decide) */
     int from, target;       /* the instance's size before and after (sum over workers) */
     int workers;            /* live worker ids the instance's bounds counted */
     int p99;                /* the workers' bursts (DBP_G_AUTO_BURST) summed */

@@ -201,4 +201,28 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
     r = client.get("/auto/budget?max=100")           -- no longer binding
     assert.are.equal(4, r.json.result.limit)
   end)
+
+  it("keeps deciding when the deciding worker is killed: its lease passes on at once", function()
+    local rows = workers()
+    local holder, number = rows[1].decided_by, rows[1].decision
+    assert.is_true(holder > 0 and number > 0, "a decision was taken")
+    assert(os.execute("kill -KILL " .. holder))
+    -- nginx starts a new worker under the same id; the decisions go on,
+    -- taken by another process, and every worker follows its share.
+    local ok, target, live
+    local deadline = os.time() + 30
+    repeat
+      local requests = {}
+      for i = 1, 12 do requests[i] = client.start("/auto/query?ms=200") end
+      client.sleep(0.1)
+      rows = workers()
+      ok, target, live = check(rows)
+      for _, req in ipairs(requests) do req:wait() end
+    until (ok and live[1].decided_by ~= holder and live[1].decision > number and target >= 3)
+      or os.time() > deadline
+    assert.is_true(ok, "each live worker at its share after the kill")
+    assert.are_not.equal(holder, live[1].decided_by, "decided by another process")
+    assert.is_true(live[1].decision > number, "decisions went on")
+    assert.is_true(target >= 3, "and followed the load: target " .. target)
+  end)
 end)

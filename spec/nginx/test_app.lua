@@ -389,7 +389,7 @@ function app.auto_workers()
       out[i] = { worker = r.worker, processes = r.processes, size = r.size, total = r.total,
                  idle = r.idle, in_use = r.in_use, overflow = r.overflow, waiters = r.waiters,
                  resizes = r.resizes, target = a.target, decision = a.decision or 0,
-                 instance_target = a.instance_target or 0 }
+                 instance_target = a.instance_target or 0, decided_by = a.decided_by or 0 }
     end
     return out
   end)
