@@ -406,6 +406,14 @@ bool dbp_pool_autosize_step_instance(dbp_pool *p, int worker, dbp_resize *out)
     return grow;
 }
 
+void dbp_pool_autosize_leave(dbp_pool *p)
+{
+    dbp_shstats *sh = p->autosize != NULL ? dbp_shstats_of(p, false) : NULL;
+
+    if (sh != NULL)
+        dbp_shstats_lease_release(sh);
+}
+
 void dbp_pool_autosize_gauges(dbp_pool *p, int64_t *target, int64_t *burst,
                               int64_t *busy_milli, int64_t *rate_milli)
 {

@@ -96,6 +96,11 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out);
  * Never fails; closes connections: call it off the request path. */
 bool dbp_pool_autosize_step_instance(dbp_pool *p, int worker, dbp_resize *out);
 
+/* This worker stops sizing p (nginx is stopping it): gives up the
+ * instance's lease if it holds it, so that another worker decides at its
+ * next step.  Does nothing without an instance table.  Never fails. */
+void dbp_pool_autosize_leave(dbp_pool *p);
+
 /* This process's part of the instance's decision, for shstats' gauges:
  * its share of the target, its burst, and its shares of the busy
  * connections and checkout rate in thousandths.  All 0 for a pool without

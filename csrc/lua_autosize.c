@@ -65,6 +65,15 @@ static int pool_autosize_step(lua_State *L)
     return 1;
 }
 
+/* pool:autosize_leave(): this nginx worker stops sizing the pool (it is
+ * exiting): the instance's lease, if it holds it, goes to the next worker
+ * that steps.  Returns nothing; never raises but on a bad pool. */
+static int pool_autosize_leave(lua_State *L)
+{
+    dbp_pool_autosize_leave(dbp_lua_check_pool(L, 1));
+    return 0;
+}
+
 /* pool:size_limit(n): dbpool.budget's allowance, the most this process's
  * size may be (0: none); applied at the next step.  Raises on a bad n. */
 static int pool_size_limit(lua_State *L)
@@ -87,6 +96,7 @@ static int pool_autosize_interval(lua_State *L)
 const luaL_Reg dbp_lua_autosize_methods[] = {
     {"autosize_step", pool_autosize_step},
     {"size_limit", pool_size_limit},
+    {"autosize_leave", pool_autosize_leave},
     {"autosize_interval", pool_autosize_interval},
     {NULL, NULL},
 };

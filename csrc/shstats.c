@@ -301,6 +301,16 @@ int dbp_shstats_limit(dbp_shstats *sh)
     return atomic_load(&sh->size_limit);
 }
 
+void dbp_shstats_lease_release(dbp_shstats *sh)
+{
+    uint64_t me = (uint64_t)getpid() & LEASE_PID_MASK;
+    uint64_t old = atomic_load(&sh->lease);
+
+    while ((old & LEASE_PID_MASK) == me && old != 0 &&
+           !atomic_compare_exchange_weak(&sh->lease, &old, 0))
+        ;
+}
+
 static uint64_t dbits(double v)
 {
     uint64_t u;

@@ -103,6 +103,11 @@ typedef struct dbp_sh_decision {
  * Cannot fail otherwise; never blocks. */
 bool dbp_shstats_lease(dbp_shstats *sh, int64_t now_ns, int64_t for_ns);
 
+/* Gives the lease up if the calling process holds it (a worker that stops:
+ * nginx -s reload), so that another takes it at its next step instead of
+ * after the expiry.  Never fails. */
+void dbp_shstats_lease_release(dbp_shstats *sh);
+
 /* Copies the last decision into *out (out->number 0: none yet); false
  * when a writer kept it busy through many retries (unlikely: the caller
  * keeps its size until its next step).  Never blocks. */

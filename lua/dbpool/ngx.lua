@@ -455,7 +455,9 @@ local worker_id = ngx.worker and ngx.worker.id or function() return nil end
 
 local function size_step(premature, pool)
   local name = pool:name()
-  if premature or exiting() or sized[name] ~= pool then return end
+  if sized[name] ~= pool then return end
+  -- A worker that stops (nginx -s reload) hands the lease on at once.
+  if premature or exiting() then return pool:autosize_leave() end
   if pool:autosize_step(worker_id()) then start_refill(pool, name) end
 end
 

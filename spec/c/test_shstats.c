@@ -126,6 +126,10 @@ static void test_lease(dbp_shstats *sh)
     waitpid(leaser(sh, 1, 3, NULL), &status, 0);
     is_int(WEXITSTATUS(status), 0, "... and takes it once it expired (a holder that hangs)");
     ok(dbp_shstats_decision(sh, &d) && d.number == 3, "the new holder's decision is read");
+    ok(dbp_shstats_lease(sh, dbp_now_ns(), dbp_sec_to_ns(60)), "taken again here, for long");
+    dbp_shstats_lease_release(sh);
+    waitpid(leaser(sh, 1, 4, NULL), &status, 0);
+    is_int(WEXITSTATUS(status), 0, "a lease given up is taken at once by another process");
 }
 
 int main(void)
