@@ -1,9 +1,9 @@
 /* autosize.c: the sizing step of pool_size = "auto" (autosize.h).
  *
  * Lock rules (pool_internal.h): the window's marks, the in-use counts, the
- * size and the record live under p->mu; the instance's numbers (shstats)
- * are read before taking it, and the idle connections a step trims are
- * closed after dropping it. */
+ * size and the record live under p->mu; under nginx the instance's table
+ * (shstats: numbers, lease, decision) is read and written without it, and
+ * the idle connections a step trims are closed after dropping it. */
 #include "pool_internal.h"
 #include "shstats.h"
 
@@ -13,7 +13,6 @@
 /* Cumulative numbers a window is the difference of. */
 typedef struct totals {
     uint64_t checkouts, hold_count, hold_sum_ns;
-    int processes;          /* 0: this process's own numbers */
 } totals;
 
 int dbp_autosize_want(double busy, int p99, int min, int max, int limit)
@@ -46,31 +45,6 @@ static void own_totals(dbp_pool *p, totals *t)
     t->checkouts = wait.count;
     t->hold_count = hold.count;
     t->hold_sum_ns = hold.sum_ns;
-    t->processes = 0;
-}
-
-/* Under nginx: every worker's numbers summed (shstats.h), as published up
- * to a second ago.  Falls back to this process's without a table. */
-static void read_totals(dbp_pool *p, totals *t)
-{
-    dbp_shstats *sh = dbp_shstats_of(p, false);
-    dbp_shstats_row *rows, sum;
-    int n;
-
-    own_totals(p, t);
-    if (sh == NULL || (rows = malloc(DBP_SH_WORKERS * sizeof *rows)) == NULL)
-        return;
-    n = dbp_shstats_read(sh, rows);
-    memset(&sum, 0, sizeof sum);
-    for (int i = 0; i < n; i++)
-        dbp_shstats_add(&sum, &rows[i]);
-    free(rows);
-    if (sum.processes <= 0)
-        return;
-    t->checkouts = sum.hists[DBP_H_WAIT].count;
-    t->hold_count = sum.hists[DBP_H_HOLD].count;
-    t->hold_sum_ns = sum.hists[DBP_H_HOLD].sum_ns;
-    t->processes = sum.processes;
 }
 
 /* The 99th percentile of the in-use counts, which are then cleared. */
@@ -92,26 +66,23 @@ static int take_p99_locked(auto_state *a)
     return p99;
 }
 
-/* Fills r's inputs from the window between the marks and t, and moves the
- * marks to t.  A window whose kind changed (a table appeared) starts anew. */
+/* Fills r's inputs from the window between the marks and t (this
+ * process's numbers), and moves the marks to t. */
 static void measure_locked(dbp_pool *p, const totals *t, int64_t now, dbp_resize *r)
 {
     auto_state *a = p->autosize;
-    bool instance = t->processes > 0;
     double secs = (double)(now - a->mark_ns) / (double)DBP_NS_PER_SEC;
     uint64_t n = t->checkouts - a->mark_checkouts, held = t->hold_count - a->mark_hold_count;
 
-    if (instance != a->mark_instance || t->checkouts < a->mark_checkouts ||
-        t->hold_count < a->mark_hold_count)
+    if (t->checkouts < a->mark_checkouts || t->hold_count < a->mark_hold_count)
         n = held = 0;                     /* no common base: an empty window */
     r->window = secs;
     r->rate = secs > 0 ? (double)n / secs : 0;
     r->hold = held > 0 ? (double)(t->hold_sum_ns - a->mark_hold_sum_ns) / (double)held / 1e9 : 0;
-    r->processes = instance ? t->processes : 1;
-    r->busy = r->rate * r->hold / r->processes;
+    r->processes = 1;
+    r->busy = r->rate * r->hold;
     r->p99 = take_p99_locked(a);
     a->mark_ns = now;
-    a->mark_instance = instance;
     a->mark_checkouts = t->checkouts;
     a->mark_hold_count = t->hold_count;
     a->mark_hold_sum_ns = t->hold_sum_ns;
@@ -200,7 +171,7 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out)
     if (a == NULL)
         return false;
     memset(&r, 0, sizeof r);              /* decision, target: nginx's alone */
-    read_totals(p, &t);
+    own_totals(p, &t);                    /* under nginx: dbp_pool_autosize_step_instance */
     lock_pool(p, &orphans);
     if (p->retired) {
         unlock_pool(p, orphans);

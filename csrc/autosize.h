@@ -39,11 +39,11 @@ typedef struct dbp_resize {
     int from, to;          /* the pool's size before and after */
     double rate;           /* checkouts per second in the window (the instance's under nginx) */
     double hold;           /* mean hold time of the window's returns, seconds */
-    double busy;           /* connections busy on average, this process's share: rate x hold
-                              / processes */
+    double busy;           /* connections busy on average: rate x hold (under nginx the
+                              instance's, from its decision) */
     int p99;               /* connections in use at the 99th percentile of the window's
-                              checkouts (this process's own) */
-    int processes;         /* processes the instance's numbers were divided by; 1 outside
+                              checkouts (under nginx the workers' bursts summed) */
+    int processes;         /* live workers the instance's decision counted; 1 outside
                               nginx */
     int limit;             /* dbpool.budget's allowance in force; 0 = none */
     int closed;            /* idle connections above the size closed by this step */

@@ -72,7 +72,6 @@ struct dbp_slot {
  * and the resizes not reported yet.  Under the pool's p->mu. */
 typedef struct auto_state {
     int64_t mark_ns;                  /* the window's start */
-    bool mark_instance;               /* the marks below are the instance's (shstats) */
     uint64_t mark_checkouts, mark_hold_count, mark_hold_sum_ns;
     uint32_t in_use[DBP_AUTO_BUCKETS];    /* in use as each checkout of the window saw it */
     int limit;                        /* dbpool.budget's allowance; 0 = none */
