@@ -1,9 +1,9 @@
 /* autosize.c: the sizing step of pool_size = "auto" (autosize.h).
  *
  * Lock rules (pool_internal.h): the window's marks, the in-use counts, the
- * size and the record live under p->mu; the instance's numbers (shstats)
- * are read before taking it, and the idle connections a step trims are
- * closed after dropping it. */
+ * size and the record live under p->mu; under nginx the instance's table
+ * (shstats: numbers, lease, decision) is read and written without it, and
+ * the idle connections a step trims are closed after dropping it. */
 #include "pool_internal.h"
 #include "shstats.h"
 
@@ -13,7 +13,6 @@
 /* Cumulative numbers a window is the difference of. */
 typedef struct totals {
     uint64_t checkouts, hold_count, hold_sum_ns;
-    int processes;          /* 0: this process's own numbers */
 } totals;
 
 int dbp_autosize_want(double busy, int p99, int min, int max, int limit)
@@ -30,6 +29,11 @@ int dbp_autosize_want(double busy, int p99, int min, int max, int limit)
     return n;
 }
 
+int dbp_autosize_floor(const dbp_config *cfg)
+{
+    return cfg->min_idle > cfg->auto_min ? cfg->min_idle : cfg->auto_min;
+}
+
 /* ---- what the window saw ------------------------------------------------ */
 
 static void own_totals(dbp_pool *p, totals *t)
@@ -41,31 +45,6 @@ static void own_totals(dbp_pool *p, totals *t)
     t->checkouts = wait.count;
     t->hold_count = hold.count;
     t->hold_sum_ns = hold.sum_ns;
-    t->processes = 0;
-}
-
-/* Under nginx: every worker's numbers summed (shstats.h), as published up
- * to a second ago.  Falls back to this process's without a table. */
-static void read_totals(dbp_pool *p, totals *t)
-{
-    dbp_shstats *sh = dbp_shstats_of(p, false);
-    dbp_shstats_row *rows, sum;
-    int n;
-
-    own_totals(p, t);
-    if (sh == NULL || (rows = malloc(DBP_SH_WORKERS * sizeof *rows)) == NULL)
-        return;
-    n = dbp_shstats_read(sh, rows);
-    memset(&sum, 0, sizeof sum);
-    for (int i = 0; i < n; i++)
-        dbp_shstats_add(&sum, &rows[i]);
-    free(rows);
-    if (sum.processes <= 0)
-        return;
-    t->checkouts = sum.hists[DBP_H_WAIT].count;
-    t->hold_count = sum.hists[DBP_H_HOLD].count;
-    t->hold_sum_ns = sum.hists[DBP_H_HOLD].sum_ns;
-    t->processes = sum.processes;
 }
 
 /* The 99th percentile of the in-use counts, which are then cleared. */
@@ -87,26 +66,23 @@ static int take_p99_locked(auto_state *a)
     return p99;
 }
 
-/* Fills r's inputs from the window between the marks and t, and moves the
- * marks to t.  A window whose kind changed (a table appeared) starts anew. */
+/* Fills r's inputs from the window between the marks and t (this
+ * process's numbers), and moves the marks to t. */
 static void measure_locked(dbp_pool *p, const totals *t, int64_t now, dbp_resize *r)
 {
     auto_state *a = p->autosize;
-    bool instance = t->processes > 0;
     double secs = (double)(now - a->mark_ns) / (double)DBP_NS_PER_SEC;
     uint64_t n = t->checkouts - a->mark_checkouts, held = t->hold_count - a->mark_hold_count;
 
-    if (instance != a->mark_instance || t->checkouts < a->mark_checkouts ||
-        t->hold_count < a->mark_hold_count)
+    if (t->checkouts < a->mark_checkouts || t->hold_count < a->mark_hold_count)
         n = held = 0;                     /* no common base: an empty window */
     r->window = secs;
     r->rate = secs > 0 ? (double)n / secs : 0;
     r->hold = held > 0 ? (double)(t->hold_sum_ns - a->mark_hold_sum_ns) / (double)held / 1e9 : 0;
-    r->processes = instance ? t->processes : 1;
-    r->busy = r->rate * r->hold / r->processes;
+    r->processes = 1;
+    r->busy = r->rate * r->hold;
     r->p99 = take_p99_locked(a);
     a->mark_ns = now;
-    a->mark_instance = instance;
     a->mark_checkouts = t->checkouts;
     a->mark_hold_count = t->hold_count;
     a->mark_hold_sum_ns = t->hold_sum_ns;
@@ -194,7 +170,8 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out)
 
     if (a == NULL)
         return false;
-    read_totals(p, &t);
+    memset(&r, 0, sizeof r);              /* decision, target: nginx's alone */
+    own_totals(p, &t);                    /* under nginx: dbp_pool_autosize_step_instance */
     lock_pool(p, &orphans);
     if (p->retired) {
         unlock_pool(p, orphans);
@@ -208,8 +185,8 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out)
         r.p99 = p->total - p->n_idle + p->n_waiting;
     r.limit = a->limit;
     r.from = p->size;
-    r.to = p->size = dbp_autosize_want(r.busy, r.p99, p->cfg.auto_min, p->cfg.auto_max,
-                                       a->limit);
+    r.to = p->size = dbp_autosize_want(r.busy, r.p99, dbp_autosize_floor(&p->cfg),
+                                       p->cfg.auto_max, a->limit);
     trimmed = trim_locked(p, &r.closed);
     a->last = r;
     a->decided = true;
@@ -225,6 +202,205 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out)
     return grow;
 }
 
+/* ---- under nginx: one decision per instance (shstats.h) ------------------ */
+
+/* What every worker published, as one worker sees it. */
+typedef struct instance_view {
+    totals t;              /* the instance's counters (dead processes' included) */
+    int workers;           /* live worker ids */
+    int rank;              /* this worker's place among them, lowest id first */
+    int burst;             /* the live workers' bursts summed */
+    int size;              /* the live workers' sizes summed */
+} instance_view;
+
+static void read_instance(dbp_pool *p, dbp_shstats *sh, int worker, instance_view *v)
+{
+    dbp_shstats_row *rows = malloc(DBP_SH_WORKERS * sizeof *rows);
+    int n;
+
+    memset(v, 0, sizeof *v);
+    own_totals(p, &v->t);
+    if (rows == NULL) {                   /* out of memory: this worker alone */
+        v->workers = 1;
+        return;
+    }
+    memset(&v->t, 0, sizeof v->t);
+    n = dbp_shstats_read(sh, rows);
+    for (int i = 0; i < n; i++) {
+        v->t.checkouts += rows[i].hists[DBP_H_WAIT].count;
+        v->t.hold_count += rows[i].hists[DBP_H_HOLD].count;
+        v->t.hold_sum_ns += rows[i].hists[DBP_H_HOLD].sum_ns;
+        if (rows[i].processes <= 0)
+            continue;
+        if (rows[i].worker < worker)
+            v->rank++;
+        v->workers++;
+        v->burst += (int)rows[i].gauges[DBP_G_AUTO_BURST];
+        v->size += (int)rows[i].gauges[DBP_G_SIZE];
+    }
+    free(rows);
+    if (v->workers == 0)                  /* not published (every entry taken) */
+        v->workers = 1;
+    if (v->rank >= v->workers)
+        v->rank = 0;
+}
+
+/* The lease holder's decision: the window since the previous decision
+ * (whoever took it), from the instance's numbers; counted and kept for
+ * dbpool.log once, here, when the target changed. */
+static void decide(dbp_pool *p, dbp_shstats *sh, const instance_view *v, int64_t now)
+{
+    auto_state *a = p->autosize;
+    dbp_sh_decision d, nd;
+    int w = v->workers, limit;
+
+    if (!dbp_shstats_decision(sh, &d))
+        return;                           /* being written: decide at the next step */
+    dbp_lock_acquire(&p->mu);
+    limit = a->limit;
+    dbp_lock_release(&p->mu);
+    memset(&nd, 0, sizeof nd);
+    if (d.number > 0 && v->t.checkouts >= d.mark_checkouts &&
+        v->t.hold_count >= d.mark_hold_count) {
+        uint64_t n = v->t.checkouts - d.mark_checkouts, held = v->t.hold_count - d.mark_hold_count;
+        nd.window = (double)(now - d.mark_ns) / (double)DBP_NS_PER_SEC;
+        nd.rate = nd.window > 0 ? (double)n / nd.window : 0;
+        nd.hold = held > 0 ? (double)(v->t.hold_sum_ns - d.mark_hold_sum_ns) / (double)held / 1e9
+                           : 0;
+    }                                     /* else the first: an empty window */
+    nd.busy = nd.rate * nd.hold;
+    nd.p99 = v->burst;
+    nd.workers = w;
+    nd.limit = limit > 0 ? limit * w : 0;
+    nd.from = d.number > 0 ? d.target : v->size;
+    nd.target = dbp_autosize_want(nd.busy, nd.p99, dbp_autosize_floor(&p->cfg) * w,
+                                  p->cfg.auto_max * w, nd.limit);
+    nd.number = d.number + 1;
+    nd.mark_ns = now;
+    nd.mark_checkouts = v->t.checkouts;
+    nd.mark_hold_count = v->t.hold_count;
+    nd.mark_hold_sum_ns = v->t.hold_sum_ns;
+    if (!dbp_shstats_decide(sh, &nd) || nd.from == nd.target)
+        return;
+    dbp_metrics_inc(&p->metrics, DBP_M_RESIZES);
+    if (p->cfg.echo_pool) {
+        dbp_resize r = {
+            .from = nd.from, .to = nd.target, .rate = nd.rate, .hold = nd.hold,
+            .busy = nd.busy, .p99 = nd.p99, .processes = w, .limit = nd.limit,
+            .window = nd.window, .decision = nd.number, .target = nd.target,
+        };
+        dbp_lock_acquire(&p->mu);
+        keep_record_locked(a, &r);
+        dbp_lock_release(&p->mu);
+    }
+}
+
+/* This worker's share of target: split across workers, the remainder to
+ * the lowest ids. */
+static int share_of(int target, int workers, int rank)
+{
+    return target / workers + (rank < target % workers ? 1 : 0);
+}
+
+/* Sizes p to this worker's share of decision d and trims above it. */
+static bool apply_locked(dbp_pool *p, const dbp_sh_decision *d, const instance_view *v,
+                         dbp_resize *r, dbp_slot **trimmed)
+{
+    auto_state *a = p->autosize;
+    int share = share_of(d->target, v->workers, v->rank);
+
+    if (share < dbp_autosize_floor(&p->cfg))
+        share = dbp_autosize_floor(&p->cfg);
+    if (share > p->cfg.auto_max)
+        share = p->cfg.auto_max;
+    if (a->limit > 0 && share > a->limit)
+        share = a->limit;
+    *r = (dbp_resize){
+        .from = p->size, .to = share, .rate = d->rate, .hold = d->hold, .busy = d->busy,
+        .p99 = d->p99, .processes = d->workers, .limit = a->limit, .window = d->window,
+        .decision = d->number, .target = d->target,
+    };
+    p->size = share;
+    *trimmed = trim_locked(p, &r->closed);
+    a->last = *r;
+    a->decided = true;
+    a->share = share;
+    a->busy_share = d->busy / v->workers;
+    a->rate_share = d->rate / v->workers;
+    return p->total < p->size && p->wait_head == NULL;
+}
+
+bool dbp_pool_autosize_step_instance(dbp_pool *p, int worker, dbp_resize *out)
+{
+    auto_state *a = p->autosize;
+    dbp_shstats *sh = a != NULL ? dbp_shstats_of(p, false) : NULL;
+    dbp_slot *orphans, *trimmed = NULL;
+    dbp_sh_decision d;
+    instance_view v;
+    dbp_resize r;
+    bool grow = false, applied = false;
+    int64_t now;
+
+    if (a == NULL)
+        return false;
+    if (sh == NULL)
+        return dbp_pool_autosize_step(p, out);
+    lock_pool(p, &orphans);               /* this worker's burst, for every decision */
+    if (p->retired) {
+        unlock_pool(p, orphans);
+        return false;
+    }
+    a->limit = dbp_shstats_limit(sh);     /* set in any worker, for all */
+    a->burst = take_p99_locked(a);
+    if (a->burst < p->total - p->n_idle + p->n_waiting)   /* held through the window */
+        a->burst = p->total - p->n_idle + p->n_waiting;
+    unlock_pool(p, orphans);
+    (void)dbp_shstats_publish(sh, p, worker);
+    read_instance(p, sh, worker, &v);
+    now = dbp_now_ns();
+    if (dbp_shstats_lease(sh, now, 3 * dbp_sec_to_ns(p->cfg.auto_interval) + DBP_NS_PER_SEC))
+        decide(p, sh, &v, now);
+    if (dbp_shstats_decision(sh, &d) && d.number > 0) {
+        lock_pool(p, &orphans);
+        if (!p->retired) {
+            grow = apply_locked(p, &d, &v, &r, &trimmed);
+            applied = true;
+        }
+        unlock_pool(p, orphans);
+        close_list(trimmed);
+        (void)dbp_shstats_publish(sh, p, worker);   /* the new size, at once */
+    }
+    if (out != NULL && applied)
+        *out = r;
+    else if (out != NULL)
+        memset(out, 0, sizeof *out);
+    return grow;
+}
+
+void dbp_pool_autosize_leave(dbp_pool *p)
+{
+    dbp_shstats *sh = p->autosize != NULL ? dbp_shstats_of(p, false) : NULL;
+
+    if (sh != NULL)
+        dbp_shstats_lease_release(sh);
+}
+
+void dbp_pool_autosize_gauges(dbp_pool *p, int64_t *target, int64_t *burst,
+                              int64_t *busy_milli, int64_t *rate_milli)
+{
+    auto_state *a = p->autosize;
+
+    *target = *burst = *busy_milli = *rate_milli = 0;
+    if (a == NULL)
+        return;
+    dbp_lock_acquire(&p->mu);
+    *target = a->share;
+    *burst = a->burst;
+    *busy_milli = (int64_t)llround(a->busy_share * 1000);
+    *rate_milli = (int64_t)llround(a->rate_share * 1000);
+    dbp_lock_release(&p->mu);
+}
+
 /* ---- settings and inspection -------------------------------------------- */
 
 double dbp_pool_autosize_interval(const dbp_pool *p)
@@ -234,8 +410,12 @@ double dbp_pool_autosize_interval(const dbp_pool *p)
 
 void dbp_pool_autosize_limit(dbp_pool *p, int limit)
 {
+    dbp_shstats *sh;
+
     if (p->autosize == NULL)
         return;
+    if ((sh = dbp_shstats_of(p, false)) != NULL)
+        dbp_shstats_set_limit(sh, limit);  /* every worker's, under nginx */
     dbp_lock_acquire(&p->mu);
     p->autosize->limit = limit > 0 ? limit : 0;
     dbp_lock_release(&p->mu);

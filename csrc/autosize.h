@@ -17,9 +17,10 @@
  *
  * Who runs the step: the refill thread (refill.c) for every auto pool of a
  * process; inside nginx, where there is no thread, each worker's timer
- * (lua/dbpool/ngx.lua).  Under nginx the rate and hold time are the
- * instance's (shstats.h), divided by its live worker processes: each worker
- * takes its share of one instance-wide decision. */
+ * (lua/dbpool/ngx.lua) through dbp_pool_autosize_step_instance: one worker
+ * at a time holds the instance's lease (shstats.h) and decides the
+ * instance's target from the instance-wide numbers, and every worker sizes
+ * its own copy of the pool to its share of that target. */
 #ifndef DBP_AUTOSIZE_H
 #define DBP_AUTOSIZE_H
 
@@ -38,21 +39,28 @@ typedef struct dbp_resize {
     int from, to;          /* the pool's size before and after */
     double rate;           /* checkouts per second in the window (the instance's under nginx) */
     double hold;           /* mean hold time of the window's returns, seconds */
-    double busy;           /* connections busy on average, this process's share: rate x hold
-                              / processes */
+    double busy;           /* connections busy on average: rate x hold (under nginx the
+                              instance's, from its decision) */
     int p99;               /* connections in use at the 99th percentile of the window's
-                              checkouts (this process's own) */
-    int processes;         /* processes the instance's numbers were divided by; 1 outside
+                              checkouts (under nginx the workers' bursts summed) */
+    int processes;         /* live workers the instance's decision counted; 1 outside
                               nginx */
     int limit;             /* dbpool.budget's allowance in force; 0 = none */
     int closed;            /* idle connections above the size closed by this step */
     double window;         /* seconds measured */
+    uint64_t decision;     /* under nginx: the instance's decision number; 0 elsewhere */
+    int target;            /* under nginx: the instance's target size; 0 elsewhere */
 } dbp_resize;
 
 /* The size wanted for busy connections on average and a p99 burst of p99
  * in use: ceil(max(busy, p99)), within min..max, then at most limit when
  * limit > 0 (the server's budget wins over auto.min).  Pure; cannot fail. */
 int dbp_autosize_want(double busy, int p99, int min, int max, int limit);
+
+/* The least size of an auto pool of cfg: auto.min, or min_idle when that
+ * is more (the connections min_idle opens ahead of demand are kept, not
+ * trimmed by the next step).  Pure; cannot fail. */
+int dbp_autosize_floor(const dbp_config *cfg);
 
 /* One sizing step of p (pool_size = "auto"; does nothing and returns false
  * for other pools): measures the window since the previous step, sets the
@@ -66,11 +74,47 @@ int dbp_autosize_want(double busy, int p99, int min, int max, int limit);
  * instance's numbers falls back to this process's). */
 bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out);
 
+/* One sizing step of p inside an nginx instance, by the worker labelled
+ * worker (nginx's worker id): takes this worker's burst (p99 in use of its
+ * window, or in use and queued now when more) and publishes its numbers;
+ * when this process holds or can take the instance's lease (shstats.h;
+ * renewed for three intervals and a second), decides the instance's target
+ * from every worker's numbers: busy = the instance's checkout rate x mean
+ * hold over the window since the previous decision (whoever took it), the
+ * burst = the workers' bursts summed, within auto.min..auto.max times the
+ * live workers and under dbpool.budget's allowance times them; writes it
+ * with its inputs, counts a resize (this process's counter, so once in the
+ * instance's sum) and, with echo_pool, keeps the record for
+ * dbp_pool_take_resizes, when the target changed.  Then, holder or not,
+ * applies this worker's share of the last decision: the target split
+ * across the live worker ids, the remainder to the lowest ids, within
+ * auto.min..auto.max (and this process's allowance); trims as
+ * dbp_pool_autosize_step does.  Without an instance table (a pool not made
+ * in nginx's master) it is dbp_pool_autosize_step.  *out (may be NULL)
+ * gets this worker's record (from/to its own size; the decision's inputs).
+ * Returns true when the pool holds fewer connections than its new size.
+ * Never fails; closes connections: call it off the request path. */
+bool dbp_pool_autosize_step_instance(dbp_pool *p, int worker, dbp_resize *out);
+
+/* This worker stops sizing p (nginx is stopping it): gives up the
+ * instance's lease if it holds it, so that another worker decides at its
+ * next step.  Does nothing without an instance table.  Never fails. */
+void dbp_pool_autosize_leave(dbp_pool *p);
+
+/* This process's part of the instance's decision, for shstats' gauges:
+ * its share of the target, its burst, and its shares of the busy
+ * connections and checkout rate in thousandths.  All 0 for a pool without
+ * "auto" or before its first step under nginx. */
+void dbp_pool_autosize_gauges(dbp_pool *p, int64_t *target, int64_t *burst,
+                              int64_t *busy_milli, int64_t *rate_milli);
+
 /* Seconds between steps (auto.interval); 0 for a pool without "auto". */
 double dbp_pool_autosize_interval(const dbp_pool *p);
 
 /* dbpool.budget's allowance for this pool's size in this process: the
- * size never goes above limit (0: none known).  Applied at the next step. */
+ * size never goes above limit (0: none known).  Applied at the next step;
+ * under nginx (an instance table) to every worker's copy, whichever
+ * worker sets it. */
 void dbp_pool_autosize_limit(dbp_pool *p, int limit);
 
 /* The last step's record; false before the first step or without "auto". */

@@ -10,9 +10,11 @@
 #define SET_NUM(name, v) (lua_pushnumber(L, (v)), lua_setfield(L, -2, name))
 #define SET_INT(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
 
-/* stats().autosize: {min=, max=, interval=, limit=} and the last step's
- * inputs {rate=, hold=, busy=, p99=, processes=, window=} once there was
- * one; nil for a pool without "auto". */
+/* stats().autosize: {min=, max=, interval=, limit=} and, once there was a
+ * step, target= (the size it set) and its inputs {rate=, hold=, busy=, p99=,
+ * processes=, window=} (under nginx the instance's decision's, with
+ * decision= its number and instance_target= the instance's size); nil for
+ * a pool without "auto". */
 void dbp_lua_push_autosize(lua_State *L, dbp_pool *p)
 {
     const dbp_config *cfg = dbp_pool_config(p);
@@ -31,27 +33,45 @@ void dbp_lua_push_autosize(lua_State *L, dbp_pool *p)
     if (!decided)
         return;
     SET_INT("limit", r.limit);
+    SET_INT("target", r.to);
     SET_NUM("rate", r.rate);
     SET_NUM("hold", r.hold);
     SET_NUM("busy", r.busy);
     SET_INT("p99", r.p99);
     SET_INT("processes", r.processes);
     SET_NUM("window", r.window);
+    if (r.decision > 0) {
+        SET_INT("decision", r.decision);
+        SET_INT("instance_target", r.target);
+    }
 }
 
-/* pool:autosize_step() -> grow: one sizing step now (an nginx worker's
- * timer; elsewhere the refill thread's job), its resize logged with
- * echo_pool.  grow is true when the pool holds fewer connections than its
- * new size: the caller then refills (pool:refill_start). */
+/* pool:autosize_step([worker]) -> grow: one sizing step now (an nginx
+ * worker's timer, worker = ngx.worker.id(): this worker's share of the
+ * instance's decision, dbp_pool_autosize_step_instance; elsewhere the
+ * refill thread's job), its resize logged with echo_pool.  grow is true
+ * when the pool holds fewer connections than its new size: the caller then
+ * refills (pool:refill_start).  Raises when worker is not an integer. */
 static int pool_autosize_step(lua_State *L)
 {
     dbp_pool *p = dbp_lua_check_pool(L, 1);
-    bool grow = dbp_pool_autosize_step(p, NULL);
+    bool grow = lua_isnoneornil(L, 2)
+                    ? dbp_pool_autosize_step(p, NULL)
+                    : dbp_pool_autosize_step_instance(p, (int)luaL_checkinteger(L, 2), NULL);
 
     if (dbp_pool_config(p)->echo_pool)
         dbp_lua_log_resizes(L, p);
     lua_pushboolean(L, grow);
     return 1;
+}
+
+/* pool:autosize_leave(): this nginx worker stops sizing the pool (it is
+ * exiting): the instance's lease, if it holds it, goes to the next worker
+ * that steps.  Returns nothing; never raises but on a bad pool. */
+static int pool_autosize_leave(lua_State *L)
+{
+    dbp_pool_autosize_leave(dbp_lua_check_pool(L, 1));
+    return 0;
 }
 
 /* pool:size_limit(n): dbpool.budget's allowance, the most this process's
@@ -76,6 +96,7 @@ static int pool_autosize_interval(lua_State *L)
 const luaL_Reg dbp_lua_autosize_methods[] = {
     {"autosize_step", pool_autosize_step},
     {"size_limit", pool_size_limit},
+    {"autosize_leave", pool_autosize_leave},
     {"autosize_interval", pool_autosize_interval},
     {NULL, NULL},
 };

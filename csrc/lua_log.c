@@ -223,11 +223,26 @@ static void log_event(lua_State *L, dbp_pool *p, const char *level, const char *
 }
 
 /* One resize: "engine KG: pool_size auto 2 -> 9 (12.3 checkouts/s x 0.0150 s
- * mean hold = 0.18 busy; p99 in use 9; closed 0 idle)". */
+ * mean hold = 0.18 busy; p99 in use 9; closed 0 idle)"; under nginx one
+ * line per instance decision: "engine KG: pool_size auto 2 -> 9 for the
+ * instance of 2 workers (decision 7: ...; each worker 5 or 4)". */
 static void log_resize(lua_State *L, dbp_pool *p, const dbp_resize *r)
 {
     char text[512];
 
+    if (r->decision > 0) {
+        int w = r->processes > 0 ? r->processes : 1;
+        snprintf(text, sizeof text,
+                 "engine %s: pool_size auto %d -> %d for the instance of %d workers (decision "
+                 "%llu: %.2f checkouts/s x %.4f s mean hold = %.2f busy; p99 in use %d, the "
+                 "workers' summed; over %.2f s; each worker %d%s%s)",
+                 dbp_pool_config(p)->name, r->from, r->to, w, (unsigned long long)r->decision,
+                 r->rate, r->hold, r->busy, r->p99, r->window, r->to / w + (r->to % w ? 1 : 0),
+                 r->to % w ? " or one less" : "",
+                 r->limit > 0 ? "; dbpool.budget's limit applies" : "");
+        dbp_lua_log(L, "info", text);
+        return;
+    }
     snprintf(text, sizeof text,
              "engine %s: pool_size auto %d -> %d (%.2f checkouts/s x %.4f s mean hold%s = "
              "%.2f busy%s; p99 in use %d; closed %d idle, oldest first%s)",

@@ -6,6 +6,7 @@
 
 #include "lua_conn.h"
 #include "lua_error.h"
+#include "lua_log.h"
 #include "lua_pool.h"
 #include "lua_util.h"
 #include "refill.h"
@@ -334,6 +335,8 @@ static int pool_stats(lua_State *L)
     dbp_metrics *m = dbp_pool_metrics(p);
     dbp_pool_counts c;
 
+    if (dbp_pool_config(p)->echo_pool)    /* the refill thread's resizes, so far */
+        dbp_lua_log_resizes(L, p);
     dbp_pool_counts_get(p, &c);
     lua_createtable(L, 0, 6 + DBP_M_COUNT);
 #define SET_INT(name, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, name))
@@ -372,6 +375,37 @@ static int pool_stats(lua_State *L)
 
 /* ===== One view per nginx instance (shstats.h) ========================== */
 
+/* A row's autosize table (pool_size = "auto"): {min=, max=, interval=} times
+ * its live processes, target= (its share of the instance's size), p99= (its
+ * burst), busy= and rate= (its shares of the decision's), and the
+ * decision's hold=, decision= (its number), instance_target= and
+ * decided_by= (the pid of the worker that took it); summed rows sum the
+ * shares. */
+static void push_row_autosize(lua_State *L, dbp_pool *p, const dbp_shstats_row *r)
+{
+    const dbp_config *cfg = dbp_pool_config(p);
+    dbp_shstats *sh = dbp_shstats_of(p, false);
+    int procs = r->processes > 0 ? r->processes : 1;
+    dbp_sh_decision d;
+
+    lua_createtable(L, 0, 10);
+#define SET_NUM(name, v) (lua_pushnumber(L, (v)), lua_setfield(L, -2, name))
+    SET_NUM("min", (double)cfg->auto_min * procs);
+    SET_NUM("max", (double)cfg->auto_max * procs);
+    SET_NUM("interval", cfg->auto_interval);
+    SET_NUM("target", (double)r->gauges[DBP_G_AUTO_TARGET]);
+    SET_NUM("p99", (double)r->gauges[DBP_G_AUTO_BURST]);
+    SET_NUM("busy", (double)r->gauges[DBP_G_AUTO_BUSY_MILLI] / 1000);
+    SET_NUM("rate", (double)r->gauges[DBP_G_AUTO_RATE_MILLI] / 1000);
+    if (sh != NULL && dbp_shstats_decision(sh, &d) && d.number > 0) {
+        SET_NUM("hold", d.hold);
+        SET_NUM("decision", (double)d.number);
+        SET_NUM("instance_target", d.target);
+        SET_NUM("decided_by", d.pid);     /* the lease holder's pid */
+    }
+#undef SET_NUM
+}
+
 /* A row as stats() shapes its table, with .worker and .processes; capacity
  * is the pool's times its live processes. */
 static void push_row(lua_State *L, dbp_pool *p, const dbp_shstats_row *r)
@@ -405,6 +439,10 @@ static void push_row(lua_State *L, dbp_pool *p, const dbp_shstats_row *r)
     for (int i = 0; i < DBP_M_COUNT; i++)
         SET_INT(dbp_counter_names[i], r->counters[i]);
 #undef SET_INT
+    if (cfg->pool_size_auto) {
+        push_row_autosize(L, p, r);
+        lua_setfield(L, -2, "autosize");
+    }
     for (int k = 0; k < DBP_H_COUNT; k++) {
         push_hist(L, &r->hists[k]);
         lua_setfield(L, -2, dbp_hist_names[k]);

@@ -15,7 +15,7 @@
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-/* pool_size = "auto": starts at auto.min, its first window now; the refill
+/* pool_size = "auto": starts at auto.min (or min_idle, if more), its first window now; the refill
  * thread (none inside nginx: a worker's timer) runs its sizing steps. */
 static dbp_status start_autosize(dbp_pool *p)
 {
@@ -24,7 +24,7 @@ static dbp_status start_autosize(dbp_pool *p)
         return DBP_OK;
     if ((p->autosize = calloc(1, sizeof *p->autosize)) == NULL)
         return DBP_NOMEM;
-    p->size = p->cfg.auto_min;
+    p->size = dbp_autosize_floor(&p->cfg);
     p->autosize->mark_ns = p->created_ns;
     return DBP_OK;
 }

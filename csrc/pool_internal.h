@@ -72,7 +72,6 @@ struct dbp_slot {
  * and the resizes not reported yet.  Under the pool's p->mu. */
 typedef struct auto_state {
     int64_t mark_ns;                  /* the window's start */
-    bool mark_instance;               /* the marks below are the instance's (shstats) */
     uint64_t mark_checkouts, mark_hold_count, mark_hold_sum_ns;
     uint32_t in_use[DBP_AUTO_BUCKETS];    /* in use as each checkout of the window saw it */
     int limit;                        /* dbpool.budget's allowance; 0 = none */
@@ -81,6 +80,11 @@ typedef struct auto_state {
     dbp_resize log[DBP_AUTO_LOG];     /* a ring: log_start oldest, log_n kept */
     int log_start, log_n;
     unsigned log_lost;
+    /* Under nginx, this process's part of the instance's decision (published
+     * as shstats gauges): its share of the target, its own burst, and its
+     * shares of the decision's busy connections and checkout rate. */
+    int share, burst;
+    double busy_share, rate_share;
 } auto_state;
 
 /* One queued checkout.  Lives on the waiting thread's stack. */

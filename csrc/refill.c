@@ -53,10 +53,16 @@ static void init_cond(void)
     pthread_condattr_destroy(&attr);
 }
 
-/* The child keeps its watched pools (it has their copies); their steps
- * resume when its first refill request starts a thread. */
+static bool start_locked(void);
+
+/* The child keeps its watched pools (it has their copies) and gets a
+ * thread of its own at once when it has any, their first steps due now
+ * (its pools start empty: the step finds out and warms auto.min); a child
+ * with none starts one at its first refill request. */
 static void child(void)
 {
+    int64_t now = dbp_now_ns();
+
     while (head != NULL) {
         queued *q = head;
         head = q->next;
@@ -66,6 +72,10 @@ static void child(void)
     busy = NULL;
     running = false;
     init_cond();                      /* the parent's thread may have waited on it */
+    for (watched *w = watching; w != NULL; w = w->next)
+        w->next_ns = now;
+    if (watching != NULL)
+        (void)start_locked();         /* waits for mu, dropped below */
     pthread_mutex_unlock(&mu);
 }
 

@@ -5,8 +5,10 @@
  * one background thread per process opens the missing connections, one
  * connect at a time, each after a random pause, so that neither the caller
  * of close() nor every pool of a fleet at the same moment pays for them.
- * The thread starts at the first request, and again at the first request
- * in a fork()ed child (which inherits no thread).  Inside nginx no thread
+ * The thread starts at the first request, or when a pool is watched
+ * (pool_size = "auto"); a fork()ed child, which inherits no thread, starts
+ * its own at once when it has watched pools (their steps due at once),
+ * else at its first request.  Inside nginx no thread
  * is started (dbp_refill_by_host): a timer of the host's drives the refill
  * with the event loop's connect (dbp_pool_refill_start). */
 #ifndef DBP_REFILL_H

@@ -1,6 +1,8 @@
 /* shstats.c: the instance-wide table of a pool's numbers (shstats.h). */
 #include "shstats.h"
 
+#include "autosize.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,7 +31,20 @@ typedef struct sh_entry {
     _Atomic int64_t gauges[DBP_G_COUNT];
 } sh_entry;
 
+/* The decision's fields, flat (doubles by their bits): a seqlock's data. */
+enum { D_NUMBER, D_PID, D_FROM, D_TARGET, D_WORKERS, D_P99, D_LIMIT, D_RATE, D_HOLD, D_BUSY,
+       D_WINDOW, D_MARK_NS, D_MARK_CHECKOUTS, D_MARK_HOLD_COUNT, D_MARK_HOLD_SUM, D_COUNT };
+
+/* The lease word: the holder's pid in the low bits, its expiry (ms of the
+ * monotonic clock) above them; 0: nobody.  Linux pids are below 2^22. */
+#define LEASE_PID_BITS 22
+#define LEASE_PID_MASK ((1ULL << LEASE_PID_BITS) - 1)
+
 struct dbp_shstats {
+    _Atomic uint64_t lease;                 /* pool_size = "auto": who decides (see above) */
+    _Atomic unsigned dseq;                  /* odd while the decision is written */
+    _Atomic uint64_t decision[D_COUNT];
+    _Atomic int size_limit;                 /* dbpool.budget's, per process; 0 = none */
     _Atomic unsigned seq;                   /* odd while a dead entry is folded */
     _Atomic int folding;                    /* the fold's try-lock */
     _Atomic uint64_t retired[DBP_SH_WORKERS][NVALS];
@@ -135,6 +150,8 @@ bool dbp_shstats_publish(dbp_shstats *sh, dbp_pool *p, int worker)
         [DBP_G_BREAKER_OPEN] = strcmp(dbp_pool_breaker_state(p), "closed") != 0,
         [DBP_G_SIZE] = c.size,
     };
+    dbp_pool_autosize_gauges(p, &g[DBP_G_AUTO_TARGET], &g[DBP_G_AUTO_BURST],
+                             &g[DBP_G_AUTO_BUSY_MILLI], &g[DBP_G_AUTO_RATE_MILLI]);
     for (int i = 0; i < DBP_G_COUNT; i++)
         atomic_store_explicit(&e->gauges[i], g[i], memory_order_relaxed);
     return true;
@@ -246,6 +263,123 @@ int dbp_shstats_read(dbp_shstats *sh, dbp_shstats_row *rows)
         rows[n++].worker = w;
     }
     return n;
+}
+
+/* ---- pool_size = "auto": the lease and the decision ---------------------- */
+
+bool dbp_shstats_lease(dbp_shstats *sh, int64_t now_ns, int64_t for_ns)
+{
+    uint64_t me = (uint64_t)getpid() & LEASE_PID_MASK;
+    uint64_t until_ms = (uint64_t)((now_ns + for_ns) / 1000000) + 1;
+    uint64_t want = (until_ms << LEASE_PID_BITS) | me;
+    uint64_t old = atomic_load(&sh->lease);
+
+    for (;;) {
+        uint64_t pid = old & LEASE_PID_MASK;
+        bool mine = pid == me;
+        if (!mine && old != 0 && (int64_t)(old >> LEASE_PID_BITS) * 1000000 > now_ns &&
+            process_alive((int)pid))
+            return false;                     /* held, alive, not expired */
+        if (atomic_compare_exchange_weak(&sh->lease, &old, want))
+            break;
+    }
+    /* Taken from a holder that died (or hung) while writing: its half
+     * write is no decision, and the sequence must be even again. */
+    unsigned d = atomic_load(&sh->dseq);
+    if ((d & 1) && (old & LEASE_PID_MASK) != me)
+        atomic_compare_exchange_strong(&sh->dseq, &d, d + 1);
+    return true;
+}
+
+void dbp_shstats_set_limit(dbp_shstats *sh, int limit)
+{
+    atomic_store(&sh->size_limit, limit > 0 ? limit : 0);
+}
+
+int dbp_shstats_limit(dbp_shstats *sh)
+{
+    return atomic_load(&sh->size_limit);
+}
+
+void dbp_shstats_lease_release(dbp_shstats *sh)
+{
+    uint64_t me = (uint64_t)getpid() & LEASE_PID_MASK;
+    uint64_t old = atomic_load(&sh->lease);
+
+    while ((old & LEASE_PID_MASK) == me && old != 0 &&
+           !atomic_compare_exchange_weak(&sh->lease, &old, 0))
+        ;
+}
+
+static uint64_t dbits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static double dval(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+bool dbp_shstats_decision(dbp_shstats *sh, dbp_sh_decision *out)
+{
+    uint64_t v[D_COUNT];
+
+    for (int tries = 0;; tries++) {
+        unsigned seq = atomic_load(&sh->dseq);
+        if (tries == 1000)
+            return false;                     /* a writer is slow: not now */
+        if (seq & 1) {
+            sched_yield();
+            continue;
+        }
+        for (int i = 0; i < D_COUNT; i++)
+            v[i] = atomic_load_explicit(&sh->decision[i], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load(&sh->dseq) == seq)
+            break;
+    }
+    out->number = v[D_NUMBER];
+    out->pid = (int)v[D_PID];
+    out->from = (int)v[D_FROM];
+    out->target = (int)v[D_TARGET];
+    out->workers = (int)v[D_WORKERS];
+    out->p99 = (int)v[D_P99];
+    out->limit = (int)v[D_LIMIT];
+    out->rate = dval(v[D_RATE]);
+    out->hold = dval(v[D_HOLD]);
+    out->busy = dval(v[D_BUSY]);
+    out->window = dval(v[D_WINDOW]);
+    out->mark_ns = (int64_t)v[D_MARK_NS];
+    out->mark_checkouts = v[D_MARK_CHECKOUTS];
+    out->mark_hold_count = v[D_MARK_HOLD_COUNT];
+    out->mark_hold_sum_ns = v[D_MARK_HOLD_SUM];
+    return true;
+}
+
+bool dbp_shstats_decide(dbp_shstats *sh, const dbp_sh_decision *d)
+{
+    uint64_t v[D_COUNT] = {
+        [D_NUMBER] = d->number, [D_PID] = (uint64_t)getpid(), [D_FROM] = (uint64_t)d->from, [D_TARGET] = (uint64_t)d->target,
+        [D_WORKERS] = (uint64_t)d->workers, [D_P99] = (uint64_t)d->p99,
+        [D_LIMIT] = (uint64_t)d->limit, [D_RATE] = dbits(d->rate), [D_HOLD] = dbits(d->hold),
+        [D_BUSY] = dbits(d->busy), [D_WINDOW] = dbits(d->window),
+        [D_MARK_NS] = (uint64_t)d->mark_ns, [D_MARK_CHECKOUTS] = d->mark_checkouts,
+        [D_MARK_HOLD_COUNT] = d->mark_hold_count, [D_MARK_HOLD_SUM] = d->mark_hold_sum_ns,
+    };
+    unsigned seq = atomic_load(&sh->dseq);
+
+    if ((seq & 1) || !atomic_compare_exchange_strong(&sh->dseq, &seq, seq + 1))
+        return false;
+    atomic_thread_fence(memory_order_release);   /* odd before any field */
+    for (int i = 0; i < D_COUNT; i++)
+        atomic_store_explicit(&sh->decision[i], v[i], memory_order_relaxed);
+    atomic_store(&sh->dseq, seq + 2);
+    return true;
 }
 
 void dbp_shstats_add(dbp_shstats_row *sum, const dbp_shstats_row *row)

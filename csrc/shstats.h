@@ -36,6 +36,11 @@ typedef enum dbp_sh_gauge {
     DBP_G_PEAK_IN_USE,       /* summed: the peaks of each process together */
     DBP_G_BREAKER_OPEN,      /* processes whose breaker is not closed */
     DBP_G_SIZE,              /* summed: each process's size() (pool_size = "auto" moves it) */
+    /* pool_size = "auto" (autosize.h), each process's part of the instance's decision: */
+    DBP_G_AUTO_TARGET,       /* its share of the instance's target size */
+    DBP_G_AUTO_BURST,        /* its own p99 in use of its last window (or in use now, if more) */
+    DBP_G_AUTO_BUSY_MILLI,   /* its share of the decision's busy connections, x 1000 */
+    DBP_G_AUTO_RATE_MILLI,   /* its share of the decision's checkouts per second, x 1000 */
     DBP_G_COUNT
 } dbp_sh_gauge;
 
@@ -67,5 +72,55 @@ int dbp_shstats_read(dbp_shstats *sh, dbp_shstats_row *rows);
 
 /* Adds row's numbers and processes into sum (sum->worker stays). */
 void dbp_shstats_add(dbp_shstats_row *sum, const dbp_shstats_row *row);
+
+/* ---- pool_size = "auto": one sizing decision per instance ----------------
+ *
+ * One process at a time holds the instance's sizing lease and takes the
+ * decision (autosize.c); it writes the decision here, with its inputs and
+ * the instance's totals the next window starts from, and every worker
+ * applies its share of the target at its next step.  The lease is a single
+ * atomic word (holder's pid and expiry): a holder that died is replaced at
+ * once, one that hangs when its lease expires; nothing between processes
+ * is ever locked, so a process killed at any instruction blocks nobody. */
+
+/* The instance's last decision. */
+typedef struct dbp_sh_decision {
+    uint64_t number;        /* decisions taken so far; 0: none yet */
+    int pid;                /* the process that took it (set by dbp_shstats_decide) */
+    int from, target;       /* the instance's size before and after (sum over workers) */
+    int workers;            /* live worker ids the instance's bounds counted */
+    int p99;                /* the workers' bursts (DBP_G_AUTO_BURST) summed */
+    int limit;              /* dbpool.budget's allowance for the instance; 0 = none */
+    double rate, hold, busy, window;   /* checkouts/s, mean hold s, rate x hold, seconds */
+    int64_t mark_ns;        /* dbp_now_ns() of the decision: the next window's start */
+    uint64_t mark_checkouts, mark_hold_count, mark_hold_sum_ns;   /* the instance's totals then */
+} dbp_sh_decision;
+
+/* Takes, or renews, the instance's sizing lease for the calling process
+ * until now_ns + for_ns (dbp_now_ns() times: CLOCK_MONOTONIC is one clock
+ * for every process of the machine).  True when the caller holds it: no
+ * other process held it, its holder is gone, or its time had passed.
+ * Cannot fail otherwise; never blocks. */
+bool dbp_shstats_lease(dbp_shstats *sh, int64_t now_ns, int64_t for_ns);
+
+/* Gives the lease up if the calling process holds it (a worker that stops:
+ * nginx -s reload), so that another takes it at its next step instead of
+ * after the expiry.  Never fails. */
+void dbp_shstats_lease_release(dbp_shstats *sh);
+
+/* Copies the last decision into *out (out->number 0: none yet); false
+ * when a writer kept it busy through many retries (unlikely: the caller
+ * keeps its size until its next step).  Never blocks. */
+bool dbp_shstats_decision(dbp_shstats *sh, dbp_sh_decision *out);
+
+/* dbpool.budget's allowance for each process's size (0: none), set from
+ * any worker for all of them; read at each worker's step.  Never fails. */
+void dbp_shstats_set_limit(dbp_shstats *sh, int limit);
+int dbp_shstats_limit(dbp_shstats *sh);
+
+/* Writes d as the instance's decision (the lease holder's job); false when
+ * another process is writing one at this instant (d is then dropped: the
+ * next step decides again). */
+bool dbp_shstats_decide(dbp_shstats *sh, const dbp_sh_decision *d);
 
 #endif

@@ -130,6 +130,38 @@ describe("pool_size = \"auto\"", function()
       found)
   end)
 
+  it("logs the refill thread's resizes at the next stats() or metrics() too, not only at a checkout", function()
+    local e = auto_engine { echo_pool = true }
+    local held, lines, mark, saved = {}, {}, nil, dbpool.log
+    dbpool.log = function(message) lines[#lines + 1] = message end
+    local ok, err = pcall(function()
+      for i = 1, 3 do held[i] = assert(e:connect()) end   -- in use through the next steps
+      assert.is_true(eventually(function() return e.pool:size() >= 3 end), "size " .. e.pool:size())
+      mark = #lines                      -- the last checkout's events and before
+      dbpool.metrics()
+    end)
+    for _, c in ipairs(held) do c:close() end
+    dbpool.log = saved
+    assert(ok, err)
+    local found
+    for i = mark + 1, #lines do
+      if lines[i]:find("pool_size auto 1 -> ", 1, true) then found = lines[i] end
+    end
+    assert.is_string(found, "the resize from 1 logged by dbpool.metrics(), with no checkout")
+  end)
+
+  it("keeps min_idle as its floor when it is above auto.min (pre-warmed, never trimmed)", function()
+    local e = auto_engine { min_idle = 3, auto = { min = 1, max = 6, interval = INTERVAL } }
+    assert.equals(3, e.pool:size())
+    assert.is_true(eventually(function() return e.pool:checkedin() == 3 end), e.pool:status())
+    local s = e.pool:stats().autosize
+    sys.sleep(INTERVAL * 3 * helper.time_scale)          -- steps with nothing in use
+    assert.is_true(eventually(function()
+      return e.pool:stats().autosize.window ~= s.window or e.pool:stats().resizes > 0
+    end), "a step ran")
+    assert.are.same({ 3, 3 }, { e.pool:size(), e.pool:checkedin() }, e.pool:status())
+  end)
+
   it("never sizes above the budget's limit", function()
     local e = auto_engine()
     local b = assert(dbpool.budget { engines = { e }, max_connections = 9,

@@ -2,6 +2,7 @@
 -- inherited without a byte on the parent's sockets and opens its own; the
 -- parent's connections keep working.
 local helper = require "helper"
+local dbpool = require "dbpool"
 
 -- Debian 12's lua-posix is built for Lua 5.1 (LuaJIT) to 5.3, not 5.4: there
 -- this file defines no test, and spec/c/test_pool.c's test_fork covers the
@@ -71,5 +72,35 @@ describe("after fork()", function()
     -- The child's backend went away with the child (its pool closed nothing
     -- politely, but the server sees the socket close at exit).
     assert.are.equal(2, helper.settled_backends(e.name, 2))
+  end)
+
+  it("the child of a pool_size = \"auto\" process runs its own sizing steps, with no checkout", function()
+    local sys = require "system"
+    local e = helper.engine { pool_size = "auto", max_overflow = 0,
+                              auto = { min = 2, max = 4, interval = 0.2 } }
+    local deadline = sys.monotime() + 20 * helper.time_scale
+    while e:stats().total < 2 and sys.monotime() < deadline do sys.sleep(0.02) end
+    local before = e:stats()
+    assert.are.equal(2, before.total, "the parent's first step warms auto.min")
+
+    local report = in_child(function()
+      -- Only its sizing step (the child's own thread) can open these: the
+      -- child checks nothing out.
+      local limit = sys.monotime() + 20 * helper.time_scale
+      local st = e:stats()
+      while not (st.checkedin == 2 and st.connects >= before.connects + 2)
+        and sys.monotime() < limit do
+        sys.sleep(0.02)
+        st = e:stats()
+      end
+      assert(st.checkedin == 2 and st.connects >= before.connects + 2,
+        ("the child's pool: %d idle, %d connects (the parent's %d)"):format(st.checkedin,
+          st.connects, before.connects))
+      return st.checkedin
+    end)
+    assert.are.equal("ok 2", report)
+    local st = e:stats()
+    assert.are.same({ 2, 2 }, { st.total, st.checkedin }, "the parent's pool is untouched")
+    dbpool.remove(e.name)
   end)
 end)

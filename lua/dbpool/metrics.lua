@@ -115,9 +115,13 @@ local function snapshots(pools, rows_of)
 end
 
 -- pool_size = "auto": what the last sizing step saw, for engines that have
--- it (stats().autosize; under nginx each worker's row has none: its size is
--- in dbpool_pool_size).
+-- it (stats().autosize).  Under nginx each worker's series give its part of
+-- the instance's decision (its share of the target and of busy and rate,
+-- its own p99 burst), so that sum() over workers is the instance's; hold is
+-- the decision's own; the current size is dbpool_pool_size.
 local autosize_gauges = {
+  { "autosize_target_connections", "The size the last sizing step set (under nginx: this worker's share of the instance's target).", "target" },
+  { "autosize_hold_seconds", "Mean hold time of the last sizing window.", "hold" },
   { "autosize_busy_connections", "Connections busy on average in the last sizing window (rate x hold).", "busy" },
   { "autosize_p99_in_use_connections", "Connections in use at the p99 of the last sizing window's checkouts.", "p99" },
   { "autosize_checkout_rate", "Checkouts per second in the last sizing window.", "rate" },

@@ -553,18 +553,21 @@ end
 --
 -- No thread runs the sizing steps inside nginx (core.refill_by_host()):
 -- each worker runs its pools' from a timer every auto.interval, the first
--- at once.  The step reads the instance's numbers (csrc/shstats.c, this
--- worker's published first) and takes this worker's share of them
--- (csrc/autosize.h); growing goes through the refill timer above.
+-- at once.  One decision per instance (csrc/autosize.h): the worker that
+-- holds the instance's lease (csrc/shstats.c; it expires, so a dead or
+-- reloaded worker hands over) decides the instance's target from every
+-- worker's numbers, counts and logs it once; every worker, at its step,
+-- sizes its copy of the pool to its share.  Growing goes through the
+-- refill timer above.
 local sized = {}                     -- pool name -> the pool this worker's timer sizes
 local worker_id = ngx.worker and ngx.worker.id or function() return nil end
 
 local function size_step(premature, pool)
   local name = pool:name()
-  if premature or exiting() or sized[name] ~= pool then return end
-  local id = worker_id()
-  if id ~= nil then pool:publish_stats(id) end
-  if pool:autosize_step() then start_refill(pool, name) end
+  if sized[name] ~= pool then return end
+  -- A worker that stops (nginx -s reload) hands the lease on at once.
+  if premature or exiting() then return pool:autosize_leave() end
+  if pool:autosize_step(worker_id()) then start_refill(pool, name) end
 end
 
 -- M.keep_sized(pool): from this worker's next turn of the event loop on,

@@ -72,6 +72,66 @@ static long queries_of(dbp_shstats *sh, int id, int *procs)
     return -1;
 }
 
+/* Forks a process that takes the lease for secs and writes decision
+ * number n, then waits for a byte on hold[0] (if hold) and exits. */
+static pid_t leaser(dbp_shstats *sh, double secs, uint64_t n, int *hold)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        bail_out("fork");
+    if (pid == 0) {
+        dbp_sh_decision d = {.number = n, .target = 5, .workers = 2, .rate = 12.5};
+        char c;
+        int rc = dbp_shstats_lease(sh, dbp_now_ns(), dbp_sec_to_ns(secs)) &&
+                         dbp_shstats_decide(sh, &d) ? 0 : 1;
+        if (hold != NULL) {
+            close(hold[1]);
+            (void)!read(hold[0], &c, 1);
+        }
+        _exit(rc);
+    }
+    return pid;
+}
+
+/* The instance's sizing lease and decision (pool_size = "auto"). */
+static void test_lease(dbp_shstats *sh)
+{
+    dbp_sh_decision d;
+    int hold[2], status;
+    pid_t a;
+
+    ok(dbp_shstats_decision(sh, &d) && d.number == 0, "no decision before the first");
+    if (pipe(hold) != 0)
+        bail_out("pipe");
+    a = leaser(sh, 60, 1, hold);
+    close(hold[0]);
+    for (int i = 0; i < 500 && !(dbp_shstats_decision(sh, &d) && d.number == 1); i++)
+        tl_sleep(0.01);
+    is_int((long long)d.number, 1, "the holder's decision is every process's");
+    is_int(d.target, 5, "... with its target");
+    ok(d.rate == 12.5, "... and its inputs");
+    ok(!dbp_shstats_lease(sh, dbp_now_ns(), dbp_sec_to_ns(1)),
+       "a live holder's lease is not taken");
+    (void)!write(hold[1], "x", 1);
+    close(hold[1]);
+    waitpid(a, &status, 0);
+    is_int(WEXITSTATUS(status), 0, "the holder took the lease and decided");
+    ok(dbp_shstats_lease(sh, dbp_now_ns(), dbp_sec_to_ns(0.05)),
+       "a dead holder's lease is taken at once, though not expired");
+    ok(dbp_shstats_lease(sh, dbp_now_ns(), dbp_sec_to_ns(0.05)), "... and renewed by its holder");
+    waitpid(leaser(sh, 1, 2, NULL), &status, 0);
+    is_int(WEXITSTATUS(status), 1, "another process cannot take it while it runs");
+    tl_sleep(0.2);
+    waitpid(leaser(sh, 1, 3, NULL), &status, 0);
+    is_int(WEXITSTATUS(status), 0, "... and takes it once it expired (a holder that hangs)");
+    ok(dbp_shstats_decision(sh, &d) && d.number == 3, "the new holder's decision is read");
+    ok(dbp_shstats_lease(sh, dbp_now_ns(), dbp_sec_to_ns(60)), "taken again here, for long");
+    dbp_shstats_lease_release(sh);
+    waitpid(leaser(sh, 1, 4, NULL), &status, 0);
+    is_int(WEXITSTATUS(status), 0, "a lease given up is taken at once by another process");
+}
+
 int main(void)
 {
     dbp_pool *p = pool_make();
@@ -100,5 +160,6 @@ int main(void)
     waitpid(worker(sh, p, 1, 4, NULL), NULL, 0);
     is_int(queries_of(sh, 1, &procs), 4, "worker 1 has its own row");
     is_int(queries_of(sh, 0, &procs), 5, "... and worker 0 keeps its own");
+    test_lease(sh);
     return done_testing();
 }

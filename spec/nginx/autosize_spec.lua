@@ -1,7 +1,8 @@
 -- spec/nginx/autosize_spec.lua: pool_size = "auto" in an nginx instance of
--- 2 workers (issue 22): each worker sizes its copy of engine AUTO (auto =
--- {min = 1, max = 4, interval = 0.2}) from a timer, with the instance's
--- numbers; engine:stats() sums the workers' sizes.  Runs only under
+-- 2 workers (issue 22): one sizing decision per instance for engine AUTO
+-- (auto = {min = 1, max = 4, interval = 0.2}), taken by whichever worker
+-- holds the lease, and each worker's copy of the pool sized to its share;
+-- engine:stats() sums the workers' sizes.  Runs only under
 -- scripts/with-nginx.sh spec/nginx/instance.conf; defines no test otherwise.
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec/nginx"
 package.path = here .. "/?.lua;" .. package.path
@@ -55,5 +56,173 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
     assert.is_true(counted, "resizes counted in the instance's numbers: " .. s.resizes)
     local after, held = eventually(function(x) return x.size == 2 and x.total <= 2 end, 40)
     assert.is_true(held, "back to auto.min per worker: size " .. after.size .. ", total " .. after.total)
+  end)
+
+  -- Per-worker rows (/auto/workers): the numbers dbpool.metrics() labels worker=.
+  local function workers()
+    local r = client.get("/auto/workers")
+    assert.are.equal(200, r.status, r.body)
+    return r.json.result
+  end
+
+  -- A worker's share of target split across n workers, remainder to the lowest ids.
+  local function share(target, n, rank)
+    return math.floor(target / n) + (rank < target % n and 1 or 0)
+  end
+
+  -- Capacity invariants of one sample of every live worker; whether each
+  -- worker's target is its share of the instance's decision.
+  local function check(rows)
+    local live = {}
+    for _, r in ipairs(rows) do
+      if r.processes > 0 then live[#live + 1] = r end
+    end
+    local shares, target = true, nil
+    for rank, r in ipairs(live) do
+      local where = ("worker %d: %s"):format(r.worker, require("cjson").encode(r))
+      assert.is_true(r.size >= 1 and r.size <= 4, "size within auto.min..auto.max; " .. where)
+      assert.is_true(r.total <= 4 + 2, "at most auto.max + max_overflow open; " .. where)
+      assert.are.equal(r.total - r.size, r.overflow, "overflow = total - size; " .. where)
+      assert.are.equal(r.total, r.idle + r.in_use, "idle + in use = total; " .. where)
+      if r.decision > 0 and r.target > 0 then
+        assert.are.equal(r.target, r.size, "the size is the share applied; " .. where)
+      end
+      target = target or r.instance_target
+      shares = shares and r.decision > 0 and r.target == share(r.instance_target, #live, rank - 1)
+    end
+    return shares and #live == 2, target or 0, live
+  end
+
+  -- dbpool.log's resize lines, which test_app.lua repeats at notice.
+  local function resize_lines()
+    local lines = {}
+    for _, line in ipairs(client.error_lines { "notice" }) do
+      lines[#lines + 1] = line:match("resize%-line: (.*)$")
+    end
+    return lines
+  end
+
+  it("takes one decision per instance: each worker's size follows its share, capacity exact at every sample", function()
+    local split_seen, peak_target, samples = false, 0, 0
+    local deadline = os.time() + 40
+    while not (split_seen and peak_target >= 3) and os.time() <= deadline do
+      local requests = {}
+      for i = 1, 16 do requests[i] = client.start("/auto/query?ms=300") end
+      for _ = 1, 4 do                       -- samples taken under the load
+        client.sleep(0.05)
+        local ok, target = check(workers())
+        samples = samples + 1
+        peak_target = math.max(peak_target, target)
+        if ok and target >= 3 then split_seen = true end
+      end
+      for _, req in ipairs(requests) do
+        local r = req:wait()
+        assert.are.equal(200, r.status, r.body)
+      end
+    end
+    assert.is_true(peak_target >= 3, "the instance's target grew to " .. peak_target)
+    assert.is_true(peak_target <= 8, "at most auto.max x 2 workers")
+    assert.is_true(split_seen, "every worker at its share of a grown target, in " .. samples .. " samples")
+    -- After the load: back to auto.min each, every sample still exact.
+    local settled = false
+    deadline = os.time() + 40
+    while not settled and os.time() <= deadline do
+      local ok, target, live = check(workers())
+      settled = ok and target == 2 and live[1].total <= 1 and live[2].total <= 1
+      if not settled then client.sleep(0.1) end
+    end
+    assert.is_true(settled, "each worker back to its share (1) of the instance's 2")
+  end)
+
+  it("logs each instance decision once, through dbpool.log with its inputs, and counts it once", function()
+    local lines, counted, numbers
+    local _, held = eventually(function()
+      local resizes = 0
+      for _, r in ipairs(workers()) do resizes = resizes + r.resizes end
+      lines, counted = resize_lines(), resizes
+      return #lines == counted
+    end, 20)
+    assert.is_true(held, ("%d resize lines, %d resizes counted"):format(#lines, counted))
+    assert.is_true(#lines >= 2, "the load above grew and shrank the instance")
+    numbers = {}
+    for _, line in ipairs(lines) do
+      local decision = line:match("for the instance of 2 workers %(decision (%d+): ")
+      assert.is_truthy(decision, line)
+      assert.is_nil(numbers[decision], "decision " .. tostring(decision) .. " logged twice")
+      numbers[decision] = true
+      assert.is_truthy(line:find("checkouts/s x [%d.]+ s mean hold = [%d.]+ busy; p99 in use %d+"), line)
+      assert.is_truthy(line:find("each worker %d+"), line)
+    end
+  end)
+
+  it("exposes the autosize gauges in dbpool.metrics(), one series per worker", function()
+    local r = client.get("/metrics")
+    assert.are.equal(200, r.status, r.body)
+    for _, g in ipairs { "autosize_target_connections", "autosize_busy_connections",
+                         "autosize_p99_in_use_connections", "autosize_checkout_rate",
+                         "autosize_hold_seconds", "autosize_max_connections", "pool_size" } do
+      for _, w in ipairs { "0", "1" } do
+        local series = ('dbpool_%s{engine="AUTO",worker="%s"} '):format(g, w)
+        assert.is_truthy(r.body:find(series, 1, true), "no " .. series)
+      end
+    end
+    local t0 = r.body:match('dbpool_autosize_target_connections{engine="AUTO",worker="0"} (%d+)')
+    local t1 = r.body:match('dbpool_autosize_target_connections{engine="AUTO",worker="1"} (%d+)')
+    assert.are.equal(2, tonumber(t0) + tonumber(t1), "the workers' shares sum to the instance's target")
+  end)
+
+  it("applies dbpool.budget's limit, set in one worker, to every worker's share", function()
+    local r = client.get("/auto/budget?max=6")      -- 6 / 2 instances - max_overflow 2 = 1
+    assert.are.equal(200, r.status, r.body)
+    assert.are.equal(1, r.json.result.limit)
+    local deadline = os.time() + 20
+    local limited = false
+    while os.time() <= deadline and not limited do  -- every worker's step has read it
+      local requests = {}
+      for i = 1, 12 do requests[i] = client.start("/auto/query?ms=200") end
+      for _ = 1, 3 do
+        client.sleep(0.05)
+        local ok, target = check(workers())
+        if ok and target == 2 then limited = true end
+      end
+      for _, req in ipairs(requests) do assert.are.equal(200, req:wait().status) end
+    end
+    assert.is_true(limited, "under load the instance's target held at 2 x the limit 1")
+    -- Under load and the limit, several more samples: never above 1 each.
+    local requests = {}
+    for i = 1, 12 do requests[i] = client.start("/auto/query?ms=300") end
+    for _ = 1, 5 do
+      client.sleep(0.05)
+      local _, target, live = check(workers())
+      assert.is_true(target <= 2, "the instance's target " .. target .. " under 2 x 1")
+      for _, w in ipairs(live) do assert.is_true(w.size <= 1, "worker " .. w.worker .. " size " .. w.size) end
+    end
+    for _, req in ipairs(requests) do assert.are.equal(200, req:wait().status) end
+    r = client.get("/auto/budget?max=100")           -- no longer binding
+    assert.are.equal(4, r.json.result.limit)
+  end)
+
+  it("keeps deciding when the deciding worker is killed: its lease passes on at once", function()
+    local rows = workers()
+    local holder, number = rows[1].decided_by, rows[1].decision
+    assert.is_true(holder > 0 and number > 0, "a decision was taken")
+    assert(os.execute("kill -KILL " .. holder))
+    -- nginx starts a new worker under the same id; the decisions go on,
+    -- taken by another process, and every worker follows its share.
+    local ok, target, live
+    local deadline = os.time() + 30
+    repeat
+      local requests = {}
+      for i = 1, 12 do requests[i] = client.start("/auto/query?ms=200") end
+      client.sleep(0.1)
+      rows = workers()
+      ok, target, live = check(rows)
+      for _, req in ipairs(requests) do req:wait() end
+    until (ok and live[1].decided_by ~= holder and live[1].decision > number and target >= 3)
+      or os.time() > deadline
+    assert.is_true(ok, "each live worker at its share after the kill")
+    assert.are_not.equal(holder, live[1].decided_by, "decided by another process")
+    assert.is_true(live[1].decision > number, "decisions went on")
+    assert.is_true(target >= 3, "and followed the load: target " .. target)
   end)
 end)

@@ -90,10 +90,20 @@ function app.init_instance()
   if f then f:close() end
   dbpool.engine { name = "INST", dsn = dsn, pool_size = size, max_overflow = 0, pool_timeout = 10,
                   application_name = "dbpool-nginx-instance" }
-  -- pool_size = "auto" (spec/nginx/autosize_spec.lua): each worker sizes it.
+  -- pool_size = "auto" (spec/nginx/autosize_spec.lua): one decision per
+  -- instance, each worker sized to its share.  Its resize lines (echo_pool)
+  -- are repeated at notice, "resize-line: <line>", where the spec counts
+  -- them (the error log is at notice, above dbpool.log's info).
   dbpool.engine { name = "AUTO", dsn = dsn, pool_size = "auto", max_overflow = 2,
                   auto = { min = 1, max = 4, interval = 0.2 }, pool_timeout = 10,
-                  application_name = "dbpool-nginx-auto" }
+                  echo_pool = true, application_name = "dbpool-nginx-auto" }
+  local log = dbpool.log
+  dbpool.log = function(message, level)
+    if message:find("engine AUTO: pool_size auto", 1, true) then
+      ngx.log(ngx.NOTICE, "resize-line: ", message)
+    end
+    return log(message, level)
+  end
 end
 
 function app.init_cap()    -- init_by_lua of cap.conf: two workers share one cap
@@ -419,6 +429,33 @@ function app.inst_query()
     local rows, msg, err = engine:query("SELECT pg_sleep($1)", ms / 1000)
     if not rows then return nil, msg, err end
     return { pool_size = engine.pool:size(), worker = ngx.worker.id() }
+  end)
+end
+
+-- AUTO's rows, one per worker (what dbpool.metrics() labels worker=), with
+-- the capacity counts and the autosize part of each.
+function app.auto_workers()
+  serve(function()
+    local out = {}
+    for i, r in ipairs(require("dbpool.ngx").instance_rows(dbpool.get("AUTO").pool)) do
+      local a = r.autosize
+      out[i] = { worker = r.worker, processes = r.processes, size = r.size, total = r.total,
+                 idle = r.idle, in_use = r.in_use, overflow = r.overflow, waiters = r.waiters,
+                 resizes = r.resizes, target = a.target, decision = a.decision or 0,
+                 instance_target = a.instance_target or 0, decided_by = a.decided_by or 0 }
+    end
+    return out
+  end)
+end
+
+-- dbpool.budget{apply = true} for AUTO in whichever worker answers, as if
+-- the instance were one of 2 against ?max= connections: size_limits.AUTO.
+function app.auto_budget()
+  serve(function()
+    local b = assert(dbpool.budget { engines = { dbpool.get("AUTO") }, instances = 2,
+      max_connections = tonumber(ngx.var.arg_max), superuser_reserved_connections = 0,
+      apply = true })
+    return { limit = b.size_limits.AUTO, worker = ngx.worker.id() }
   end)
 end
 
