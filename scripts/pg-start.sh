@@ -4,6 +4,8 @@
 # everything else goes to stderr or to files in the temp dir.
 # DBPOOL_PG_SSL_DIR=DIR: TLS on (ssl = on), with DIR's server.crt and
 # server.key (scripts/tls-certs.sh makes them); clients choose with sslmode.
+# DBPOOL_PG_MAX_CONNECTIONS=N: the server's max_connections (default 300: the whole
+# busted suite keeps its engines' idle connections in one process).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -42,7 +44,7 @@ unix_socket_directories = '$sock'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-max_connections = 200
+max_connections = ${DBPOOL_PG_MAX_CONNECTIONS:-300}
 password_encryption = 'scram-sha-256'
 log_destination = 'stderr'
 logging_collector = off
