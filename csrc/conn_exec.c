@@ -282,8 +282,18 @@ dbp_status dbp_conn_pump(dbp_conn *c, bool consume_first, int64_t wait_until,
         now = until == INT64_MAX ? 0 : dbp_now_ns();   /* no clock without a deadline */
         if (now >= c->deadline_ns)
             return dbp_conn_expired(c, err);
-        if (now >= until)
+        if (now >= until) {
+            /* An event loop's watch is edge-triggered (nginx): it wakes once
+             * per arrival, and one PQconsumeInput may leave part of a large
+             * result in the socket.  Read on while it is readable, or the
+             * rest would wait for a wake that never comes. */
+            if (flushing == 0 && dbp_conn_wait_socket(c, false, 0) > 0) {
+                if (!PQconsumeInput(c->pg))
+                    goto link_failed;
+                continue;
+            }
             return DBP_AGAIN;
+        }
         int ready = dbp_conn_wait_socket(c, flushing == 1, until == INT64_MAX ? -1 : until - now);
         if (ready < 0 && errno != EINTR)
             goto link_failed;

@@ -14,22 +14,37 @@ int dbp_call_checkout(dbp_call *c, bool wait)
                                   &c->slot, NULL, &c->err);
 }
 
-static dbp_statement statement(const char *sql, int nparams, const char *const *values)
+/* Every parameter's type left to the server, declared as lua_params.c
+ * declares them (zeros, not none): a surplus parameter then fails as it
+ * does there, "could not determine data type of parameter $n". */
+static const unsigned any_types[DBP_CALL_MAX_PARAMS];
+
+static bool statement(dbp_call *c, const char *sql, int nparams, dbp_statement *out)
 {
-    return (dbp_statement){.sql = sql, .nparams = nparams, .values = values};
+    if (nparams < 0 || nparams > DBP_CALL_MAX_PARAMS) {
+        dbp_error_set(&c->err, DBP_INVALID, "at most %d parameters on this path", DBP_CALL_MAX_PARAMS);
+        return false;
+    }
+    *out = (dbp_statement){.sql = sql, .nparams = nparams, .values = c->values,
+                           .types = nparams > 0 ? any_types : NULL};
+    return true;
 }
 
-int dbp_call_exec(dbp_call *c, const char *sql, int nparams, const char *const *values)
+int dbp_call_exec(dbp_call *c, const char *sql, int nparams)
 {
-    dbp_statement stmt = statement(sql, nparams, values);
+    dbp_statement stmt;
 
+    if (!statement(c, sql, nparams, &stmt))
+        return c->err.status;
     return dbp_slot_exec(c->pool, c->slot, &stmt, &c->res, &c->err);
 }
 
-int dbp_call_send(dbp_call *c, const char *sql, int nparams, const char *const *values)
+int dbp_call_send(dbp_call *c, const char *sql, int nparams)
 {
-    dbp_statement stmt = statement(sql, nparams, values);
+    dbp_statement stmt;
 
+    if (!statement(c, sql, nparams, &stmt))
+        return c->err.status;
     return dbp_slot_send(c->pool, c->slot, &stmt, &c->err);
 }
 
@@ -56,4 +71,14 @@ bool dbp_call_release(dbp_call *c)
     c->slot = NULL;
     (void)dbp_pool_release(c->pool, s);
     return dbp_pool_refill_due(c->pool);
+}
+
+void dbp_call_invalidate(dbp_call *c)
+{
+    dbp_slot *s = c->slot;
+
+    if (s == NULL || c->pool == NULL)
+        return;
+    c->slot = NULL;
+    dbp_pool_invalidate(c->pool, s);
 }

@@ -20,13 +20,19 @@
 #include "pool.h"
 #include "result.h"
 
-enum { DBP_CALL_SITE = 60 };  /* LUA_IDSIZE of Lua 5.4 and LuaJIT */
+enum {
+    DBP_CALL_SITE = 60,        /* LUA_IDSIZE of Lua 5.4 and LuaJIT */
+    DBP_CALL_MAX_PARAMS = 32   /* more go the classic way */
+};
 
 typedef struct dbp_call {
     dbp_pool *pool;        /* set by the caller before checkout */
     dbp_slot *slot;        /* the checkout; NULL when none is held */
     dbp_result *res;       /* the statement's result, once collected */
     dbp_error err;         /* the last failure's */
+    /* The parameters' texts, this call's own: a query that runs meanwhile
+     * (a finalizer's) cannot overwrite them. */
+    const char *values[DBP_CALL_MAX_PARAMS];
     /* Where the app called engine:query, noted before the request yields
      * (only a yielded request can be killed): a leak report names it. */
     char site_src[DBP_CALL_SITE];
@@ -47,12 +53,13 @@ typedef struct dbp_ffi_pool_info {
  * be driven).  Returns the dbp_status; c->err on failure. */
 int dbp_call_checkout(dbp_call *c, bool wait);
 
-/* sql with nparams text values (NULL: SQL NULL), as conn:query sends it
- * (the extended protocol).  exec waits for the result (blocking); send
+/* sql with nparams (at most DBP_CALL_MAX_PARAMS) texts from c->values
+ * (NULL: SQL NULL), as conn:query sends it: the extended protocol, every
+ * type left to the server.  exec waits for the result (blocking); send
  * only queues it and collect waits at most wait_ns nanoseconds for it
  * (0: not at all; DBP_AGAIN: still running).  On DBP_OK c->res is set. */
-int dbp_call_exec(dbp_call *c, const char *sql, int nparams, const char *const *values);
-int dbp_call_send(dbp_call *c, const char *sql, int nparams, const char *const *values);
+int dbp_call_exec(dbp_call *c, const char *sql, int nparams);
+int dbp_call_send(dbp_call *c, const char *sql, int nparams);
 int dbp_call_collect(dbp_call *c, int64_t wait_ns);
 
 /* The server's notices wait to be logged (the classic binding logs them). */
@@ -66,16 +73,20 @@ bool dbp_call_has_notices(dbp_call *c);
  * connection (the OpenResty path's refill timer). */
 bool dbp_call_release(dbp_call *c);
 
+/* Gives the checkout back closed, never pooled (a worker shutting down). */
+void dbp_call_invalidate(dbp_call *c);
+
 /* The functions the FFI path calls, by pointer. */
 typedef struct dbp_ffi_api {
     size_t call_size;                    /* sizeof(dbp_call): the cdef is checked against it */
     void (*pool_info)(const dbp_pool *p, dbp_ffi_pool_info *out);
     int (*checkout)(dbp_call *c, bool wait);
-    int (*exec)(dbp_call *c, const char *sql, int nparams, const char *const *values);
-    int (*send)(dbp_call *c, const char *sql, int nparams, const char *const *values);
+    int (*exec)(dbp_call *c, const char *sql, int nparams);
+    int (*send)(dbp_call *c, const char *sql, int nparams);
     int (*collect)(dbp_call *c, int64_t wait_ns);
     bool (*has_notices)(dbp_call *c);
     bool (*release)(dbp_call *c);
+    void (*invalidate)(dbp_call *c);
     /* nginx's socket watch (lua_ngx_wait.c): the semaphore id, 0 with
      * *why when there is none to be had, -1 for a wrong new_id */
     int (*ngx_watch)(dbp_call *c, int new_id, void *new_sem, const char **why);

@@ -82,6 +82,7 @@ static const dbp_ffi_api api = {
     .collect = dbp_call_collect,
     .has_notices = dbp_call_has_notices,
     .release = dbp_call_release,
+    .invalidate = dbp_call_invalidate,
     .ngx_watch = ngx_watch,
     .rows = dbp_result_rows,
     .columns = dbp_result_columns,
@@ -118,12 +119,17 @@ static int ffi_pool(lua_State *L)
     return 1;
 }
 
+/* LuaJIT's type number of cdata, which lua.h does not name. */
+enum { LUAJIT_TCDATA = 10 };
+
+/* The dbp_call cdata at idx (dbpool.fastpath's); raises for anything that
+ * is no cdata at all.  Internal: the FFI path passes only its own calls. */
 static dbp_call *check_call(lua_State *L, int idx)
 {
-    dbp_call *c = (dbp_call *)lua_topointer(L, idx);
+    dbp_call *c = lua_type(L, idx) == LUAJIT_TCDATA ? (dbp_call *)lua_topointer(L, idx) : NULL;
 
     if (c == NULL)
-        luaL_argerror(L, idx, "a dbp_call expected");
+        luaL_argerror(L, idx, "dbpool.fastpath's dbp_call expected");
     return c;
 }
 

@@ -35,6 +35,7 @@ M.cases = {
   { "SELEC 1" },
   { "SELECT 1 / 0" },
   { "SELECT $1::int", "not a number" },
+  { "SELECT $1::text AS a", "x", "surplus" },
   { "DO $$ BEGIN RAISE EXCEPTION 'boom' USING DETAIL = 'the detail', HINT = 'the hint', ERRCODE = 'P0099'; END $$" },
   { "SELECT * FROM fastpath_no_such_table" },
 }

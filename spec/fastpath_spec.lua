@@ -95,10 +95,53 @@ describe("engine:query through LuaJIT's FFI", function()
     assert(e:query("SELECT 1"))
   end)
 
+  it("keeps each query's parameters and rows its own when a finalizer queries in between", function()
+    local ffi = require "ffi"
+    local e = helper.engine { pool_size = 2, max_overflow = 0 }
+    local nested = 0
+    local function query_in_finalizer()
+      nested = nested + 1
+      assert(e:query("SELECT $1::int AS k, false AS unlocked", nested))
+    end
+    local bad_rows, bad_params = 0, 0
+    for _ = 1, 100 do
+      for _ = 1, 50 do ffi.gc(ffi.new("char[64]"), query_in_finalizer) end   -- garbage at once
+      local rows = assert(e:query("SELECT g AS a, g * 2 AS b FROM generate_series(1, 200) g"))
+      for _, row in ipairs(rows) do
+        if row.b ~= row.a * 2 then bad_rows = bad_rows + 1 break end
+      end
+      local got = assert(e:query("SELECT $1::text AS p1, $2::text AS p2, $3::text AS p3",
+                                 "first", "second", 12345))[1]
+      if got.p1 ~= "first" or got.p2 ~= "second" or got.p3 ~= "12345" then bad_params = bad_params + 1 end
+    end
+    collectgarbage()
+    assert.is_true(nested > 0, "no finalizer ran a query")
+    assert.are.same({ 0, 0 }, { bad_rows, bad_params })
+    assert.are.equal(0, e.pool:checkedout())
+  end)
+
+  it("loads again after package.loaded is cleared (its C types are declared once)", function()
+    local saved = {}
+    for name, mod in pairs(package.loaded) do
+      if name:match("^dbpool") and name ~= "dbpool.core" then saved[name], package.loaded[name] = mod, nil end
+    end
+    local ok, err = pcall(require, "dbpool.fastpath")
+    for name, mod in pairs(saved) do package.loaded[name] = mod end
+    assert(ok, err)
+  end)
+
+  it("says what the classic path says of a missing statement", function()
+    local e = helper.engine { pool_size = 1, max_overflow = 0 }
+    local _, via_engine = pcall(e.query, e)
+    local _, classic = pcall(core.engine_query, e)
+    assert.are.equal(classic, via_engine)
+    assert.matches("got no value", via_engine, 1, true)
+  end)
+
   it("gives the connection of a dropped call back when the collector frees it", function()
     local e = helper.engine { pool_size = 1, max_overflow = 0 }
     local call = fast.take_call(fast.info(e.pool))
-    assert.are.equal(fast.OK, fast.api.checkout(call, true))
+    assert.are.equal(fast.OK, fast.api.checkout(call.c, true))
     assert.are.equal(1, e.pool:checkedout())
     call = nil -- luacheck: ignore
     collectgarbage()

@@ -26,7 +26,9 @@ local core = require "dbpool.core"
 
 local M = {}
 
-ffi.cdef [[
+-- Declared once per process image: a second load of this module (a harness
+-- that clears package.loaded) finds the types there already.
+if not pcall(ffi.typeof, "dbp_ffi_api") then ffi.cdef [[
 typedef struct dbp_pool dbp_pool;
 typedef struct dbp_slot dbp_slot;
 typedef struct pg_result dbp_result;
@@ -36,6 +38,7 @@ typedef struct dbp_error {
 } dbp_error;
 typedef struct dbp_call {
   dbp_pool *pool; dbp_slot *slot; dbp_result *res; dbp_error err;
+  const char *values[32];
   char site_src[60]; int site_line;
 } dbp_call;
 typedef struct dbp_ffi_pool_info {
@@ -45,11 +48,12 @@ typedef struct dbp_ffi_api {
   size_t call_size;
   void (*pool_info)(const dbp_pool *p, dbp_ffi_pool_info *out);
   int (*checkout)(dbp_call *c, bool wait);
-  int (*exec)(dbp_call *c, const char *sql, int nparams, const char *const *values);
-  int (*send)(dbp_call *c, const char *sql, int nparams, const char *const *values);
+  int (*exec)(dbp_call *c, const char *sql, int nparams);
+  int (*send)(dbp_call *c, const char *sql, int nparams);
   int (*collect)(dbp_call *c, int64_t wait_ns);
   bool (*has_notices)(dbp_call *c);
   bool (*release)(dbp_call *c);
+  void (*invalidate)(dbp_call *c);
   int (*ngx_watch)(dbp_call *c, int new_id, void *new_sem, const char **why);
   int (*rows)(const dbp_result *r);
   int (*columns)(const dbp_result *r);
@@ -65,7 +69,7 @@ typedef struct dbp_ffi_api {
   const char *(*status_kind)(int status);
   double (*now)(void);
 } dbp_ffi_api;
-]]
+]] end
 
 local api = ffi.cast("const dbp_ffi_api *", core._ffi_api())
 assert(tonumber(api.call_size) == ffi.sizeof("dbp_call"),
@@ -114,15 +118,20 @@ function M.info(pool)
 end
 
 -- ---- calls: one per engine:query in flight, reused ------------------------
+--
+-- A call is a box { c = the dbp_call cdata, texts, kinds, names, len, num }
+-- (scratch for arguments and rows): everything one query writes while it runs is its own, so a query
+-- that runs in between (a finalizer's, a log function's) changes nothing of
+-- another's.
 
 -- A call dropped while it holds a checkout (its request was killed mid-wait)
 -- gives the connection back when collected: the slot is never lost, and
 -- the leak is counted and reported with the app's line, as a Conn's.
-local function finalize(call)
-  if call.slot ~= nil then core._ffi_leaked(call) end
-  if call.res ~= nil then
-    api.result_free(call.res)
-    call.res = nil
+local function finalize(c)
+  if c.slot ~= nil then core._ffi_leaked(c) end
+  if c.res ~= nil then
+    api.result_free(c.res)
+    c.res = nil
   end
 end
 
@@ -135,42 +144,43 @@ function M.take_call(info)
     spare_calls[nspare] = nil
     nspare = nspare - 1
   else
-    call = ffi.gc(ffi.new("dbp_call"), finalize)
+    call = { c = ffi.gc(ffi.new("dbp_call"), finalize), texts = {}, kinds = {}, names = {},
+             len = ffi.new("size_t[1]"), num = ffi.new("double[1]") }
   end
-  call.pool = info.ptr
+  call.c.pool = info.ptr
   return call
 end
 
 function M.put_call(call)
-  call.pool = nil
+  call.c.pool = nil
   nspare = nspare + 1
   spare_calls[nspare] = call
 end
 
 -- ---- arguments -------------------------------------------------------------
 
-local MAX_FAST_PARAMS = 32
-local values_buf = ffi.new("const char *[?]", MAX_FAST_PARAMS)
-local texts = {}                     -- anchors number texts while values_buf points at them
+local MAX_FAST_PARAMS = 32            -- DBP_CALL_MAX_PARAMS
 local TWO53 = 2 ^ 53
 
--- M.params(n, ...) -> values (const char **) or nil when the classic path
--- must read them (it also raises for what is wrong).
-function M.params(n, ...)
-  if n > MAX_FAST_PARAMS then return nil end
+-- M.params(call, n, ...) -> true with call.c.values set, or false when the
+-- classic path must read them (it also raises for what is wrong).  Number
+-- texts stay in call.texts while the values point at them.
+function M.params(call, n, ...)
+  if n > MAX_FAST_PARAMS then return false end
+  local values, texts = call.c.values, call.texts
   for i = 1, n do
     local v = select(i, ...)
     local t = type(v)
     if t == "number" then
-      if v ~= floor(v) or v >= TWO53 or v <= -TWO53 then return nil end
+      if v ~= floor(v) or v >= TWO53 or v <= -TWO53 then return false end
       v = format("%.0f", v)              -- lua_params.c's text of an integral number
-      texts[i] = v
     elseif t ~= "string" or find(v, "\0", 1, true) then
-      return nil
+      return false
     end
-    values_buf[i - 1] = v
+    texts[i] = v
+    values[i - 1] = v
   end
-  return values_buf
+  return true
 end
 
 -- True when sql may go down the fast path.
@@ -180,13 +190,9 @@ end
 
 -- ---- results ---------------------------------------------------------------
 
-local len_buf = ffi.new("size_t[1]")
-local num_buf = ffi.new("double[1]")
-local kinds, names = {}, {}
-
 -- nil, msg, err from the call's dbp_error, as lua_error.c's dbp_lua_fail.
 function M.fail(info, call)
-  local e = call.err
+  local e = call.c.err
   local msg = C_string(e.message)
   local err = { message = msg, engine = info.name, kind = C_string(api.status_kind(e.status)) }
   if e.sqlstate[0] ~= 0 then err.sqlstate = C_string(e.sqlstate) end
@@ -196,17 +202,20 @@ function M.fail(info, call)
   return nil, msg, setmetatable(err, Error)
 end
 
--- The rows of call.res, as lua_result.c builds them; frees the result.
+-- The rows of the call's result, as lua_result.c builds them; frees it.
 function M.rows(info, call)
-  local res = call.res
-  if api.decoders_maybe() then return core._ffi_push_result(call) end
+  local c = call.c
+  local res = c.res
+  if api.decoders_maybe() then return core._ffi_push_result(c) end
+  local kinds, names = call.kinds, call.names
   local ncols = api.columns(res)
   for j = 0, ncols - 1 do
     local k = api.type_kind(api.column_type(res, j))
     if k == NUMERIC then k = info.numeric_text and TEXT or FLOAT end
-    if k > FLOAT then return core._ffi_push_result(call) end   -- bytea, json, arrays
+    if k > FLOAT then return core._ffi_push_result(c) end      -- bytea, json, arrays
     kinds[j] = k
   end
+  local len, num = call.len, call.num
   local nrows = api.rows(res)
   local rows = new_tab(nrows, 2)
   local columns = new_tab(ncols, 0)
@@ -221,27 +230,27 @@ function M.rows(info, call)
   for i = 0, nrows - 1 do
     local row = new_tab(0, ncols)
     for j = 0, ncols - 1 do
-      local p = api.field(res, i, j, len_buf)
+      local p = api.field(res, i, j, len)
       local v
       if p == nil then
         v = null
       else
         local k = kinds[j]
         if k == TEXT then
-          v = C_string(p, len_buf[0])
+          v = C_string(p, len[0])
         elseif k == BOOL then
           v = p[0] == 116                                       -- 't'
-        elseif api.number(res, i, j, k, num_buf) ~= 0 then
-          v = num_buf[0]
+        elseif api.number(res, i, j, k, num) ~= 0 then
+          v = num[0]
         else
-          v = C_string(p, len_buf[0])                           -- int8 beyond 2^53
+          v = C_string(p, len[0])                               -- int8 beyond 2^53
         end
       end
       row[names[j]] = v
     end
     rows[i + 1] = row
   end
-  call.res = nil
+  c.res = nil
   api.result_free(res)
   return rows
 end
@@ -254,21 +263,21 @@ function M.query(pool, sql, ...)
   local info = infos[pool] or learn(pool)
   if not info or info.slow or not M.plain_sql(sql) then return SLOW end
   local n = select("#", ...)
-  local values = nil
-  if n > 0 then
-    values = M.params(n, ...)
-    if not values then return SLOW end
-  end
   local call = M.take_call(info)
-  local st = api.checkout(call, true)
+  if n > 0 and not M.params(call, n, ...) then
+    M.put_call(call)
+    return SLOW
+  end
+  local c = call.c
+  local st = api.checkout(c, true)
   if st ~= OK then
     local _, msg, err = M.fail(info, call)
     M.put_call(call)
     return nil, msg, err
   end
-  st = api.exec(call, sql, n, values)
-  if api.has_notices(call) then core._ffi_log_notices(call) end
-  api.release(call)                    -- before the rows are built, as pool:query
+  st = api.exec(c, sql, n)
+  if api.has_notices(c) then core._ffi_log_notices(c) end
+  api.release(c)                       -- before the rows are built, as pool:query
   local rows, msg, err
   if st == OK then rows = M.rows(info, call) else rows, msg, err = M.fail(info, call) end
   M.put_call(call)

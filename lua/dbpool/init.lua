@@ -563,10 +563,10 @@ else
   if rawget(_G, "jit") and os.getenv("DBPOOL_FFI") ~= "0" then
     local fast = require "dbpool.fastpath"
     local fast_query, SLOW, engine_query = fast.query, fast.SLOW, core.engine_query
-    function Engine:query(sql, ...)
-      local rows, msg, err = fast_query(type(self) == "table" and self.pool, sql, ...)
+    function Engine:query(...)           -- no named sql: core.engine_query counts the arguments
+      local rows, msg, err = fast_query(type(self) == "table" and self.pool, ...)
       if rows ~= SLOW then return rows, msg, err end
-      return engine_query(self, sql, ...)
+      return engine_query(self, ...)
     end
   end
 end

@@ -424,18 +424,18 @@ if fast then
   local OK, AGAIN, PENDING = fast.OK, fast.AGAIN, fast.PENDING
   local why = ffi.new("const char *[1]")
 
-  local function ffi_watch(call, next_id, addr)
-    local id = api.ngx_watch(call, next_id, ffi.cast("void *", addr), why)
+  local function ffi_watch(c, next_id, addr)
+    local id = api.ngx_watch(c, next_id, ffi.cast("void *", addr), why)
     if id < 0 then error("dbpool: nginx socket watch: " .. ffi.string(why[0])) end
     return id > 0 and id or nil
   end
 
   -- The statement's result, waiting as wait_result does.
-  local function collect_fast(call, info)
-    local st = api.collect(call, info.yield_after_ns)
+  local function collect_fast(c, info)
+    local st = api.collect(c, info.yield_after_ns)
     if st ~= AGAIN then return st end
-    core._ffi_note_site(call)            -- a request killed while it waits is a leak
-    local sema = sema_by(ffi_watch, call)
+    core._ffi_note_site(c)               -- a request killed while it waits is a leak
+    local sema = sema_by(ffi_watch, c)
     local look = 0
     repeat
       if sema then
@@ -445,7 +445,7 @@ if fast then
         look = look + 1
         sleep(delay_for(look))
       end
-      st = api.collect(call, 0)
+      st = api.collect(c, 0)
     until st ~= AGAIN
     return st
   end
@@ -454,7 +454,7 @@ if fast then
   -- that the classic path drives (finish_connect), then CONNECTED, conn.
   local function connect_reserved(pool, call)
     local since = now()
-    local conn = core._ffi_adopt(call)
+    local conn = core._ffi_adopt(call.c)
     put_call(call)
     local _, _, _, budget = pool:timing()
     local msg, err
@@ -473,13 +473,13 @@ if fast then
       return SLOW
     end
     local n = select("#", ...)
-    local values = nil
-    if n > 0 then
-      values = fast_params(n, ...)
-      if not values then return SLOW end
-    end
     local call = take_call(info)
-    local st = api.checkout(call, false)
+    if n > 0 and not fast_params(call, n, ...) then
+      put_call(call)
+      return SLOW
+    end
+    local c = call.c
+    local st = api.checkout(c, false)
     if st ~= OK then
       if st == PENDING then return connect_reserved(pool, call) end
       if st == AGAIN then
@@ -491,13 +491,18 @@ if fast then
       return nil, msg, err
     end
     M.fast_queries = M.fast_queries + 1
-    st = api.send(call, sql, n, values)
-    if st == OK then st = collect_fast(call, info) end
-    if api.has_notices(call) then core._ffi_log_notices(call) end
-    local refill = api.release(call)     -- before the rows are built, as pool:query
+    st = api.send(c, sql, n)
+    if st == OK then st = collect_fast(c, info) end
+    if api.has_notices(c) then core._ffi_log_notices(c) end
     local name = info.name
-    slot_freed(name)
-    if refill and not refilling[name] then start_refill(pool, name) end
+    if exiting() then                    -- as conn:close then: nothing pooled
+      api.invalidate(c)
+      slot_freed(name)
+    else
+      local refill = api.release(c)      -- before the rows are built, as pool:query
+      slot_freed(name)
+      if refill and not refilling[name] then start_refill(pool, name) end
+    end
     local rows, msg, err
     if st == OK then rows = fast_rows(info, call) else rows, msg, err = fast_fail(info, call) end
     put_call(call)

@@ -339,6 +339,21 @@ function app.big()
   end)
 end
 
+-- A result of ?n rows (default 40000) through engine:query: far more than
+-- one read of the socket takes, so it arrives in many pieces.
+function app.big_result()
+  local n = math.max(1, math.min(tonumber(ngx.var.arg_n) or 40000, 200000))
+  serve(function()
+    local ngx_path = require "dbpool.ngx"
+    local expiries, t0 = ngx_path.cap_expiries, now()
+    local rows, msg, err = dbpool.get("T"):query(
+      "SELECT g AS id, repeat('x', 100) AS name FROM generate_series(1, $1) g", n)
+    if not rows then return nil, msg, err end
+    return { rows = #rows, last = rows[#rows].id, seconds = now() - t0,
+             cap_expiries = ngx_path.cap_expiries - expiries }
+  end)
+end
+
 function app.slot_use()
   serve(function() return first_value(dbpool.get("SLOT"):query("SELECT pg_backend_pid() AS pid")) end)
 end
