@@ -159,6 +159,9 @@ local function open_replicas(name, options)
     for k, v in pairs(options) do o[k] = v end
     o.dsn, o.replicas, o.role, o.policy = dsn, nil, nil, nil
     pools[i] = core.open(o, nil, i)
+    -- Under nginx a replica's numbers, like the primary's, go to the
+    -- instance's table: stats and metrics count every worker's reads.
+    if in_nginx then ngx_path.share(pools[i]) end
   end
   return pools
 end
