@@ -1,5 +1,5 @@
 -- examples/scale/load.lua: wrk's script for examples/scale/run.sh.
---   wrk -t2 -c10000 -d20s --timeout 15s -s examples/scale/load.lua http://127.0.0.1:PORT
+--   wrk -t2 -c10000 -d20s --timeout 30s -s examples/scale/load.lua http://127.0.0.1:PORT
 -- A mixed workload: 70% reads by id, 20% 20-row lists, 10% writes (a
 -- transaction).  Counts answers per HTTP status and checks every answer's
 -- X-Elapsed against its X-Deadline (scale.lua); done() prints one line of

@@ -167,7 +167,7 @@ phase() {
     failover_actions "$secs" "$work/$name.events" & fo=$!
   fi
   # `times` in the subshell: wrk's own CPU (its reaped child times).
-  ( wrk -t2 -c"$conns" -d"${secs}s" --timeout 15s -s "$here/load.lua" "$base" >"$work/$name.wrk" 2>&1; times ) \
+  ( wrk -t2 -c"$conns" -d"${secs}s" --timeout 30s -s "$here/load.lua" "$base" >"$work/$name.wrk" 2>&1; times ) \
     >"$work/$name.times" || true
   c1=$(cpu_snapshot)
   local t1; t1=$(cut -d' ' -f1 /proc/uptime)
@@ -189,12 +189,14 @@ phase() {
   cpu_row=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$secs_run" -v wrk="$wrk_cpu" -v nw="$(wc -w <<<"$workers")" 'BEGIN {
     n = split(a, x, " "); split(b, y, " ")
     out = ""
-    for (i = 1; i <= nw; i++) out = out sprintf(" %.0f%% |", 100 * (y[i] - x[i]) / hz / s)
-    out = out sprintf(" %.0f%% | %.0f%% | %.0f%% | %.0f%% |", 100 * (y[nw+1] - x[nw+1]) / hz / s,
-      100 * (y[nw+2] - x[nw+2]) / hz / s, 100 * (y[nw+3] - x[nw+3]) / hz / s, 100 * wrk / s)
+    for (i = 1; i <= nw + 3; i++)   # a server restarted during the phase has a new pid
+      out = out (y[i] < x[i] ? " restarted |" : sprintf(" %.0f%% |", 100 * (y[i] - x[i]) / hz / s))
+    out = out sprintf(" %.0f%% |", 100 * wrk / s)
     busy = y[n-1] - x[n-1]; all = y[n] - x[n]
-    ours = 0; for (i = 1; i <= nw + 3; i++) ours += y[i] - x[i]
-    out = out sprintf(" %.0f%% | %.0f%% |", 100 * busy / all * 2, 100 * (busy - ours - wrk * hz) / all * 2)
+    ours = 0; known = 1; for (i = 1; i <= nw + 3; i++) { if (y[i] < x[i]) known = 0; ours += y[i] - x[i] }
+    # /proc/stat counts both cores: all = 2 cores x the time, so x 2 gives % of one core.
+    out = out sprintf(" %.0f%% | %s |", 100 * busy / all * 2,
+      known ? sprintf("%.0f%%", 100 * (busy - ours - wrk * hz) / all * 2) : "n/a")
     print out }')
   # The samples: maxima (and the mean in-use) over the phase.
   local srv
@@ -226,6 +228,7 @@ for path in /item/1 /items/1 /order/1; do
   [ "$code" = 200 ] || { say "$path answered $code"; exit 1; }
 done
 wrk -t2 -c50 -d2s -s "$here/load.lua" "$base" >/dev/null 2>&1 || true
+sleep 2   # every worker has published its numbers before the first snapshot
 
 for c in $levels; do phase "level-$c" "$c" "$duration"; done
 sleep 3   # idle, then everyone at once
@@ -250,11 +253,11 @@ deadlines=$(tail -n1 <<<"$budget") budget=$(sed '$d' <<<"$budget")
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
   echo "- load average before: $load_before; after: $load_after"
   echo "- dbpool $(git rev-parse --short HEAD 2>/dev/null || echo '?'); nginx $(nginx -v 2>&1 | sed 's|.*/||') (2 workers, worker_connections 12000); PostgreSQL $("$DBPOOL_PG_BIN/postgres" -V | awk '{print $3}') primary + hot standby (max_connections 200 each); PgBouncer $(/usr/sbin/pgbouncer --version | head -n1 | awk '{print $2}') transaction mode (default_pool_size 35, reserve_pool_size 10, max_db_connections 45, max_client_conn 100); wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null), all on loopback"
-  echo "- dbpool per worker: pool_size 35, max_overflow 0 (min_idle 15 pre-warmed) through PgBouncer, the same on the standby for reads (fallback to the primary); pool_timeout 2 s, query_timeout 1 s, connect_timeout 1 s; deadline per answer: reads ${deadlines%% *} s, writes ${deadlines##* } s"
+  echo "- dbpool per worker: pool_size 35, max_overflow 0 (min_idle 15 pre-warmed) through PgBouncer, the same on the standby for reads (fallback to the primary); pool_timeout 10 s, query_timeout 2 s, connect_timeout 2 s, no pre-ping; deadline per answer: reads ${deadlines%% *} s, writes ${deadlines##* } s"
   echo "- dbpool.budget before start (live max_connections, PgBouncer's SHOW CONFIG):"
   echo "$budget" | sed 's/^/  /'
   echo "- workload (examples/scale/load.lua): 70% read by id, 20% 20-row list (standby), 10% write transaction (INSERT + UPDATE, primary via PgBouncer); 5,000 items, 2,000 customers, 3,000 orders at start"
-  echo "- phases: levels $levels for ${duration}s each (wrk -t2 --timeout 15s); burst $burst connections at once for ${burst_duration}s after 3 s idle; failover $fo_conns connections for ${fo_duration}s"
+  echo "- phases: levels $levels for ${duration}s each (wrk -t2 --timeout 30s); burst $burst connections at once for ${burst_duration}s after 3 s idle; failover $fo_conns connections for ${fo_duration}s"
   echo "- nginx error log: $errors error lines"
   [ -z "$error_kinds" ] || sed 's/^ */  - /' <<<"$error_kinds"
   echo

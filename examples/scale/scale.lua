@@ -21,20 +21,27 @@ local M = {}
 -- The seed: app instances with pools of 35, 15 of them pre-warmed; here an
 -- instance is an nginx worker (2).  A pool of 35 is pool_size 35 (kept once
 -- opened), not 15 + 20 overflow: QueuePool closes overflow on return, and
--- every overflow checkout through PgBouncer would pay a SCRAM login.  Timeouts are explicit so that every
--- request has a deadline.
+-- every overflow checkout through PgBouncer would pay a SCRAM login.
+-- Timeouts are explicit so that every request has a deadline.
 M.options = {
   name = "shop",
   pgbouncer = true,                 -- the write path goes through PgBouncer (transaction mode)
   pool_size = 35, max_overflow = 0, min_idle = 15,
-  pool_timeout = 2,                 -- a checkout waits at most 2 s
-  connect_timeout = 1,
-  query_timeout = 1,                -- a statement at most 1 s (cancel, then discard)
+  -- No request is refused for want of a connection while it is younger
+  -- than this: at 10,000 connections wrk keeps 10,000 requests in flight,
+  -- and the queue for 70 connections is seconds long (Little's law).
+  pool_timeout = 10,
+  connect_timeout = 2,
+  query_timeout = 2,                -- a statement at most 2 s (cancel, then discard)
   reset_timeout = 1, ping_timeout = 1,
-  pool_pre_ping = true,
+  -- No pre-ping: under nginx the ping is one blocking round trip
+  -- (docs/decisions.md), and behind PgBouncer in transaction mode it waits
+  -- for a free server connection, so it stalled a whole worker for up to
+  -- ping_timeout per checkout at 1,000 connections.  A dead connection is
+  -- still noticed by its failure, which retires every older one.
+  pool_pre_ping = false,
   max_queries = 5000,               -- the seed's rotation
-  retry = { attempts = 2, base = 0.05, max = 0.2 },
-  breaker = { failures = 3, cooldown = 2 },
+  breaker = { failures = 5, cooldown = 2 },
   application_name = "dbpool-scale",
 }
 M.workers = 2                       -- worker_processes in nginx.conf
