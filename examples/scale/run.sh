@@ -203,8 +203,8 @@ phase() {
   srv=$(awk -F'\t' '
     function mx(i) { if ($i != "-" && $i + 0 > m[i]) m[i] = $i + 0 }
     { for (i = 2; i <= 17; i++) mx(i); if ($11 != "-") { n++; su += $11 + $12 } }
-    END { printf "%d | %d | %d | %.3f | %d/%d | %d/%d | %d / %d (mean %.0f) | %d", m[2], m[3], m[4], m[6],
-          m[7], m[8], m[9], m[10], m[11], m[12], n ? su / n : 0, m[13] }' "$work/$name.samples")
+    END { printf "%d | %d | %d | %.3f | %d/%d | %d/%d | %d / %d | %.0f", m[2], m[3], m[4], m[6],
+          m[7], m[8], m[9], m[10], m[11], m[12], n ? su / n : 0 }' "$work/$name.samples")
   rows_main+=("| $name | $conns | $(w rps) | $(w p50_ms) | $(w p95_ms) | $(w p99_ms) | $(w max_ms) | $(w status) | $(( $(w connect_errors) + $(w read_errors) + $(w write_errors) + $(w timeouts) )) | $(dl pool_timeouts) | $(dl query_timeouts) | $(dl wait_p95_ms) | $(w max_elapsed_s) | $(w late) |")
   rows_cpu+=("| $name |$cpu_row")
   rows_server+=("| $name | $srv |")
@@ -271,7 +271,9 @@ deadlines=$(tail -n1 <<<"$budget") budget=$(sed '$d' <<<"$budget")
   echo
   echo "## Server side (maxima of 1-second samples)"
   echo
-  echo "| phase | PgBouncer cl_active | cl_waiting | sv_active | maxwait s | primary backends active/total | standby backends active/total | dbpool in use primary / replica (mean of both) | dbpool waiters |"
+  echo "PgBouncer: SHOW POOLS for shop_kg/app (its clients are the dbpool pools, 2 x 35). Backends: client backends in pg_stat_activity (active = not idle). dbpool in use: the instance's in-use gauges (both workers), capacity 70 per pool."
+  echo
+  echo "| phase | PgBouncer cl_active | cl_waiting | sv_active | maxwait s | primary backends active/total | standby backends active/total | dbpool in use primary / replica | mean in use, both pools |"
   echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows_server[@]}"
   echo
