@@ -209,7 +209,7 @@ phase() {
   rows_main+=("| $name | $conns | $(w rps) | $(w p50_ms) | $(w p95_ms) | $(w p99_ms) | $(w max_ms) | $(w status) | $(( $(w connect_errors) + $(w read_errors) + $(w write_errors) + $(w timeouts) )) | $(dl pool_timeouts) | $(dl query_timeouts) | $(dl wait_p95_ms) | $(w max_elapsed_s) | $(w late) |")
   rows_cpu+=("| $name |$cpu_row")
   rows_server+=("| $name | $srv |")
-  rows_check+=("| $name | $(dl app_ok_read) / $(dl app_ok_write) | $(dl app_failed) | $(dl statements) / $(dl statements_expected) | $(dl checkouts_primary) / $(dl checkouts_replica) | $(dl read_fallbacks) | $(dl in_use_after) / $(dl waiters_after) | $(dl consistent) |")
+  rows_check+=("| $name | $(dl app_ok_read) / $(dl app_ok_write) | $(dl app_failed) | $(dl statements) / $(dl statements_expected) | $(dl checkouts_primary) / $(dl checkouts_replica) | $(dl read_fallbacks) | $(dl waits) / $(dl wait_n) | $(dl in_use_after) / $(dl waiters_after) | $(dl consistent) |")
   # The seed's checklist for the levels.
   local goal=''
   case $conns in 1000) goal=100 ;; 5000) goal=200 ;; 10000) goal=500 ;; esac
@@ -294,8 +294,8 @@ deadlines=$(tail -n1 <<<"$budget") budget=$(sed '$d' <<<"$budget")
   echo
   echo "The app counts its answers (scale.lua, shared dict); dbpool counts statements per pool. Every read answered ran one statement and every write four (BEGIN, INSERT, UPDATE, COMMIT): with no failed answer the two must be equal (checkouts also count min_idle's warm-ups, which run none). dbpool's pool timeouts must cover the answers of kind timeout, and after a 2 s drain nothing may be checked out or waiting."
   echo
-  echo "| phase | answers ok read / write | failed answers by kind | statements counted / expected | checkouts primary / replica | read fallbacks | in use / waiters after | consistent |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| phase | answers ok read / write | failed answers by kind | statements counted / expected | checkouts primary / replica | read fallbacks | waits counter / wait histogram count | in use / waiters after | consistent |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows_check[@]}"
   echo
   echo "## Failover timeline"
