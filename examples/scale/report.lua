@@ -1,6 +1,7 @@
 -- examples/scale/report.lua: reads the JSON of /scale/stats (scale.lua) for
 -- examples/scale/run.sh.  Plain Lua 5.4 (or LuaJIT) with lua-cjson.
 --   report.lua sample STATS      one line: in-use and counters now (the sampler)
+--   report.lua idle STATS        exit 0 when no pool has a connection in use
 --   report.lua delta BEFORE AFTER key=value lines: one phase's dbpool figures
 local json = require "cjson"
 
@@ -48,6 +49,11 @@ if cmd == "sample" then
   io.write(("%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n"):format(num(p.in_use), num(r.in_use),
     num(p.waiters) + num(r.waiters), num(p.checkouts), num(r.checkouts), num(p.read_fallbacks),
     num(p.timeouts) + num(r.timeouts), tostring(r.breaker or "-")))
+elseif cmd == "idle" then         -- exit 0 when nothing is checked out in either pool
+  local s = load(arg[2])
+  local busy = 0
+  for _, p in pairs(s.pools) do busy = busy + num(p.in_use) + num(p.waiters) end
+  os.exit(busy == 0 and 0 or 1)
 elseif cmd == "delta" then
   local a, b = load(arg[2]), load(arg[3])
   local out = {}

@@ -174,8 +174,17 @@ phase() {
   local t1; t1=$(cut -d' ' -f1 /proc/uptime)
   [ -z "$fo" ] || wait "$fo" || true
   kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; sampler=''
-  sleep 2   # the other worker publishes its numbers every second
-  stats "$work/$name.after.json"
+  # The drain: requests wrk left behind still run to their end (up to their
+  # deadline); counters are compared once nothing is in use in either pool,
+  # twice in a row 1.5 s apart (the other worker publishes every second).
+  local drain=0 quiet=0
+  while [ "$drain" -lt 30 ]; do
+    sleep 1.5; drain=$((drain + 1))
+    if stats "$work/$name.after.json" && report idle "$work/$name.after.json"; then
+      quiet=$((quiet + 1)); [ "$quiet" -lt 2 ] || break
+    else quiet=0; fi
+  done
+  drain_s=$(awk -v n="$drain" 'BEGIN {printf "%.1f", n * 1.5}')
   report delta "$work/$name.before.json" "$work/$name.after.json" >"$work/$name.delta"
   wrk_out=$(grep '^scale-result' "$work/$name.wrk" || true)
   if [ -z "$wrk_out" ]; then say "wrk gave no result:"; cat "$work/$name.wrk" >&2; return 1; fi
@@ -209,7 +218,7 @@ phase() {
   rows_main+=("| $name | $conns | $(w rps) | $(w p50_ms) | $(w p95_ms) | $(w p99_ms) | $(w max_ms) | $(w status) | $(( $(w connect_errors) + $(w read_errors) + $(w write_errors) + $(w timeouts) )) | $(dl pool_timeouts) | $(dl query_timeouts) | $(dl wait_p95_ms) | $(w max_elapsed_s) | $(w late) |")
   rows_cpu+=("| $name |$cpu_row")
   rows_server+=("| $name | $srv |")
-  rows_check+=("| $name | $(dl app_ok_read) / $(dl app_ok_write) | $(dl app_failed) | $(dl statements) / $(dl statements_expected) | $(dl checkouts_primary) / $(dl checkouts_replica) | $(dl read_fallbacks) | $(dl waits) / $(dl wait_n) | $(dl in_use_after) / $(dl waiters_after) | $(dl consistent) |")
+  rows_check+=("| $name | $(dl app_ok_read) / $(dl app_ok_write) | $(dl app_failed) | $(dl statements) / $(dl statements_expected) | $(dl checkouts_primary) / $(dl checkouts_replica) | $(dl read_fallbacks) | $(dl waits) / $(dl wait_n) | $(dl in_use_after) / $(dl waiters_after) after ${drain_s} s | $(dl consistent) |")
   # The seed's checklist for the levels.
   local goal=''
   case $conns in 1000) goal=100 ;; 5000) goal=200 ;; 10000) goal=500 ;; esac
@@ -292,7 +301,7 @@ deadlines=$(tail -n1 <<<"$budget") budget=$(sed '$d' <<<"$budget")
   echo
   echo "## Counters after each phase"
   echo
-  echo "The app counts its answers (scale.lua, shared dict); dbpool counts statements per pool. Every read answered ran one statement and every write four (BEGIN, INSERT, UPDATE, COMMIT): with no failed answer the two must be equal (checkouts also count min_idle's warm-ups, which run none). dbpool's pool timeouts must cover the answers of kind timeout, and after a 2 s drain nothing may be checked out or waiting."
+  echo "The app counts its answers (scale.lua, shared dict); dbpool counts statements per pool. Every read answered ran one statement and every write four (BEGIN, INSERT, UPDATE, COMMIT): with no failed answer the two must be equal (checkouts also count min_idle's warm-ups, which run none). dbpool's pool timeouts must cover the answers of kind timeout, and once the requests wrk left behind have ended (polled every 1.5 s, up to 45 s) nothing may be checked out or waiting."
   echo
   echo "| phase | answers ok read / write | failed answers by kind | statements counted / expected | checkouts primary / replica | read fallbacks | waits counter / wait histogram count | in use / waiters after | consistent |"
   echo "|---|---|---|---|---|---|---|---|---|"
@@ -304,7 +313,7 @@ deadlines=$(tail -n1 <<<"$budget") budget=$(sed '$d' <<<"$budget")
   echo
   sed 's/^/- /' "$work/failover.events"
   echo
-  echo "Per 1-second sample: replica and primary checkouts in that second, read fallbacks in that second, dbpool timeouts so far, the replica pool's breaker."
+  echo "Per sample (about every 1.3 s): replica and primary checkouts and read fallbacks since the previous sample, dbpool's pool timeouts since nginx started, the replica pool's breaker, client backends on the standby."
   echo
   echo "| t s | replica checkouts | primary checkouts | read fallbacks | timeouts (cumulative) | breaker | standby backends |"
   echo "|---|---|---|---|---|---|---|"
