@@ -289,7 +289,7 @@ deadlines=$(tail -n1 <<<"$budget") budget=$(sed '$d' <<<"$budget")
   echo
   echo "## CPU during each phase (% of one core; the machine has 2, so 200% is all of it)"
   echo
-  echo "| phase | nginx worker 1 | nginx worker 2 | primary (postmaster + backends) | standby | PgBouncer | wrk | machine busy | others (not ours) |"
+  echo "| phase | nginx worker 1 | nginx worker 2 | primary (postmaster + backends) | standby | PgBouncer | wrk | machine busy | rest: other processes, kernel softirq, the sampler |"
   echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows_cpu[@]}"
   echo
