@@ -49,6 +49,7 @@ fi
 
 # ---- stage 2: the schema, then nginx ----------------------------------------------
 if [ "$1" = --cluster ]; then
+  # shellcheck source=scripts/lib.sh
   . scripts/lib.sh
   PGPASSWORD=$DBPOOL_APP_PASSWORD dbp_psql "$DBPOOL_APP_DSN" -f "$here/schema.sql" >/dev/null
   standby_has() {
@@ -62,6 +63,7 @@ fi
 [ "$1" = --load ] || { echo "usage: $0 [--smoke]" >&2; exit 2; }
 
 # ---- stage 3: the load ---------------------------------------------------------------
+# shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 levels=${SCALE_LEVELS:-1000 5000 10000}
 duration=${SCALE_DURATION:-20}
@@ -106,7 +108,7 @@ cpu_snapshot() {
   for w in $workers; do out+="$(ticks "$w") "; done
   pm=$(postmaster "$DBPOOL_PG_DATA") sm=$(postmaster "$DBPOOL_STANDBY_DATA")
   # shellcheck disable=SC2046  # pid lists
-  out+="$(ticks $pm $(children "$pm")) $(ticks $sm $(children "$sm")) $(ticks "$DBPOOL_PGB_PID") "
+  out+="$(ticks "$pm" $(children "$pm")) $(ticks "$sm" $(children "$sm")) $(ticks "$DBPOOL_PGB_PID") "
   out+=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
   echo "$out"
 }
@@ -155,7 +157,7 @@ failover_actions() {
 # $work/NAME.* and a row per table to the result arrays.
 declare -a rows_main=() rows_cpu=() rows_server=() rows_check=()
 phase() {
-  local name=$1 conns=$2 secs=$3 action=${4:-} t0 c0 c1 wrk_out wrk_cpu r
+  local name=$1 conns=$2 secs=$3 action=${4:-} t0 c0 c1 wrk_out wrk_cpu
   say "$name: $conns connections for $secs s"
   stats "$work/$name.before.json"
   t0=$(cut -d' ' -f1 /proc/uptime)

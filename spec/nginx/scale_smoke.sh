@@ -28,6 +28,7 @@ for phase in level-50 burst-50 failover; do
 done
 check "level and burst: counters consistent after the drain" \
   test "$(grep -cE '^\| (level-50|burst-50) \|.*\| yes \|$' "$out")" = 2
+# shellcheck disable=SC2016  # awk programs, not shell expansions
 # The failover timeline: reads went to the primary while the standby was
 # down, and came back to it afterwards.
 check "failover: reads fell back to the primary" \
