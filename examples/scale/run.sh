@@ -109,8 +109,31 @@ cpu_snapshot() {
   pm=$(postmaster "$DBPOOL_PG_DATA") sm=$(postmaster "$DBPOOL_STANDBY_DATA")
   # shellcheck disable=SC2046  # pid lists
   out+="$(ticks "$pm" $(children "$pm")) $(ticks "$sm" $(children "$sm")) $(ticks "$DBPOOL_PGB_PID") "
-  out+=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+  # busy, irq + softirq (loopback TCP is mostly softirq), steal (taken by
+  # the hypervisor), all: /proc/stat's first line, both cores.
+  out+=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $7 + $8, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
   echo "$out"
+}
+
+# all_ticks: "pid comm ticks" of every process (utime + stime + reaped
+# children's), to say who used what the groups above do not cover.
+all_ticks() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk '{
+    l = $0; o = index(l, "("); c = 0
+    for (i = length(l); i > 0; i--) if (substr(l, i, 1) == ")") { c = i; break }
+    if (!o || !c) next
+    comm = substr(l, o + 1, c - o - 1); gsub(/ /, "_", comm)
+    split(substr(l, c + 2), f, " ")
+    print $1, comm, f[12] + f[13] + f[14] + f[15] }' || true   # cat fails on processes gone meanwhile
+}
+# rest_top BEFORE AFTER SECONDS EXCLUDED_PIDS: the 3 command names that used
+# most CPU outside the excluded pids during the phase, "% of one core".
+rest_top() {
+  awk -v hz="$hz" -v s="$3" -v ex=" $4 " '
+    FNR == NR { before[$1] = $3; next }
+    index(ex, " " $1 " ") == 0 { d = $3 - (($1 in before) ? before[$1] : 0); if (d > 0) use[$2] += d }
+    END { for (c in use) printf "%.0f %s\n", 100 * use[c] / hz / s, c }' "$1" "$2" |
+    sort -rn | head -n 3 | awk '{ printf "%s%s %s%%", (NR > 1 ? ", " : ""), $2, $1 }'
 }
 
 # One line per second while a phase runs: PgBouncer's SHOW POOLS (shop_kg/app),
@@ -162,6 +185,7 @@ phase() {
   stats "$work/$name.before.json"
   t0=$(cut -d' ' -f1 /proc/uptime)
   c0=$(cpu_snapshot)
+  all_ticks >"$work/$name.all0"
   : >"$work/$name.samples"
   sample_loop "$t0" "$work/$name.samples" & sampler=$!
   local fo=''
@@ -174,6 +198,12 @@ phase() {
     >"$work/$name.times" || true
   c1=$(cpu_snapshot)
   local t1; t1=$(cut -d' ' -f1 /proc/uptime)
+  # Before the sampler stops: its reaped psql/curl/lua count as its own.
+  all_ticks >"$work/$name.all1"
+  local pm sm ours
+  pm=$(postmaster "$DBPOOL_PG_DATA") sm=$(postmaster "$DBPOOL_STANDBY_DATA")
+  # The groups' pids, and this shell (its reaped wrk is in the wrk column).
+  ours="$workers $pm $(children "$pm") $sm $(children "$sm") $DBPOOL_PGB_PID $$"
   [ -z "$fo" ] || wait "$fo" || true
   kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; sampler=''
   # The drain: requests wrk left behind still run to their end (up to their
@@ -204,11 +234,13 @@ phase() {
     for (i = 1; i <= nw + 3; i++)   # a server restarted during the phase has a new pid
       out = out (y[i] < x[i] ? " restarted |" : sprintf(" %.0f%% |", 100 * (y[i] - x[i]) / hz / s))
     out = out sprintf(" %.0f%% |", 100 * wrk / s)
-    busy = y[n-1] - x[n-1]; all = y[n] - x[n]
+    busy = y[n-3] - x[n-3]; irq = y[n-2] - x[n-2]; steal = y[n-1] - x[n-1]; all = y[n] - x[n]
     ours = 0; known = 1; for (i = 1; i <= nw + 3; i++) { if (y[i] < x[i]) known = 0; ours += y[i] - x[i] }
     # /proc/stat counts both cores: all = 2 cores x the time, so x 2 gives % of one core.
-    out = out sprintf(" %.0f%% | %s |", 100 * busy / all * 2,
-      known ? sprintf("%.0f%%", 100 * (busy - ours - wrk * hz) / all * 2) : "n/a")
+    # Time a process spends in softirq is in its own stime too, so "rest" is
+    # what is left after the processes, irq/softirq outside them and steal.
+    out = out sprintf(" %.0f%% | %.0f%% | %.0f%% | %s |", 100 * busy / all * 2, 100 * irq / all * 2,
+      100 * steal / all * 2, known ? sprintf("%.0f%%", 100 * (busy - ours - wrk * hz) / all * 2) : "n/a")
     print out }')
   # The samples: maxima (and the mean in-use) over the phase.
   local srv
@@ -218,7 +250,7 @@ phase() {
     END { printf "%d | %d | %d | %.3f | %d/%d | %d/%d | %d / %d | %.0f", m[2], m[3], m[4], m[6],
           m[7], m[8], m[9], m[10], m[11], m[12], n ? su / n : 0 }' "$work/$name.samples")
   rows_main+=("| $name | $conns | $(w rps) | $(w p50_ms) | $(w p95_ms) | $(w p99_ms) | $(w max_ms) | $(w status) | $(( $(w connect_errors) + $(w read_errors) + $(w write_errors) + $(w timeouts) )) | $(dl pool_timeouts) | $(dl query_timeouts) | $(dl wait_p95_ms) | $(w max_elapsed_s) | $(w late) |")
-  rows_cpu+=("| $name |$cpu_row")
+  rows_cpu+=("| $name |$cpu_row $(rest_top "$work/$name.all0" "$work/$name.all1" "$secs_run" "$ours") |")
   rows_server+=("| $name | $srv |")
   rows_check+=("| $name | $(dl app_ok_read) / $(dl app_ok_write) | $(dl app_failed) | $(dl statements) / $(dl statements_expected) | $(dl checkouts_primary) / $(dl checkouts_replica) | $(dl read_fallbacks) | $(dl waits) / $(dl wait_n) | $(dl in_use_after) / $(dl waiters_after) after ${drain_s} s | $(dl consistent) |")
   # The seed's checklist for the levels.
@@ -291,8 +323,10 @@ deadlines=$(tail -n1 <<<"$budget") budget=$(sed '$d' <<<"$budget")
   echo
   echo "## CPU during each phase (% of one core; the machine has 2, so 200% is all of it)"
   echo
-  echo "| phase | nginx worker 1 | nginx worker 2 | primary (postmaster + backends) | standby | PgBouncer | wrk | machine busy | rest: other processes, kernel softirq, the sampler |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "Per group: utime + stime of its live processes plus their reaped children's, from /proc/PID/stat at the phase's start and end; wrk's from \\`times\\`. Machine: /proc/stat. The last column names the commands outside these groups that used most (bash: the harness's sampler and its psql/curl). A server stopped during the failover is reaped by PID 1 (process_api), so its whole CPU shows there."
+  echo
+  echo "| phase | nginx worker 1 | nginx worker 2 | primary (postmaster + backends) | standby | PgBouncer | wrk | machine busy | of it irq + softirq | of it steal | rest: not in these processes | most of the rest, by command |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows_cpu[@]}"
   echo
   echo "## The seed's checklist (levels)"
