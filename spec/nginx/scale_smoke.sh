@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The scale harness (examples/scale/run.sh, `make demo-scale`) at tiny scale:
-# 50 connections, 2 s a phase, a 9 s failover.  Proves that it starts the
+# 50 connections, 2 s a phase, a 12 s failover.  Proves that it starts the
 # cluster, PgBouncer and nginx, measures every phase, and stops everything.
-# Prints TAP for scripts/run-suites.sh.  About 40 s.
+# Prints TAP for scripts/run-suites.sh.  About 45 s.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 1
