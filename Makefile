@@ -7,6 +7,8 @@
 #                   specs on both Luas, against a throwaway PostgreSQL
 #   make demo       examples/quickstart.lua (throwaway PostgreSQL unless
 #                   DATABASE_URL is set)
+#   make demo-scale  the seed's 10,000-user deployment under load, measured
+#                   (examples/scale; writes bench/results/scale.md)
 #   make docs       the API reference (LDoc, docs/config.ld) in build/docs
 #   make rock       what `luarocks make` runs (rockspec/dbpool-scm-1.rockspec)
 # test and demo install missing Debian packages first (scripts/install-deps.sh).
@@ -38,7 +40,7 @@ NGX_DIR  = build/ngx
 NGX_INC  = $(foreach d,src/core src/event src/event/modules src/os/unix objs,-isystem $(NGX_DIR)/$(d))
 NGX_MODE := $(if $(wildcard $(NGX_DIR)/objs/ngx_auto_config.h),yes,no)
 
-.PHONY: all ngx deps test demo demo-openresty bench bench-bin bench-openresty bench-instructions bench-autosize bench-decode bench-protocol bench-floor \
+.PHONY: all ngx deps test demo demo-openresty demo-scale bench bench-bin bench-openresty bench-instructions bench-autosize bench-decode bench-protocol bench-floor \
         clean exports faults docs rock rock-check rock-install FORCE
 all: $(MODULES)
 ifeq ($(NGX_MODE),no)
@@ -131,6 +133,13 @@ demo: deps
 # The OpenResty example (examples/openresty) on a throwaway server and nginx.
 demo-openresty: deps ngx
 	@bash scripts/demo-openresty.sh
+
+# The seed's 10,000-user deployment on this machine, measured (issue 23):
+# nginx + dbpool + PgBouncer + primary + standby under wrk at 1,000, 5,000
+# and 10,000 connections, a burst and a failover; writes
+# bench/results/scale.md.  About 4 minutes; run it on a quiet machine.
+demo-scale: deps ngx
+	@examples/scale/run.sh
 
 # How an nginx worker should wait for PostgreSQL (bench/openresty/results.md).
 bench-openresty: deps ngx

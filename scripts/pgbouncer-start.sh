@@ -2,6 +2,8 @@
 # Start a throwaway PgBouncer (transaction pooling) in front of the cluster made
 # by pg-start.sh. Lives in $DBPOOL_PG_TMP/pgbouncer, so pg-stop.sh's rm removes it.
 # Usage: eval "$(scripts/pgbouncer-start.sh)"   (needs pg-start.sh's DBPOOL_PG_* env)
+# Sizes: DBPOOL_PGB_DEFAULT_POOL_SIZE (10), DBPOOL_PGB_MAX_DB_CONNECTIONS (20),
+# DBPOOL_PGB_RESERVE_POOL_SIZE (0), DBPOOL_PGB_MAX_CLIENT_CONN (200).
 # stdout carries ONLY `export` lines; everything else goes to stderr or to files.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,7 +19,15 @@ set -euo pipefail
 dir=$DBPOOL_PG_TMP/pgbouncer
 ini=$dir/pgbouncer.ini pidfile=$dir/pgbouncer.pid log=$dir/pgbouncer.log
 pg_user=$DBPOOL_PG_USER
-max_db_connections=20 default_pool_size=10
+# Small caps by default, so tests can drive PgBouncer into queueing clients;
+# examples/scale sets the seed's sizes through the environment.
+max_db_connections=${DBPOOL_PGB_MAX_DB_CONNECTIONS:-20}
+default_pool_size=${DBPOOL_PGB_DEFAULT_POOL_SIZE:-10}
+reserve_pool_size=${DBPOOL_PGB_RESERVE_POOL_SIZE:-0}
+max_client_conn=${DBPOOL_PGB_MAX_CLIENT_CONN:-200}
+for v in "$max_db_connections" "$default_pool_size" "$reserve_pool_size" "$max_client_conn"; do
+  [[ $v =~ ^[0-9]+$ ]] || { dbp_say "DBPOOL_PGB_* sizes must be whole numbers, got '$v'"; exit 2; }
+done
 
 # Never clobber a live instance; pgbouncer-stop.sh removes the dir.
 [ ! -e "$dir" ] || { dbp_say "$dir exists; run scripts/pgbouncer-stop.sh first"; exit 1; }
@@ -82,10 +92,10 @@ auth_file = $dir/userlist.txt
 ; Virtual database "pgbouncer": SHOW POOLS / SHOW CONFIG / SHOW DATABASES ...
 admin_users = postgres
 stats_users = postgres
-; Small caps so tests can drive PgBouncer into queueing clients.
 max_db_connections = $max_db_connections
 default_pool_size = $default_pool_size
-max_client_conn = 200
+reserve_pool_size = $reserve_pool_size
+max_client_conn = $max_client_conn
 ; ignore_startup_parameters is deliberately left empty: PgBouncer then accepts
 ; in the startup packet only what it tracks per client and replays on server
 ; connections (client_encoding, DateStyle, TimeZone, standard_conforming_strings,
@@ -145,5 +155,7 @@ dbp_emit DBPOOL_PGB_LOG "$log"
 dbp_emit DBPOOL_PGB_SOCKDIR "$dir"
 dbp_emit DBPOOL_PGB_MAX_DB_CONNECTIONS "$max_db_connections"
 dbp_emit DBPOOL_PGB_DEFAULT_POOL_SIZE "$default_pool_size"
+dbp_emit DBPOOL_PGB_RESERVE_POOL_SIZE "$reserve_pool_size"
+dbp_emit DBPOOL_PGB_MAX_CLIENT_CONN "$max_client_conn"
 dbp_emit DBPOOL_PGB_DSN "postgresql://app:$DBPOOL_APP_PASSWORD@127.0.0.1:$port/shop_kg"
 dbp_emit DBPOOL_PGB_ADMIN_DSN "postgresql://postgres@127.0.0.1:$port/pgbouncer"

@@ -82,6 +82,10 @@ suite "nginx two workers, one instance" busted_with jit \
 # lookup must not stall the worker (needs root; else the spec says why not).
 suite "nginx slow name server" busted_with jit \
   scripts/with-dns-stub.sh 2000 scripts/with-nginx.sh spec/nginx/dns.conf luajit /usr/bin/busted -o TAP spec/nginx
+# The scale harness (examples/scale, `make demo-scale`) at 50 connections,
+# 2 s a phase: it starts a cluster, PgBouncer and nginx of its own, measures
+# every phase, and leaves nothing behind (about 45 s).
+suite "nginx scale harness, smoke" spec/nginx/scale_smoke.sh
 # An app's own configuration specs, as a dbpool user writes them: they need
 # no server, so every DSN they could reach points at a closed port.
 suite "examples/spec lua5.4, no server" busted_with 5.4 \

@@ -158,7 +158,11 @@ local function open_replicas(name, options)
     local o = {}
     for k, v in pairs(options) do o[k] = v end
     o.dsn, o.replicas, o.role, o.policy = dsn, nil, nil, nil
-    pools[i] = core.open(o, nil, i)
+    -- Under nginx, like the primary: no connection in the master (workers
+    -- open min_idle from a timer, start_warming), and the replica's numbers
+    -- go to the instance's table, so stats and metrics count every worker.
+    pools[i] = core.open(o, not in_nginx, i)
+    if in_nginx then ngx_path.share(pools[i]) end
   end
   return pools
 end
@@ -196,7 +200,10 @@ function start_warming()
   ngx_path.start_publishing()
   for _, engine in pairs(engines) do
     ngx_path.resolve_soon(engine.pool)
-    for _, replica in ipairs(engine.replicas or {}) do ngx_path.resolve_soon(replica) end
+    for _, replica in ipairs(engine.replicas or {}) do
+      ngx_path.resolve_soon(replica)
+      if engine.options then ngx_path.keep_warm(replica, engine.options.min_idle) end
+    end
     if engine.options then ngx_path.keep_warm(engine.pool, engine.options.min_idle) end
     ngx_path.keep_sized(engine.pool)
   end
