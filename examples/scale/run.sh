@@ -42,6 +42,8 @@ if [ "${1:-}" = "" ] || [ "${1:-}" = --smoke ]; then
   # reserve_pool_size 10.  Its clients are the pools, not the 10,000 users
   # (those are nginx's): max_client_conn covers 2 workers x 35 + a reserve.
   # SCALE_PGB_MAX_CLIENT_CONN below 80 shows dbpool.budget refusing the start.
+  # The seed's primary (and so its standby, cloned from it): max_connections 200.
+  export DBPOOL_PG_MAX_CONNECTIONS=200
   export DBPOOL_PGB_DEFAULT_POOL_SIZE=35 DBPOOL_PGB_RESERVE_POOL_SIZE=10
   export DBPOOL_PGB_MAX_DB_CONNECTIONS=45 DBPOOL_PGB_MAX_CLIENT_CONN=${SCALE_PGB_MAX_CLIENT_CONN:-100}
   exec scripts/with-cluster.sh "$here/run.sh" --cluster
