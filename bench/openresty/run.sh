@@ -2,7 +2,8 @@
 # dbpool beside pgmoon (and other ways to wait) inside OpenResty, in one run.
 # wrk (2 threads, BENCH_CONNECTIONS connections) against Debian's nginx with
 # the Lua module, with 1 and with 2 workers, through the handlers of
-# bench_handlers.lua: `dbpool` (engine:query), `pgmoon` (pgmoon 1.17 over
+# bench_handlers.lua: `dbpool` (engine:query), `dbpool_prepared` (the same with
+# prepare_threshold = 1), `pgmoon` (pgmoon 1.17 over
 # cosockets with nginx's keepalive pool, from ../shared/third_party/pgmoon),
 # and the mechanism handlers of issue 8 (blocking, poll, thread).  Both pools
 # keep 32 connections per worker.  Queries: SELECT 1, a 20-row result and
@@ -16,7 +17,7 @@
 # Usage: scripts/with-pg.sh bench/openresty/run.sh      (after `make all`)
 # Environment: BENCH_DURATION (seconds per run, default 4), BENCH_RUNS
 # (default 3), BENCH_CONNECTIONS (default 32), BENCH_WORKERS (default "1 2"),
-# BENCH_HANDLERS (default "pgmoon dbpool"), BENCH_QUERIES (default
+# BENCH_HANDLERS (default "pgmoon dbpool dbpool_prepared"), BENCH_QUERIES (default
 # "select1 rows20 sleep2ms"), BENCH_YIELD_AFTER (dbpool's yield_after,
 # default 0), PGMOON_DIR (default ../shared/third_party/pgmoon).
 # Default total: about 3 minutes.  Prints the setup and Markdown tables on
@@ -31,7 +32,7 @@ duration=${BENCH_DURATION:-4}
 runs=${BENCH_RUNS:-3}
 connections=${BENCH_CONNECTIONS:-32}
 worker_counts=${BENCH_WORKERS:-1 2}
-handlers=${BENCH_HANDLERS:-pgmoon dbpool}
+handlers=${BENCH_HANDLERS:-pgmoon dbpool dbpool_prepared}
 queries=${BENCH_QUERIES:-select1 rows20 sleep2ms}
 PGMOON_DIR=$(cd "${PGMOON_DIR:-$root/../shared/third_party/pgmoon}" 2>/dev/null && pwd) || {
   echo "bench/openresty: pgmoon not found (set PGMOON_DIR)" >&2; exit 1; }
@@ -138,17 +139,22 @@ for w in $worker_counts; do
   done
 done
 # The issue's goals read as ratios to pgmoon in the same run.
-if [[ " $handlers " == *" pgmoon "* && " $handlers " == *" dbpool "* ]]; then
+if [[ " $handlers " == *" pgmoon "* ]]; then
   echo
-  echo "| workers | query | dbpool/pgmoon req/s | p99 dbpool - pgmoon ms | CPU/req dbpool/pgmoon |"
-  echo "|---|---|---|---|---|"
+  echo "| workers | query | handler | req/s vs pgmoon | p99 minus pgmoon's, ms | workers' CPU/req vs pgmoon | PostgreSQL's CPU/req vs pgmoon |"
+  echo "|---|---|---|---|---|---|---|"
   for w in $worker_counts; do
     for q in $queries; do
-      d=$w,$q,dbpool m=$w,$q,pgmoon
-      awk -v w="$w" -v q="$q" -v dr="$(median <<<"${rps[$d]}")" -v mr="$(median <<<"${rps[$m]}")" \
-          -v dp="$(median <<<"${p99[$d]}")" -v mp="$(median <<<"${p99[$m]}")" \
-          -v dc="$(median <<<"${cpu[$d]}")" -v mc="$(median <<<"${cpu[$m]}")" \
-        'BEGIN { printf "| %s | %s | %.2fx | %+.2f | %.2fx |\n", w, q, mr ? dr / mr : 0, dp - mp, mc ? dc / mc : 0 }'
+      for h in $handlers; do
+        [ "$h" != pgmoon ] || continue
+        d=$w,$q,$h m=$w,$q,pgmoon
+        awk -v w="$w" -v q="$q" -v h="$h" -v dr="$(median <<<"${rps[$d]}")" -v mr="$(median <<<"${rps[$m]}")" \
+            -v dp="$(median <<<"${p99[$d]}")" -v mp="$(median <<<"${p99[$m]}")" \
+            -v dc="$(median <<<"${cpu[$d]}")" -v mc="$(median <<<"${cpu[$m]}")" \
+            -v ds="$(median <<<"${scpu[$d]}")" -v ms="$(median <<<"${scpu[$m]}")" \
+          'BEGIN { printf "| %s | %s | %s | %.2fx | %+.2f | %.2fx | %.2fx |\n", w, q, h, mr ? dr / mr : 0, dp - mp,
+                   mc ? dc / mc : 0, ms ? ds / ms : 0 }'
+      done
     done
   done
 fi
