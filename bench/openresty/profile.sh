@@ -50,10 +50,10 @@ for q in $queries; do
     echo
     echo '```'
     perf report -i "$tmp/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
-      grep -E '^ +[0-9.]+%' | head -n 8
+      grep -E '^ +[0-9.]+%' | head -n 8 || true        # head closes the pipe early
     echo '--- top symbols'
     perf report -i "$tmp/perf.data" --stdio --no-children --sort dso,sym -g none 2>/dev/null |
-      grep -E '^ +[0-9.]+%' | head -n 12
+      grep -E '^ +[0-9.]+%' | head -n 12 || true
     echo '```'
   done
 done
