@@ -224,12 +224,36 @@ local function slot_sema(name)
   return sema
 end
 
+-- Waiters first, as QueuePool's queue is: a checkout that finds others of
+-- this worker waiting for the pool, or a returned connection on its way to
+-- one of them, waits behind them instead of taking the connection first.
+-- Else a steady stream of new requests takes every return, and the waiters
+-- lose again and again until pool_timeout (bench/results/scale.md).  A
+-- hand-off is a post to a waiter that has not run yet; it counts for at
+-- most SLOT_LOOK, so that one whose request was killed meanwhile holds
+-- nobody up for longer.
+local handoffs, handoff_until = {}, {}          -- pool name -> posts not yet taken, until when
+
 -- After a return: wake one waiter of that pool, if any (count() < 0 is the
 -- number of waiters, kept by nginx even for waiters that were killed).
 local function slot_freed(name)
   local sema = slot_semas[name]
-  if sema and sema:count() < 0 then sema:post(1) end
+  if sema and sema:count() < 0 then
+    sema:post(1)
+    handoffs[name] = (handoffs[name] or 0) + 1
+    handoff_until[name] = now() + SLOT_LOOK
+  end
 end
+
+-- M.queued(name, at) -> true when a new checkout of pool name must wait
+-- behind this worker's waiters (at: now(), the caller's clock reading).
+function M.queued(name, at)
+  local sema = slot_semas[name]
+  if sema == nil then return false end
+  if sema:count() < 0 then return true end
+  return (handoffs[name] or 0) > 0 and at < handoff_until[name]
+end
+local queued = M.queued
 
 local refill_if_due                   -- below: min_idle's timer
 -- A worker shutting down (nginx -s reload) opens nothing more: a connect in
@@ -384,17 +408,27 @@ end
 function M.connect(pool)
   if not can_yield("a checkout") then return pool:connect() end
   local since = now()
+  local name = pool:name()
   local pool_timeout, _, _, budget = pool:timing()
   local work_deadline = since + budget          -- connects: the core's budget
-  local conn, msg, err = try_once(pool, nil, work_deadline)
-  if conn or err.kind ~= "again" then return conn, msg, err end
+  local conn, msg, err
+  if not queued(name, since) then
+    conn, msg, err = try_once(pool, nil, work_deadline)
+    if conn or err.kind ~= "again" then return conn, msg, err end
+  end
   local deadline = since + pool_timeout
   pool:note_wait()
-  local sema = slot_sema(pool:name())
+  local sema = slot_sema(name)
   local look = 0
   repeat
     look = look + 1
-    if sema then sema:wait(SLOT_LOOK) else sleep(delay_for(look)) end
+    if sema then
+      if sema:wait(SLOT_LOOK) and (handoffs[name] or 0) > 0 then   -- posted: a hand-off taken
+        handoffs[name] = handoffs[name] - 1
+      end
+    else
+      sleep(delay_for(look))
+    end
     conn, msg, err = try_once(pool, since, work_deadline)
     if conn or err.kind ~= "again" then return conn, msg, err end
   until now() >= deadline
@@ -468,9 +502,10 @@ if fast then
   function M.query(pool, sql, ...)
     if not YIELDABLE[phase_now()] or exiting() then return SLOW end
     local info = fast_info(pool)
-    if not info or info.slow or not plain_sql(sql)
-        or (resolved_until[info.name] or 0) <= api.now() then
-      return SLOW
+    if not info or info.slow or not plain_sql(sql) then return SLOW end
+    local at = api.now()
+    if (resolved_until[info.name] or 0) <= at or queued(info.name, at) then
+      return SLOW                        -- a lookup to make, or waiters to go first
     end
     local n = select("#", ...)
     local call = take_call(info)

@@ -354,6 +354,30 @@ function app.big_result()
   end)
 end
 
+-- A request waits for SLOT's one connection; it is returned, and in the
+-- same turn of the event loop a new request asks for it: the waiter must
+-- get it first (QueuePool's order), the newcomer after.
+function app.slot_fair()
+  serve(function()
+    local e = dbpool.get("SLOT")
+    local order = {}
+    local holder = assert(e:connect())
+    local waiter = ngx.thread.spawn(function()
+      local rows, msg = e:query("SELECT 'waiter' AS who")
+      order[#order + 1] = rows and rows[1].who or ("waiter: " .. tostring(msg))
+    end)
+    ngx.sleep(0.05)                                -- the waiter waits by now
+    holder:close()                                 -- wakes it; it runs at the next turn
+    local newcomer = ngx.thread.spawn(function()   -- runs at once, before the waiter
+      local rows, msg = e:query("SELECT 'newcomer' AS who")
+      order[#order + 1] = rows and rows[1].who or ("newcomer: " .. tostring(msg))
+    end)
+    assert(ngx.thread.wait(waiter))
+    assert(ngx.thread.wait(newcomer))
+    return order
+  end)
+end
+
 function app.slot_use()
   serve(function() return first_value(dbpool.get("SLOT"):query("SELECT pg_backend_pid() AS pid")) end)
 end

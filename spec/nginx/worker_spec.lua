@@ -109,6 +109,12 @@ describe("one nginx worker, concurrent requests", function()
     assert.is_true(wakes >= 3, ("%d wakes while sending 16 MB"):format(wakes))
   end)
 
+  it("hands a returned connection to the waiting request before a newer one", function()
+    local r = answer(client.start("/slot/fair"))
+    assert.is_nil(r.error, r.error)
+    assert.are.same({ "waiter", "newcomer" }, r.result)
+  end)
+
   it("reads a result far bigger than one read of the socket without waiting out the wake cap", function()
     local r = answer(client.start("/big/result?n=40000", 60))
     assert.is_nil(r.error, r.error)
