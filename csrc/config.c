@@ -22,7 +22,9 @@ const dbp_option dbp_options[] = {
      "an integer >= 0 (0 = no limit), or \"auto\""},
     {"auto", DBP_OPT_TABLE, 0, NOBOUND, "a table {min=, max=, interval=}"},
     {"auto.min", DBP_OPT_INT, OFF(auto_min), 1, INT_MAX, false, "an integer >= 1"},
-    {"auto.max", DBP_OPT_INT, OFF(auto_max), 1, INT_MAX, false, "an integer >= 1"},
+    /* 1,000,000 as pool:size_limit's: an nginx instance multiplies it by its
+     * worker count, which must not overflow an int. */
+    {"auto.max", DBP_OPT_INT, OFF(auto_max), 1, 1000000, false, "an integer from 1 to 1000000"},
     {"auto.interval", DBP_OPT_NUMBER, OFF(auto_interval), 0.01, 86400, false,
      "a number of seconds between 0.01 and 86400"},
     {"max_overflow", DBP_OPT_INT, OFF(max_overflow), 0, INT_MAX, true,

@@ -242,11 +242,16 @@ static DBP_HOT dbp_slot *idle_pop_locked(dbp_pool *p)
 }
 
 /* Returns are kept up to cfg.pool_size idle: under pool_size = "auto" that
- * is auto.max, and the sizing step trims idle connections above the size
- * gradually instead (docs/decisions.md). */
+ * is auto.max, or dbpool.budget's allowance when that is lower, and the
+ * sizing step trims idle connections above the size gradually instead
+ * (docs/decisions.md). */
 static inline int idle_full_locked(const dbp_pool *p)
 {
-    return p->cfg.pool_size > 0 && p->n_idle >= p->cfg.pool_size;
+    int keep = p->cfg.pool_size;
+
+    if (p->autosize != NULL && p->autosize->limit > 0 && p->autosize->limit < keep)
+        keep = p->autosize->limit;
+    return keep > 0 && p->n_idle >= keep;
 }
 
 static inline void waiter_remove_locked(dbp_pool *p, waiter *w)

@@ -16,7 +16,12 @@
 
 int has_capacity_locked(const dbp_pool *p)
 {
-    return p->total < dbp_config_capacity(&p->cfg);
+    if (p->total >= dbp_config_capacity(&p->cfg))
+        return 0;
+    /* pool_size = "auto" under dbpool.budget's allowance: no more open than
+     * it allows, plus max_overflow, whatever auto.max says. */
+    return p->autosize == NULL || p->autosize->limit <= 0 || p->cfg.max_overflow < 0 ||
+           p->total < p->autosize->limit + p->cfg.max_overflow;
 }
 
 bool reserve_locked(dbp_pool *p)

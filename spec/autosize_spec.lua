@@ -178,6 +178,18 @@ describe("pool_size = \"auto\"", function()
     assert.is_true(e.pool:size() <= 3, "size " .. e.pool:size() .. " under the limit 3")
   end)
 
+  it("opens and keeps no more than the budget's limit allows, whatever auto.max says", function()
+    local e = helper.engine { pool_size = "auto", auto = { min = 1, max = 5, interval = 60 },
+                              max_overflow = 1, pool_timeout = 0.2 }
+    e.pool:size_limit(1)
+    local held = { assert(e:connect()), assert(e:connect()) }
+    local conn, msg = e:connect()                  -- 1 + max_overflow 1 are open
+    assert.is_nil(conn)
+    assert.matches("QueuePool limit of size 1 overflow 1 reached", msg, 1, true)
+    for _, c in ipairs(held) do c:close() end
+    assert.are.equal(1, e.pool:checkedin(), "returns kept up to the limit, not auto.max")
+  end)
+
   it("is refused by the production policy when max_overflow < 2 x auto.max", function()
     local ok, violations = dbpool.check({ name = "x", dsn = "y", pool_size = "auto",
       auto = { min = 10, max = 15 }, max_overflow = 20 }, "production")

@@ -1,11 +1,15 @@
 -- engine:query's FFI path (lua/dbpool/fastpath.lua, csrc/ffi_call.c): under
 -- LuaJIT outside nginx, engine:query goes through it, blocking; these specs
--- hold it to the classic binding's answers (spec/fastpath_cases.lua), the
+-- hold it to the classic binding's answers (spec/nginx/fastpath_cases.lua), the
 -- same counters, and to leaving to the classic path what it cannot do
 -- exactly.  Under nginx, spec/nginx/worker_spec.lua does the same through
 -- the yielding path.  Lua 5.4 has no FFI: there the specs are pending.
 local dbpool = require "dbpool"
 local helper = require "helper"
+-- The cases live with the nginx app, which runs them too (nginx serves a
+-- copy of spec/nginx only).
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec"
+package.path = here .. "/nginx/?.lua;" .. package.path
 local cases = require "fastpath_cases"
 
 describe("engine:query through LuaJIT's FFI", function()

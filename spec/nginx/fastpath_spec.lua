@@ -1,7 +1,7 @@
 -- spec/nginx/fastpath_spec.lua: issue 19's request path inside nginx.
 -- engine:query goes through LuaJIT's FFI (lua/dbpool/fastpath.lua and the
 -- FFI part of lua/dbpool/ngx.lua) and answers exactly as the classic
--- binding does (spec/fastpath_cases.lua); a request killed mid-statement on
+-- binding does (spec/nginx/fastpath_cases.lua); a request killed mid-statement on
 -- it loses no slot.  Runs only under scripts/with-nginx.sh
 -- spec/nginx/nginx.conf; defines no test otherwise.
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec/nginx"

@@ -255,7 +255,7 @@ end
 
 -- ===== engine:query through LuaJIT's FFI (issue 19) =========================
 
--- Every case of spec/fastpath_cases.lua through engine:query (the FFI path
+-- Every case of spec/nginx/fastpath_cases.lua through engine:query (the FFI path
 -- when it can) and through a Conn's conn:query (the classic path).
 function app.fastpath()
   serve(function()

@@ -1,4 +1,4 @@
--- spec/fastpath_cases.lua: statements that engine:query's FFI path
+-- spec/nginx/fastpath_cases.lua: statements that engine:query's FFI path
 -- (lua/dbpool/fastpath.lua) and the classic binding must answer alike,
 -- and the comparison, for spec/fastpath_spec.lua (LuaJIT outside nginx)
 -- and spec/nginx/test_app.lua's /fastpath (inside nginx).
