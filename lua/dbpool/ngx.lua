@@ -558,17 +558,25 @@ local warmed = {}                    -- pool name -> the pool this worker's time
 
 -- Up to min_idle connections checked out (idle ones first, then new ones,
 -- never waiting) and all returned: the pool then holds min_idle idle.
+-- Each run schedules the next (not ngx.timer.every): the chain ends when the
+-- engine is removed or replaced, and no timer keeps its pool alive.
 local function warm(premature, pool, min_idle)
-  if premature or exiting() or warmed[pool:name()] ~= pool or pool:checkedin() >= min_idle then
-    return
+  local name = pool:name()
+  if premature or exiting() or warmed[name] ~= pool then return end
+  if pool:checkedin() < min_idle then
+    local held = {}
+    for i = 1, min_idle do
+      local conn = try_once(pool)
+      if not conn then break end
+      held[i] = conn
+    end
+    for _, conn in ipairs(held) do conn:close() end
   end
-  local held = {}
-  for i = 1, min_idle do
-    local conn = try_once(pool)
-    if not conn then break end
-    held[i] = conn
+  local ok, err = ngx.timer.at(REFILL_EVERY, warm, pool, min_idle)
+  if not ok then
+    warmed[name] = nil
+    ngx.log(ngx.WARN, "dbpool: engine ", name, ": no timer for min_idle: ", err)
   end
-  for _, conn in ipairs(held) do conn:close() end
 end
 
 -- M.keep_warm(pool, min_idle): from this worker's next turn of the event
@@ -581,7 +589,6 @@ function M.keep_warm(pool, min_idle)
   end
   warmed[name] = pool
   local ok, err = ngx.timer.at(0, warm, pool, min_idle)
-  if ok then ok, err = ngx.timer.every(REFILL_EVERY, warm, pool, min_idle) end
   if not ok then
     warmed[name] = nil
     ngx.log(ngx.WARN, "dbpool: engine ", name, ": no timer for min_idle: ", err)
@@ -602,12 +609,18 @@ end
 local sized = {}                     -- pool name -> the pool this worker's timer sizes
 local worker_id = ngx.worker and ngx.worker.id or function() return nil end
 
-local function size_step(premature, pool)
+-- Each step schedules the next, as warm does: removing the engine ends it.
+local function size_step(premature, pool, interval)
   local name = pool:name()
   if sized[name] ~= pool then return end
   -- A worker that stops (nginx -s reload) hands the lease on at once.
   if premature or exiting() then return pool:autosize_leave() end
   if pool:autosize_step(worker_id()) then start_refill(pool, name) end
+  local ok, err = ngx.timer.at(interval, size_step, pool, interval)
+  if not ok then
+    sized[name] = nil
+    ngx.log(ngx.WARN, "dbpool: engine ", name, ": no timer for pool_size = \"auto\": ", err)
+  end
 end
 
 -- M.keep_sized(pool): from this worker's next turn of the event loop on,
@@ -617,8 +630,7 @@ function M.keep_sized(pool)
   local name, interval = pool:name(), pool:autosize_interval()
   if interval <= 0 or sized[name] or phase_now() == "init" then return false end
   sized[name] = pool
-  local ok, err = ngx.timer.at(0, size_step, pool)
-  if ok then ok, err = ngx.timer.every(interval, size_step, pool) end
+  local ok, err = ngx.timer.at(0, size_step, pool, interval)
   if not ok then
     sized[name] = nil
     ngx.log(ngx.WARN, "dbpool: engine ", name, ": no timer for pool_size = \"auto\": ", err)

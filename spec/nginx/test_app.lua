@@ -378,6 +378,25 @@ function app.slot_fair()
   end)
 end
 
+-- Engines with min_idle and pool_size = "auto" made in this worker and
+-- removed, n times: their timers must end with them.
+function app.timer_churn()
+  local n = math.max(1, math.min(tonumber(ngx.var.arg_n) or 30, 200))
+  serve(function()
+    local dsn = os.getenv("DBPOOL_TEST_DSN")
+    local before = ngx.timer.pending_count()
+    for _ = 1, n do
+      dbpool.engine { name = "CHURN", dsn = dsn, pool_size = "auto", min_idle = 1,
+                      auto = { min = 1, max = 2, interval = 0.05 }, max_overflow = 0,
+                      application_name = "dbpool-nginx-spec" }
+      ngx.sleep(0.01)                              -- its timers have started
+      dbpool.remove("CHURN")
+    end
+    ngx.sleep(1.2)                                 -- every chain's next run has come
+    return { n = n, before = before, after = ngx.timer.pending_count() }
+  end)
+end
+
 function app.slot_use()
   serve(function() return first_value(dbpool.get("SLOT"):query("SELECT pg_backend_pid() AS pid")) end)
 end

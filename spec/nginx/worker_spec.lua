@@ -109,6 +109,14 @@ describe("one nginx worker, concurrent requests", function()
     assert.is_true(wakes >= 3, ("%d wakes while sending 16 MB"):format(wakes))
   end)
 
+  it("ends the timers of engines removed in the worker", function()
+    local r = answer(client.start("/timer/churn?n=30", 30))
+    assert.is_nil(r.error, r.error)
+    local v = r.result
+    assert.is_true(v.after <= v.before + 2,
+      ("%d pending timers after %d engines made and removed, %d before"):format(v.after, v.n, v.before))
+  end)
+
   it("hands a returned connection to the waiting request before a newer one", function()
     local r = answer(client.start("/slot/fair"))
     assert.is_nil(r.error, r.error)
