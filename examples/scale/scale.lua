@@ -10,8 +10,12 @@
 --   GET /metrics        dbpool.metrics(): Prometheus text
 --
 -- Every answer carries X-Elapsed (seconds since nginx read the request) and
--- X-Deadline (the most this route may take by the timeouts below), so that
--- load.lua can check that no request waited past its deadline.
+-- X-Deadline (the most this route may take by the timeouts below).  The app
+-- also counts every answer itself (shared dict `scale`): a latency histogram,
+-- the answers past their deadline and the slowest, per worker.  wrk sees only
+-- the answers that arrive before it stops; these counts include the ones
+-- that end after it has gone (at 10,000 connections a quarter of all, and
+-- the ones that waited longest), and run.sh reports them.
 local dbpool = require "dbpool"
 local json = require("cjson").new()
 
@@ -44,7 +48,9 @@ M.options = {
   breaker = { failures = 5, cooldown = 2 },
   application_name = "dbpool-scale",
 }
-M.workers = 2                       -- worker_processes in nginx.conf
+-- worker_processes, as run.sh passed it to nginx (scripts/nginx-start.sh's
+-- @WORKERS@): dbpool.budget multiplies the pools by it.
+M.workers = nil                     -- set by M.init from DBPOOL_NGINX_WORKERS
 M.reserve = 10                      -- PgBouncer clients beyond the pools: run.sh's console queries
 
 -- What a route may take at most, from these options: a read may try the
@@ -95,6 +101,11 @@ local function check_budget(engine)
 end
 
 function M.init()
+  M.workers = tonumber(env("DBPOOL_NGINX_WORKERS"))
+  if not M.workers or M.workers < 1 or M.workers % 1 ~= 0 then
+    error("examples/scale: DBPOOL_NGINX_WORKERS must be a worker count (run.sh resolves auto), got "
+          .. tostring(os.getenv("DBPOOL_NGINX_WORKERS")), 0)
+  end
   local options = {}
   for k, v in pairs(M.options) do options[k] = v end
   options.dsn = env("DBPOOL_PGB_DSN")
@@ -116,26 +127,46 @@ local function count(key)
   if not ok then ngx.log(ngx.WARN, "scale: counter ", key, ": ", err) end
 end
 
-local function reply(status, body, deadline)
+-- The latency histogram: bucket k holds answers of (10^((k-1)/20),
+-- 10^(k/20)] ms, 20 a decade (each 12% wide), k = 0 for 1 ms or less and
+-- LAT_TOP for more than 10^(LAT_TOP/20) ms = 63 s.  Keys "lat:<k>".
+local LAT_STEP, LAT_TOP = 20, 97
+
+-- elapsed (s) into the histogram, the route's late count and this worker's
+-- slowest.  A worker runs one handler at a time and nothing here yields, so
+-- its own max key needs no lock.
+local function record(route, elapsed, deadline)
+  local ms = elapsed * 1000
+  local k = ms <= 1 and 0 or math.min(LAT_TOP, math.ceil(LAT_STEP * math.log10(ms) - 1e-9))
+  count("lat:" .. k)
+  if elapsed > deadline then count("late_" .. route) end
+  local key = "max_ms:" .. ngx.worker.id()
+  if ms > (counts:get(key) or 0) then counts:set(key, ms) end
+end
+
+local function reply(route, status, body, deadline)
   ngx.update_time()
   ngx.status = status
-  ngx.header["X-Elapsed"] = ("%.4f"):format(ngx.now() - ngx.req.start_time())
+  local elapsed = ngx.now() - ngx.req.start_time()
+  record(route, elapsed, deadline)
+  ngx.header["X-Elapsed"] = ("%.4f"):format(elapsed)
   ngx.header["X-Deadline"] = ("%.2f"):format(deadline)
   ngx.header.content_type = "application/json"
   ngx.say(json.encode(body))
 end
 
 -- A request's outcome: 200 with rows; 503 with the error's kind when dbpool
--- gave up (timeout, circuit_open, connect, query_timeout, ...).
+-- gave up (timeout, circuit_open, connect, query_timeout, ...), counted as
+-- "failed_<route>_<kind>" (route: read or write).
 local function answer(route, deadline, rows, msg, err)
   if rows then
     count("ok_" .. route)
-    return reply(200, rows, deadline)
+    return reply(route, 200, rows, deadline)
   end
   local kind = type(err) == "table" and err.kind or "error"
-  count("failed_" .. tostring(kind))
+  count("failed_" .. route .. "_" .. tostring(kind))
   ngx.log(ngx.INFO, "scale: ", msg)
-  return reply(503, { error = tostring(msg), kind = kind }, deadline)
+  return reply(route, 503, { error = tostring(msg), kind = kind }, deadline)
 end
 
 -- The statements; each function gets a checked-out connection.
@@ -179,7 +210,9 @@ end
 
 -- The instance's rows for one pool (every worker), with the histograms' raw
 -- buckets kept: run.sh takes the wait p95 of one level from the difference
--- of two snapshots.
+-- of two snapshots.  With ?reset_max=1 the workers' slowest-answer keys are
+-- cleared after they are read: run.sh asks so at a phase's start, when the
+-- previous phase's requests have all ended, so a phase's max is its own.
 function M.stats()
   local engine = M.engine
   local out = { pools = {}, counts = {}, deadline = M.deadline, options = M.options,
@@ -192,7 +225,14 @@ function M.stats()
     out.pools["replica" .. i] = require("dbpool.ngx").instance_rows(pool, true) or pool:stats()
   end
   out.bounds = require("dbpool.core").hist_bounds()   -- the buckets' upper bounds (s)
+  out.workers = M.workers
+  out.latency = { step = LAT_STEP, top = LAT_TOP }   -- the app's histogram (record above)
   for _, key in ipairs(counts:get_keys(0)) do out.counts[key] = counts:get(key) end
+  if ngx.var.arg_reset_max == "1" then
+    for _, key in ipairs(counts:get_keys(0)) do
+      if key:match("^max_ms:") then counts:delete(key) end
+    end
+  end
   ngx.header.content_type = "application/json"
   ngx.say(json.encode(out))
 end
