@@ -195,13 +195,21 @@ static void test_steps(void)
     is_int(dbp_pool_take_resizes(p, &r, 1, &lost), 1, "echo_pool keeps the records for the log");
     ok(r.from == 1 && r.to == 8 && r.processes == 1, "... oldest first: 1 -> 8, one process");
     dbp_pool_autosize_limit(p, 3);
-    for (int i = 0; i < 8; i++)
+    /* The budget's limit bounds capacity too: 3 + max_overflow 2, not
+     * auto.max + 2, and returns are kept up to 3. */
+    for (int i = 0; i < 5; i++)
         if (dbp_pool_checkout(p, &held[i], &err) != DBP_OK)
             bail_out("checkout %d: %s", i, err.message);
-    for (int i = 0; i < 8; i++)
+    dbp_slot *more = NULL;
+    is_int(dbp_pool_try_checkout(p, &more, &err), DBP_AGAIN,
+           "the budget's limit 3 + max_overflow 2: a 6th checkout must wait");
+    for (int i = 0; i < 5; i++)
         dbp_pool_release(p, held[i]);
+    dbp_pool_counts counts;
+    dbp_pool_counts_get(p, &counts);
+    is_int(counts.checkedin, 3, "returns kept up to the limit 3, the rest closed");
     dbp_pool_autosize_step(p, &r);
-    is_int(r.to, 3, "a burst of 8 with the budget's limit 3: size 3");
+    is_int(r.to, 3, "a burst of 5 with the budget's limit 3: size 3");
     dbp_pool_free(p);
 }
 
