@@ -144,19 +144,27 @@ local function sema_of(conn) return sema_by(watch, conn) end
 
 -- Waits for a sent statement: up to yield_after in the worker, then yields
 -- until the socket is ready (or polls).  A wake may be spurious: look again.
+-- One wait for a statement's socket: on its semaphore, at most WAKE_CAP,
+-- or (no semaphore) the next look of the polling back-off.  Returns the
+-- looks made so far.
+local function await_socket(sema, look)
+  if sema then
+    local _, why = sema:wait(WAKE_CAP)
+    if why == "timeout" then M.cap_expiries = M.cap_expiries + 1 end
+    return look
+  end
+  look = look + 1
+  sleep(delay_for(look))
+  return look
+end
+
 local function wait_result(conn, bound)
   local rows, msg, err = collect(conn, bound)
   if rows ~= false then return rows, msg, err end
   local sema = sema_of(conn)
   local look = 0
   while rows == false do
-    if sema then
-      local _, why = sema:wait(WAKE_CAP)
-      if why == "timeout" then M.cap_expiries = M.cap_expiries + 1 end
-    else
-      look = look + 1
-      sleep(delay_for(look))
-    end
+    look = await_socket(sema, look)
     rows, msg, err = collect(conn, 0)
   end
   return rows, msg, err
@@ -472,13 +480,7 @@ if fast then
     local sema = sema_by(ffi_watch, c)
     local look = 0
     repeat
-      if sema then
-        local _, cause = sema:wait(WAKE_CAP)
-        if cause == "timeout" then M.cap_expiries = M.cap_expiries + 1 end
-      else
-        look = look + 1
-        sleep(delay_for(look))
-      end
+      look = await_socket(sema, look)
       st = api.collect(c, 0)
     until st ~= AGAIN
     return st
