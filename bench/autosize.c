@@ -1,18 +1,32 @@
-/* autosize.c: pool_size = "auto" against a fixed pool of the same max,
- * under a load that steps from 1 to 50 to 5 concurrent workers (threads).
+/* autosize.c: pool_size = "auto" against a fixed pool of the same max
+ * (issue 22), under a load that steps from 1 to 50 to 5 concurrent workers
+ * (threads).
  *
  * Each worker loops: checkout, SELECT pg_sleep(0.005) (a 5 ms hold), return,
- * 5 ms of think time.  The same load runs twice on one server, first
- * against pool_size = "auto" (auto = {min = 1, max = 50, interval = 1}),
- * then against pool_size = 50; both with max_overflow = 10 and pool_timeout
- * = 5.  The main thread samples the connections the pool holds (open or
- * opening) every 10 ms; every checkout's wait is recorded exactly.  Prints a
- * Markdown report (make bench-autosize writes it to
- * bench/results/autosize.md):
- *   autosize [SECONDS]    SECONDS per pool, default 85: 15% at 1 worker,
- *                         40% at 50, 45% at 5 */
+ * 5 ms of think time; the load is 15% of a run at 1 worker, 40% at 50, 45%
+ * at 5.  Two scenarios, each a series of runs on one server:
+ *   over   capacity 20 + 5 for 50 workers, pool_timeout 0.05 s: the 50-worker
+ *          phase queues all the time and the step from 1 to 50 opens 24
+ *          connections at once, so waits and timeouts happen in both pools;
+ *   within capacity 50 + 10, pool_timeout 5 s: nobody waits for capacity,
+ *          only for connects.
+ * In each, "auto" is pool_size = "auto" with auto = {min = 1, max = M,
+ * interval = 1} and "fixed" is pool_size = M (M = 20 or 50), the same
+ * max_overflow and pool_timeout.  Runs alternate ABBA (auto, fixed, fixed,
+ * auto, ...) so that a machine getting busier or quieter weighs on both.
+ *
+ * Per run: the connections the pool holds (open or opening), sampled every
+ * 10 ms and averaged over the run and each phase; the pool's counters
+ * (checkouts, waits, timeouts, connects, resizes, resize_closes); every
+ * checkout's wait, exact (checkout call to connection in hand or to the
+ * timeout: a timed-out wait counts with its length).  Prints a Markdown
+ * report: each run, then each scenario's medians, ratios and verdict
+ * (make bench-autosize writes it to bench/results/autosize.md).
+ *   autosize [SECONDS [ROUNDS]]   SECONDS per run (default 45), ROUNDS
+ *                                 runs of each pool per scenario (default 3) */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +40,23 @@
 
 #define WORKERS 50
 #define PHASES 3
+#define MAX_ROUNDS 15
 
 static const int phase_workers[PHASES] = {1, 50, 5};
 static const double phase_share[PHASES] = {0.15, 0.40, 0.45};
 static const dbp_statement hold_query = {.sql = "SELECT pg_sleep(0.005)"};
+
+typedef struct scenario {
+    const char *name, *what;
+    int max, max_overflow;
+    double pool_timeout;   /* seconds */
+} scenario;
+
+static const scenario scenarios[] = {
+    {"over", "capacity 20 + 5 for 50 workers, pool_timeout 0.05 s", 20, 5, 0.05},
+    {"within", "capacity 50 + 10 for 50 workers, pool_timeout 5 s", 50, 10, 5},
+};
+#define SCENARIOS (int)(sizeof scenarios / sizeof scenarios[0])
 
 typedef struct waits {
     double *v;            /* seconds */
@@ -41,7 +68,6 @@ typedef struct worker {
     dbp_pool *pool;
     int index;
     waits w;
-    long failures;
 } worker;
 
 static atomic_int active;          /* workers with index < active run */
@@ -71,19 +97,19 @@ static void add_wait(waits *w, double v)
     w->v[w->n++] = v;
 }
 
-/* One checkout, the hold and the return; the wait recorded. */
+/* One checkout, the hold and the return; the wait recorded, also when it
+ * ended in a timeout (counted by the pool). */
 static void cycle(worker *me)
 {
     dbp_slot *s;
     dbp_result *r;
     dbp_error err;
     double t0 = now_s();
+    dbp_status st = dbp_pool_checkout(me->pool, &s, &err);
 
-    if (dbp_pool_checkout(me->pool, &s, &err) != DBP_OK) {
-        me->failures++;                   /* a timeout: counted by the pool too */
-        return;
-    }
     add_wait(&me->w, now_s() - t0);
+    if (st != DBP_OK)
+        return;
     if (dbp_slot_exec(me->pool, s, &hold_query, &r, &err) == DBP_OK)
         dbp_result_free(r);
     dbp_pool_release(me->pool, s);
@@ -104,39 +130,38 @@ static void *work(void *arg)
     return NULL;
 }
 
-static dbp_pool *make_pool(const char *dsn, bool autosize)
+static void check(dbp_status st, const dbp_error *err)
+{
+    if (st != DBP_OK) {
+        fprintf(stderr, "autosize: %s\n", err->message);
+        exit(1);
+    }
+}
+
+static dbp_pool *make_pool(const char *dsn, const scenario *sc, bool autosize)
 {
     dbp_config cfg;
     dbp_error err;
     dbp_pool *p = NULL;
-    dbp_status st;
 
     dbp_config_init(&cfg);
-    st = dbp_config_set_string(&cfg, dbp_option_find("name"), autosize ? "auto" : "fixed", &err);
-    if (st == DBP_OK)
-        st = dbp_config_set_string(&cfg, dbp_option_find("dsn"), dsn, &err);
-    if (st == DBP_OK && autosize) {
-        st = dbp_config_set_string(&cfg, dbp_option_find("pool_size"), "auto", &err);
-        if (st == DBP_OK)
-            st = dbp_config_set_number(&cfg, dbp_option_find("auto.max"), WORKERS, &err);
-        if (st == DBP_OK)
-            st = dbp_config_set_number(&cfg, dbp_option_find("auto.interval"), 1, &err);
-    } else if (st == DBP_OK) {
-        st = dbp_config_set_number(&cfg, dbp_option_find("pool_size"), WORKERS, &err);
+    check(dbp_config_set_string(&cfg, dbp_option_find("name"), autosize ? "auto" : "fixed", &err),
+          &err);
+    check(dbp_config_set_string(&cfg, dbp_option_find("dsn"), dsn, &err), &err);
+    if (autosize) {
+        check(dbp_config_set_string(&cfg, dbp_option_find("pool_size"), "auto", &err), &err);
+        check(dbp_config_set_number(&cfg, dbp_option_find("auto.max"), sc->max, &err), &err);
+        check(dbp_config_set_number(&cfg, dbp_option_find("auto.interval"), 1, &err), &err);
+    } else {
+        check(dbp_config_set_number(&cfg, dbp_option_find("pool_size"), sc->max, &err), &err);
     }
-    if (st == DBP_OK)
-        st = dbp_config_set_number(&cfg, dbp_option_find("max_overflow"), 10, &err);
-    if (st == DBP_OK)
-        st = dbp_config_set_number(&cfg, dbp_option_find("pool_timeout"), 5, &err);
-    if (st == DBP_OK)
-        st = dbp_config_finish(&cfg, &err);
-    if (st == DBP_OK)
-        st = dbp_pool_new(&cfg, &p, &err);
+    check(dbp_config_set_number(&cfg, dbp_option_find("max_overflow"), sc->max_overflow, &err),
+          &err);
+    check(dbp_config_set_number(&cfg, dbp_option_find("pool_timeout"), sc->pool_timeout, &err),
+          &err);
+    check(dbp_config_finish(&cfg, &err), &err);
+    check(dbp_pool_new(&cfg, &p, &err), &err);
     dbp_config_free(&cfg);
-    if (st != DBP_OK) {
-        fprintf(stderr, "autosize: %s\n", err.message);
-        exit(1);
-    }
     return p;
 }
 
@@ -149,11 +174,11 @@ static int cmp_double(const void *a, const void *b)
 typedef struct result {
     double held[PHASES];          /* time-average connections held, per phase */
     double held_all, max_held;
-    uint64_t checkouts, waits, timeouts, resizes;
-    double p99_wait, p999_wait, max_wait;
+    double checkouts, waits, timeouts, connects, resizes, closes;
+    double p99_wait, p999_wait, max_wait;   /* seconds */
 } result;
 
-/* The quantile q of every worker's waits, exact. */
+/* Every worker's waits, exact quantiles. */
 static void wait_quantiles(worker *ws, result *res)
 {
     size_t n = 0, k = 0;
@@ -210,47 +235,121 @@ static void run(dbp_pool *p, double seconds, result *res)
     for (int i = 0; i < WORKERS; i++)
         pthread_join(ws[i].tid, NULL);
     res->held_all = samples_all > 0 ? held_sum / samples_all : 0;
-    res->checkouts = dbp_metrics_checkouts(m);
-    res->waits = dbp_metrics_get(m, DBP_M_WAITS);
-    res->timeouts = dbp_metrics_get(m, DBP_M_TIMEOUTS);
-    res->resizes = dbp_metrics_get(m, DBP_M_RESIZES);
+    res->checkouts = (double)dbp_metrics_checkouts(m);
+    res->waits = (double)dbp_metrics_get(m, DBP_M_WAITS);
+    res->timeouts = (double)dbp_metrics_get(m, DBP_M_TIMEOUTS);
+    res->connects = (double)dbp_metrics_get(m, DBP_M_CONNECTS);
+    res->resizes = (double)dbp_metrics_get(m, DBP_M_RESIZES);
+    res->closes = (double)dbp_metrics_get(m, DBP_M_RESIZE_CLOSES);
     wait_quantiles(ws, res);
     for (int i = 0; i < WORKERS; i++)
         free(ws[i].w.v);
 }
 
-static void row(const char *name, const result *r)
+static void row(const char *label, const result *r)
 {
-    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.0f | %llu | %llu | %llu | %.3f | %.3f | %.3f | %llu |\n",
-           name, r->held_all, r->held[0], r->held[1], r->held[2], r->max_held,
-           (unsigned long long)r->checkouts, (unsigned long long)r->waits,
-           (unsigned long long)r->timeouts, r->p99_wait * 1e3, r->p999_wait * 1e3,
-           r->max_wait * 1e3, (unsigned long long)r->resizes);
+    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f | %.3f | %.3f | "
+           "%.1f | %.0f | %.0f |\n",
+           label, r->held_all, r->held[0], r->held[1], r->held[2], r->max_held, r->checkouts,
+           r->waits, r->timeouts, r->connects, r->p99_wait * 1e3, r->p999_wait * 1e3,
+           r->max_wait * 1e3, r->resizes, r->closes);
+}
+
+static void header(void)
+{
+    printf("| run | held, mean | held @1 | held @50 | held @5 | held, max | checkouts | waits | "
+           "timeouts | connects | p99 wait ms | p99.9 wait ms | max wait ms | resizes | "
+           "resize closes |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+}
+
+/* The median of the field at offset off over n results. */
+static double median(const result *rs, int n, size_t off)
+{
+    double v[MAX_ROUNDS];
+
+    for (int i = 0; i < n; i++)
+        v[i] = *(const double *)((const char *)&rs[i] + off);
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double sum(const result *rs, int n, size_t off)
+{
+    double s = 0;
+
+    for (int i = 0; i < n; i++)
+        s += *(const double *)((const char *)&rs[i] + off);
+    return s;
+}
+
+static void summary(const scenario *sc, const result *a, const result *f, int rounds)
+{
+    double ha = median(a, rounds, offsetof(result, held_all));
+    double hf = median(f, rounds, offsetof(result, held_all));
+    double ta = sum(a, rounds, offsetof(result, timeouts));
+    double tf = sum(f, rounds, offsetof(result, timeouts));
+    double pa = median(a, rounds, offsetof(result, p99_wait));
+    double pf = median(f, rounds, offsetof(result, p99_wait));
+    double ca = median(a, rounds, offsetof(result, connects));
+    double cf = median(f, rounds, offsetof(result, connects));
+    int fewer = 0, timeouts_ok = 0, p99_ok = 0;
+
+    for (int i = 0; i < rounds; i++) {
+        fewer += a[i].held_all < f[i].held_all;
+        timeouts_ok += a[i].timeouts <= f[i].timeouts;
+        p99_ok += a[i].p99_wait <= f[i].p99_wait;
+    }
+    printf("\n**%s** (%s), medians of %d runs each, auto against fixed:\n\n", sc->name, sc->what,
+           rounds);
+    printf("- held on average: %.1f against %.1f (%.2fx); fewer in %d of %d pairs\n", ha, hf,
+           hf > 0 ? ha / hf : 0, fewer, rounds);
+    printf("- timeouts, all runs: %.0f against %.0f; no more in %d of %d pairs\n", ta, tf,
+           timeouts_ok, rounds);
+    printf("- p99 wait: %.3f ms against %.3f ms (%.2fx); no worse in %d of %d pairs\n", pa * 1e3,
+           pf * 1e3, pf > 0 ? pa / pf : 0, p99_ok, rounds);
+    printf("- connects: %.0f against %.0f\n", ca, cf);
 }
 
 int main(int argc, char **argv)
 {
     const char *dsn = getenv("DBPOOL_TEST_DSN");
-    double seconds = argc > 1 ? atof(argv[1]) : 85;
-    result res[2];
-    dbp_pool *p;
+    double seconds = argc > 1 ? atof(argv[1]) : 45;
+    int rounds = argc > 2 ? atoi(argv[2]) : 3;
+    static result res[SCENARIOS][2][MAX_ROUNDS];   /* [scenario][auto, fixed][round] */
 
-    if (dsn == NULL || seconds <= 0) {
-        fprintf(stderr, "usage: DBPOOL_TEST_DSN=... autosize [SECONDS per pool, default 85]\n");
+    if (dsn == NULL || seconds <= 0 || rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "usage: DBPOOL_TEST_DSN=... autosize [SECONDS per run, default 45 "
+                        "[ROUNDS, 1..%d, default 3]]\n", MAX_ROUNDS);
         return 2;
     }
-    for (int i = 0; i < 2; i++) {
-        p = make_pool(dsn, i == 0);
-        run(p, seconds, &res[i]);
-        dbp_pool_free(p);
+    for (int s = 0; s < SCENARIOS; s++) {
+        for (int i = 0; i < 2 * rounds; i++) {
+            /* ABBA: auto, fixed, fixed, auto, auto, fixed, ... */
+            int fixed = (i % 4 == 1 || i % 4 == 2);
+            dbp_pool *p = make_pool(dsn, &scenarios[s], !fixed);
+            fprintf(stderr, "autosize: %s %s run %d\n", scenarios[s].name,
+                    fixed ? "fixed" : "auto", i / 2 + 1);
+            run(p, seconds, &res[s][fixed][i / 2]);
+            dbp_pool_free(p);
+        }
     }
-    printf("| pool | held, mean | held @1 | held @50 | held @5 | held, max | checkouts | "
-           "waits | timeouts | p99 wait ms | p99.9 wait ms | max wait ms | resizes |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    row("pool_size = \"auto\" (1..50, interval 1 s)", &res[0]);
-    row("pool_size = 50", &res[1]);
-    printf("\n%.0f s per pool: %.0f s at 1 worker, %.0f s at 50, %.0f s at 5; max_overflow 10, "
-           "pool_timeout 5 for both.\n", seconds, seconds * phase_share[0],
+    for (int s = 0; s < SCENARIOS; s++) {
+        const scenario *sc = &scenarios[s];
+        char label[96];
+
+        printf("\n### %s: %s\n\n", sc->name, sc->what);
+        header();
+        for (int i = 0; i < rounds; i++) {
+            snprintf(label, sizeof label, "auto (1..%d, interval 1 s) #%d", sc->max, i + 1);
+            row(label, &res[s][0][i]);
+            snprintf(label, sizeof label, "fixed (pool_size %d) #%d", sc->max, i + 1);
+            row(label, &res[s][1][i]);
+        }
+        summary(sc, res[s][0], res[s][1], rounds);
+    }
+    printf("\n%.0f s per run: %.0f s at 1 worker, %.0f s at 50, %.0f s at 5; runs in ABBA order; "
+           "a pair is auto #i with fixed #i.\n", seconds, seconds * phase_share[0],
            seconds * phase_share[1], seconds * phase_share[2]);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "pool_internal.h"
 #include "shstats.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -100,23 +101,46 @@ static dbp_slot *oldest_idle_locked(const dbp_pool *p)
     return best;
 }
 
-/* Takes off the idle list what is above the size, at most a quarter of the
- * connections (at least one) per step, and returns it linked by next for
- * closing; the capacity is given back. */
+/* How many connections were spare in each of the last
+ * DBP_AUTO_SPARE_WINDOWS windows (no checkout of any of them left fewer
+ * idle); starts the next window's count. */
+static int take_spare_locked(auto_state *a)
+{
+    int spare = a->idle_low;
+
+    for (int i = 0; i < DBP_AUTO_SPARE_WINDOWS - 1; i++)
+        if (a->idle_low_before[i] < spare)
+            spare = a->idle_low_before[i];
+    for (int i = DBP_AUTO_SPARE_WINDOWS - 2; i > 0; i--)
+        a->idle_low_before[i] = a->idle_low_before[i - 1];
+    a->idle_low_before[0] = a->idle_low;
+    a->idle_low = INT_MAX;
+    return spare;
+}
+
+/* Takes off the idle list what is above the size and was spare in each of
+ * the last windows, at most a quarter of the connections (at least one)
+ * per step, and returns it linked by next for closing; the capacity is
+ * given back.  Connections a recent checkout needed are kept even above
+ * the size, as a fixed pool of pool_size = auto.max would keep them:
+ * closing them would only make the next peak reconnect. */
 static dbp_slot *trim_locked(dbp_pool *p, int *closed)
 {
     int quarter = p->total / 4 > 1 ? p->total / 4 : 1;
-    int n = p->total - p->size;
+    int n = p->total - p->size, spare = take_spare_locked(p->autosize);
     dbp_slot *list = NULL;
 
     if (n > quarter)
         n = quarter;
+    if (n > spare)
+        n = spare;
     if (n > p->n_idle)
         n = p->n_idle;
     for (*closed = 0; *closed < n; (*closed)++) {
         dbp_slot *s = oldest_idle_locked(p);
         slot_set_state_locked(p, s, SLOT_IN_USE);   /* off the idle list, ours */
         give_back_locked(p, 1, s->epoch);
+        dbp_metrics_inc_locked(&p->metrics, DBP_M_RESIZE_CLOSES);
         s->next = list;
         list = s;
     }

@@ -12,7 +12,9 @@
  * status() and overflow() report) becomes that at once; growing is then
  * done ahead of demand by the min_idle refill path (refill.c's thread, an
  * nginx worker's timer), shrinking by closing idle connections above the
- * size, oldest first, at most a quarter of the pool per step.  Capacity
+ * size that no checkout of the last DBP_AUTO_SPARE_WINDOWS windows needed
+ * (each window's idle low-water mark),
+ * oldest first, at most a quarter of the pool per step.  Capacity
  * stays auto.max + max_overflow throughout.
  *
  * Who runs the step: the refill thread (refill.c) for every auto pool of a
@@ -31,6 +33,10 @@
 
 /* In-use counts told apart for the p99 burst; more counts as this minus 1. */
 #define DBP_AUTO_BUCKETS 1024
+/* Windows in a row (the step's and those before it) that must all have
+ * left a connection spare before a step closes it: a steady load whose
+ * peaks move from window to window keeps what its recent peaks used. */
+#define DBP_AUTO_SPARE_WINDOWS 3
 /* Resizes kept for dbpool.log until a Lua state reports them (echo_pool). */
 #define DBP_AUTO_LOG 16
 
@@ -64,8 +70,9 @@ int dbp_autosize_floor(const dbp_config *cfg);
 
 /* One sizing step of p (pool_size = "auto"; does nothing and returns false
  * for other pools): measures the window since the previous step, sets the
- * size, closes idle connections above it (oldest first, at most a quarter of
- * the pool), counts a resize when the size changed and, with echo_pool,
+ * size, closes idle connections above it that no checkout of the last
+ * DBP_AUTO_SPARE_WINDOWS windows needed (oldest first, at most a quarter of the pool; each counted in
+ * resize_closes), counts a resize when the size changed and, with echo_pool,
  * keeps the record for dbp_pool_take_resizes.  *out (may be NULL) gets the
  * record.  Returns true when the pool holds fewer connections than its
  * size: the caller then has the refill path grow it (dbp_refill_request,

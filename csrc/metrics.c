@@ -5,7 +5,7 @@ const char *const dbp_counter_names[DBP_M_COUNT] = {
     "waits",    "timeouts", "connects", "connect_failures", "pre_ping_failures", "invalidations",
     "recycles", "leaks",    "queries",  "query_errors",     "circuit_open",      "read_fallbacks",
     "query_timeouts", "ping_timeouts", "reset_timeouts", "session_resets", "oversized_closes",
-    "resizes", "overflow_connects",
+    "resizes", "overflow_connects", "resize_closes",
 };
 
 const char *const dbp_hist_names[DBP_H_COUNT] = {"wait", "hold", "connect"};

@@ -38,6 +38,7 @@ typedef enum dbp_counter {
     DBP_M_OVERSIZED,        /* closed on return after a message over max_message_size */
     DBP_M_RESIZES,          /* pool_size = "auto": sizing steps that changed the size */
     DBP_M_OVERFLOW_CONNECTS, /* locked: connections opened beyond pool_size (overflow) */
+    DBP_M_RESIZE_CLOSES,    /* locked: pool_size = "auto": idle connections closed by sizing steps */
     DBP_M_COUNT
 } dbp_counter;
 

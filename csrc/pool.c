@@ -10,6 +10,7 @@
  * return to the idle list) take the lock once each. */
 #include "pool_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,9 @@ static dbp_status start_autosize(dbp_pool *p)
         return DBP_NOMEM;
     p->size = dbp_autosize_floor(&p->cfg);
     p->autosize->mark_ns = p->created_ns;
+    p->autosize->idle_low = INT_MAX;      /* no checkout yet: nothing known to be needed */
+    for (int i = 0; i < DBP_AUTO_SPARE_WINDOWS - 1; i++)
+        p->autosize->idle_low_before[i] = INT_MAX;
     return DBP_OK;
 }
 

@@ -74,6 +74,10 @@ typedef struct auto_state {
     int64_t mark_ns;                  /* the window's start */
     uint64_t mark_checkouts, mark_hold_count, mark_hold_sum_ns;
     uint32_t in_use[DBP_AUTO_BUCKETS];    /* in use as each checkout of the window saw it */
+    int idle_low;                     /* fewest idle any checkout of the window left: that
+                                         many were spare all window */
+    int idle_low_before[DBP_AUTO_SPARE_WINDOWS - 1];   /* the same of the windows before,
+                                         latest first; the step trims what all of them spared */
     int limit;                        /* dbpool.budget's allowance; 0 = none */
     bool decided;                     /* last holds a step */
     dbp_resize last;
@@ -306,8 +310,11 @@ static DBP_HOT void note_checkout_locked(dbp_pool *p, dbp_slot *s, int64_t start
         dbp_hist_add_locked(&p->metrics, DBP_H_WAIT, now - start);
     if (in_use > p->peak_in_use)
         p->peak_in_use = in_use;
-    if (p->autosize != NULL)              /* the p99 burst of the next sizing step */
+    if (p->autosize != NULL) {            /* the p99 burst and the spare of the next step */
         p->autosize->in_use[in_use < DBP_AUTO_BUCKETS ? in_use : DBP_AUTO_BUCKETS - 1]++;
+        if (p->n_idle < p->autosize->idle_low)
+            p->autosize->idle_low = p->n_idle;
+    }
     s->checkout_ns = now;
     s->query_timeout_ns = p->query_timeout_ns;   /* conn:set_query_timeout lasts one checkout */
 }

@@ -27,6 +27,7 @@ local counters = {
   { "oversized_closes", "Connections closed on return after a message over max_message_size." },
   { "resizes", "pool_size = \"auto\": sizing steps that changed the pool's size." },
   { "overflow_connects", "Connections opened beyond pool_size (closed again on return while pool_size are idle)." },
+  { "resize_closes", "pool_size = \"auto\": idle connections closed by sizing steps (spare all window, above the size)." },
 }
 
 local gauges = {

@@ -170,7 +170,11 @@ static void test_steps(void)
     is_int(r.closed, 0, "... nothing closed");
     dbp_pool_autosize_step(p, &r);
     is_int(r.to, 1, "an idle window: back to auto.min");
-    is_int(r.closed, 2, "... closing a quarter of the 8 connections, not all 7 above it");
+    is_int(r.closed, 0, "... closing none: the window before needed all 8");
+    dbp_pool_autosize_step(p, &r);
+    is_int(r.closed, 0, "... nor at the next (DBP_AUTO_SPARE_WINDOWS windows must spare them)");
+    dbp_pool_autosize_step(p, &r);
+    is_int(r.closed, 2, "three windows spared them: a quarter of the 8 closed, not all 7 above size");
     is_int(counts(p).total, 6, "6 connections left");
     is_int(counts(p).overflow, 5, "overflow is total - size: 5");
     for (int i = 0; i < 6; i++) {
@@ -188,7 +192,8 @@ static void test_steps(void)
         is_int(first_two_left, 0, "the two closed were the oldest connections");
     }
     dbp_pool_autosize_step(p, &r);               /* in use 1..6 seen: p99 6 */
-    dbp_pool_autosize_step(p, &r);
+    for (int i = 0; i < DBP_AUTO_SPARE_WINDOWS; i++)
+        dbp_pool_autosize_step(p, &r);
     is_int(r.closed, 1, "6 connections: a quarter rounds to 1 closed per step");
     is_int(dbp_metrics_get(dbp_pool_metrics(p), DBP_M_RESIZES), 4,
            "every step that changed the size counted (1->8, 8->1, 1->6, 6->1)");
@@ -210,6 +215,46 @@ static void test_steps(void)
     is_int(counts.checkedin, 3, "returns kept up to the limit 3, the rest closed");
     dbp_pool_autosize_step(p, &r);
     is_int(r.to, 3, "a burst of 5 with the budget's limit 3: size 3");
+    dbp_pool_free(p);
+}
+
+/* A step closes only what no checkout of its window needed: a pool whose
+ * p99 is below what it holds keeps the connections its peak used, as a
+ * fixed pool of pool_size = auto.max would, and gives them up after a
+ * window that did not need them. */
+static void test_spare(void)
+{
+    dbp_pool *p = auto_pool("spare", 1, 8, 1000);     /* the thread's first step only */
+    dbp_slot *held[4];
+    dbp_resize r;
+    dbp_error err;
+    uint64_t closes;
+
+    ok(wait_idle(p, 1, 10), "spare: the first step warms auto.min");
+    dbp_pool_autosize_step(p, &r);                    /* a window of its own */
+    for (int i = 0; i < 4; i++)                       /* the peak: 4 in use at once */
+        if (dbp_pool_checkout(p, &held[i], &err) != DBP_OK)
+            bail_out("checkout %d: %s", i, err.message);
+    for (int i = 0; i < 4; i++)
+        dbp_pool_release(p, held[i]);
+    for (int i = 0; i < 300; i++) {                   /* then 300 checkouts one at a time */
+        if (dbp_pool_checkout(p, &held[0], &err) != DBP_OK)
+            bail_out("checkout: %s", err.message);
+        dbp_pool_release(p, held[0]);
+    }
+    dbp_pool_autosize_step(p, &r);
+    ok(r.to < 4 && r.p99 == 1, "spare: p99 in use is 1, the size below the 4 held (got %d)", r.to);
+    is_int(r.closed, 0, "... but the window's peak needed all 4: none closed");
+    dbp_pool_autosize_step(p, &r);
+    is_int(r.closed, 0, "... nor after one idle window");
+    is_int(counts(p).total, 4, "... 4 still held (overflow 3)");
+    closes = dbp_metrics_get(dbp_pool_metrics(p), DBP_M_RESIZE_CLOSES);
+    for (int i = 0; i < DBP_AUTO_SPARE_WINDOWS - 1; i++)
+        dbp_pool_autosize_step(p, &r);
+    is_int(r.closed, 1, "idle windows: a quarter of 4 closed, once three windows spared it");
+    is_int((int)(dbp_metrics_get(dbp_pool_metrics(p), DBP_M_RESIZE_CLOSES) - closes), 1,
+           "... and counted in resize_closes, though the size did not change");
+    is_int(r.from, r.to, "... (the size did not change)");
     dbp_pool_free(p);
 }
 
@@ -313,6 +358,7 @@ int main(void)
     test_want();
     test_options();
     test_steps();
+    test_spare();
     test_thread();
     test_fork();
     return done_testing();
