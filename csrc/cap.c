@@ -2,6 +2,8 @@
  * no lock: see cap.h for the rules. */
 #include "cap.h"
 
+#include "arena.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -19,6 +21,7 @@ typedef struct cap_entry {
 
 struct dbp_cap {
     int limit;              /* immutable after dbp_cap_new */
+    bool in_arena;          /* immutable: claimed from the instance arena, never unmapped */
     _Atomic int open;       /* all processes: what the cap bounds, exactly */
     /* The last time a process had a take refused, and which one. */
     _Atomic int64_t wanted_ns;
@@ -38,9 +41,32 @@ dbp_status dbp_cap_new(int limit, dbp_cap **out)
     return DBP_OK;
 }
 
+/* The arena's init of a new cap table (zero-filled). */
+static void cap_init(void *block, void *arg)
+{
+    dbp_cap *cap = block;
+
+    cap->limit = *(const int *)arg;
+    cap->in_arena = true;
+}
+
+dbp_status dbp_cap_share(const char *name, int limit, dbp_cap **out)
+{
+    dbp_arena *arena = dbp_arena_instance(NULL);
+    dbp_cap *cap = NULL;
+
+    if (arena != NULL)
+        cap = dbp_arena_claim(arena, DBP_ARENA_CAP, name, (uint64_t)limit, sizeof(dbp_cap),
+                              cap_init, &limit, NULL);
+    if (cap == NULL)
+        return dbp_cap_new(limit, out);
+    *out = cap;
+    return DBP_OK;
+}
+
 void dbp_cap_free(dbp_cap *cap)
 {
-    if (cap != NULL)
+    if (cap != NULL && !cap->in_arena)
         munmap(cap, sizeof(dbp_cap));
 }
 

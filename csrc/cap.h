@@ -4,7 +4,8 @@
  *
  * The counters live in memory mapped MAP_SHARED | MAP_ANONYMOUS by
  * dbp_cap_new, so a fork()ed child counts against the same number as its
- * parent.  One entry per process (claimed on its first take) records what
+ * parent; an engine declared in an nginx worker takes its table from the
+ * instance arena instead (dbp_cap_share).  One entry per process (claimed on its first take) records what
  * that process holds, so that the units of a process that died without
  * giving them back (a crashed worker: the server closed its connections)
  * can be taken back.
@@ -27,7 +28,17 @@ typedef struct dbp_cap dbp_cap;
  * when the mapping cannot be made. */
 DBP_MUSTCHECK dbp_status dbp_cap_new(int limit, dbp_cap **out);
 
-/* Unmaps this process's view; other processes keep theirs. */
+/* The cap table of engine name for limit units: in a worker of an nginx
+ * master that mapped an instance arena (arena.h), the one every worker
+ * claims by (name, limit), so that the cap holds across the instance's
+ * workers for an engine declared in them; else dbp_cap_new's (in the
+ * master, before fork: the instance's too).  Falls back to dbp_cap_new
+ * when the arena is full.  Fails (DBP_NOMEM) only when no mapping can be
+ * made. */
+DBP_MUSTCHECK dbp_status dbp_cap_share(const char *name, int limit, dbp_cap **out);
+
+/* Unmaps this process's view (not a table of the instance arena, which
+ * lives as long as its workers); other processes keep theirs. */
 void dbp_cap_free(dbp_cap *cap);
 
 /* Takes one unit for the calling process, if the cap allows.  A full cap

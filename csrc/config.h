@@ -165,6 +165,13 @@ bool dbp_option_takes_auto(const dbp_option *o);
  * Returns how many differ. */
 int dbp_config_diff(const dbp_config *a, const dbp_config *b, char *out, size_t size);
 
+/* A 64-bit hash of the options dbp_config_diff compares (FNV-1a): two
+ * configs it finds equal hash alike in every process running the same
+ * build, so that workers declaring the same engine find the same instance
+ * table (arena.h).  A DSN's secrets go in hashed, never in clear.  Cannot
+ * fail. */
+uint64_t dbp_config_fingerprint(const dbp_config *c);
+
 /* An option's value as a number (booleans 0/1, enums by index); NAN for
  * options that have none (strings, lists, tables). */
 double dbp_option_value(const dbp_config *c, const dbp_option *o);

@@ -144,6 +144,7 @@ static int core_hist_bounds(lua_State *L)
 }
 
 static int core_refill_by_host(lua_State *L);
+static int core_arena_open(lua_State *L);
 
 static const luaL_Reg core_functions[] = {
     {"engine_connect", engine_connect},
@@ -152,6 +153,7 @@ static const luaL_Reg core_functions[] = {
     {"now", core_now},
     {"hist_bounds", core_hist_bounds},
     {"refill_by_host", core_refill_by_host},
+    {"arena_open", core_arena_open},
     {NULL, NULL},
 };
 
@@ -274,6 +276,16 @@ static int core_refill_by_host(lua_State *L)
     (void)L;
     dbp_refill_by_host();
     return 0;
+}
+
+/* core.arena_open() -> true | false: maps a fresh instance arena (arena.h)
+ * for the workers nginx's master forks next; call it in init_by_lua only
+ * (the master, before fork).  false when the mapping failed: engines
+ * declared in workers then keep tables of their own. */
+static int core_arena_open(lua_State *L)
+{
+    lua_pushboolean(L, dbp_arena_open_instance() == DBP_OK);
+    return 1;
 }
 
 /* pool:breaker() -> "closed" | "open" | "half-open", without a stats table. */
@@ -449,12 +461,24 @@ static void push_row(lua_State *L, dbp_pool *p, const dbp_shstats_row *r)
     }
 }
 
-/* pool:share_stats() -> true | false: maps the pool's instance-wide table
- * (in nginx's master, before fork: every worker's), if it has none. */
+/* pool:share_stats() -> true | true, why | false: gives the pool its table
+ * if it has none (shstats.h, dbp_shstats_share): in nginx's master, before
+ * fork, every worker's; in a worker, the instance arena's.  why, a
+ * sentence, when the table is this process's alone (no arena, arena full);
+ * false when no table could be mapped. */
 static int pool_share_stats(lua_State *L)
 {
-    lua_pushboolean(L, dbp_shstats_of(check_pool(L, 1), true) != NULL);
-    return 1;
+    dbp_arena_why why;
+
+    if (dbp_shstats_share(check_pool(L, 1), &why) == NULL) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushboolean(L, 1);
+    if (why == DBP_ARENA_OK)
+        return 1;
+    lua_pushstring(L, dbp_arena_why_text(why));
+    return 2;
 }
 
 /* pool:publish_stats(worker) -> true | false: this process's numbers into

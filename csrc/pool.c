@@ -79,7 +79,7 @@ dbp_status dbp_pool_new(const dbp_config *cfg, dbp_pool **out, dbp_error *err)
     p->created_ns = dbp_now_ns();
     p->query_timeout_ns = dbp_sec_to_ns(cfg->query_timeout);
     if (cfg->max_total_connections > 0 &&
-        dbp_cap_new(cfg->max_total_connections, &p->cap) != DBP_OK) {
+        dbp_cap_share(p->cfg.name, cfg->max_total_connections, &p->cap) != DBP_OK) {
         dbp_config_free(&p->cfg);
         dbp_conninfo_free(p->conninfo);
         free(p);

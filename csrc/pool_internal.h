@@ -7,7 +7,9 @@
  *   pool_connect.c  opening connections: breaker, retries and back-off,
  *                   the event loop's async connect, min_idle refill
  *   pool_leak.c     leak tracking (leak_threshold), on links of its own
- *   cap.c           max_total_connections across processes (cap.h)
+ *   cap.c           max_total_connections across processes (cap.h); for
+ *                   an engine declared in a worker, from the instance
+ *                   arena (arena.h)
  *
  * Lock rules, for all of them: one lock per pool (p->mu, lock.h), never
  * held across I/O: decide under the lock, connect, ping, reset and close

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fork.h"
+#include "shstats.h"
 
 typedef struct entry {
     dbp_pool *pool;
@@ -97,8 +98,10 @@ bool dbp_registry_remove(const char *name)
         }
     }
     pthread_mutex_unlock(&registry_mu);
-    if (e != NULL)
+    if (e != NULL) {
         dbp_pool_retire(e->pool);     /* network I/O: outside the lock */
+        dbp_shstats_leave(e->pool);   /* its numbers stay counted, under no pool */
+    }
     return e != NULL;
 }
 

@@ -23,7 +23,8 @@ dbp_pool *dbp_registry_find(const char *name);
 /* Takes name out of the registry and disposes its pool (pool.h): its idle
  * connections close, checked-out ones close on return.  The pool itself
  * stays allocated for the process's life, since Lua handles may still
- * point at it; it is no longer found, listed or reused.  Returns false
+ * point at it; it is no longer found, listed or reused; its numbers stay
+ * in the instance's table under nginx (dbp_shstats_leave).  Returns false
  * when no pool has that name. */
 bool dbp_registry_remove(const char *name);
 

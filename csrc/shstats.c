@@ -1,6 +1,7 @@
 /* shstats.c: the instance-wide table of a pool's numbers (shstats.h). */
 #include "shstats.h"
 
+#include "arena.h"
 #include "autosize.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@
 
 typedef struct sh_entry {
     _Atomic int pid;                        /* 0 free, PID_FOLDING, or its owner */
+    _Atomic int left;                       /* 1: its pool was removed, fold it (pid stays) */
     _Atomic int worker;
     _Atomic uint64_t vals[NVALS];           /* since the owner claimed it */
     uint64_t base[NVALS];                   /* the owner's at its claim; its alone */
@@ -51,39 +53,88 @@ struct dbp_shstats {
     sh_entry procs[SH_PROCS];
 };
 
+/* The instance arena holds 32 tables at least (arena.h's reserve). */
+_Static_assert(32 * (sizeof(struct dbp_shstats) + 64) <= DBP_ARENA_BYTES * 15 / 16,
+               "DBP_ARENA_BYTES holds 32 shstats tables and their caps");
+
 /* ---- which pool has which table (this process's list) ------------------- */
 
 typedef struct pool_table {
     dbp_pool *pool;
     dbp_shstats *sh;
+    dbp_arena_why why;                    /* DBP_ARENA_OK: the instance's table */
     struct pool_table *next;
 } pool_table;
 
 static pthread_mutex_t tables_mu = PTHREAD_MUTEX_INITIALIZER;
 static pool_table *tables;                         /* guarded by tables_mu */
 
-dbp_shstats *dbp_shstats_of(dbp_pool *p, bool create)
+/* A new table for p: from the instance arena when this process is a
+ * worker of a master that mapped one, else mapped here (before fork in the
+ * master: the instance's; after, this process's alone).  NULL when the
+ * mapping fails.  *why: DBP_ARENA_OK for an instance table. */
+static dbp_shstats *table_new(dbp_pool *p, dbp_arena_why *why)
 {
+    dbp_arena *arena = dbp_arena_instance(why);
+    void *m;
+
+    if (arena == NULL && dbp_arena_mapped_here())
+        *why = DBP_ARENA_OK;              /* the master: mapped before fork */
+    if (arena != NULL) {
+        const dbp_config *cfg = dbp_pool_config(p);
+        m = dbp_arena_claim(arena, DBP_ARENA_STATS, cfg->name, dbp_config_fingerprint(cfg),
+                            sizeof(dbp_shstats), NULL, NULL, why);
+        if (m != NULL)
+            return m;                     /* zero-filled, or the other workers' */
+    }
+    m = mmap(NULL, sizeof(dbp_shstats), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return m == MAP_FAILED ? NULL : m;    /* zero-filled: every entry free */
+}
+
+dbp_shstats *dbp_shstats_share(dbp_pool *p, dbp_arena_why *why)
+{
+    dbp_arena_why dummy;
     dbp_shstats *sh = NULL;
     pool_table *l;
 
+    if (why == NULL)
+        why = &dummy;
+    *why = DBP_ARENA_OK;
     pthread_mutex_lock(&tables_mu);
     for (l = tables; l != NULL && l->pool != p; l = l->next)
         ;
     if (l != NULL) {
         sh = l->sh;
-    } else if (create && (l = calloc(1, sizeof *l)) != NULL) {
-        void *m = mmap(NULL, sizeof(dbp_shstats), PROT_READ | PROT_WRITE,
-                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
+        *why = l->why;
+    } else if ((l = calloc(1, sizeof *l)) != NULL) {
+        /* Under the list's lock: one table per pool, also when two threads
+         * of this process share it at once (a claim waits a bounded time). */
+        if ((sh = table_new(p, why)) == NULL) {
             free(l);
-        } else {                            /* zero-filled: every entry free */
+        } else {
             l->pool = p;
-            l->sh = sh = m;
+            l->sh = sh;
+            l->why = *why;
             l->next = tables;
             tables = l;
         }
     }
+    pthread_mutex_unlock(&tables_mu);
+    return sh;
+}
+
+dbp_shstats *dbp_shstats_of(dbp_pool *p, bool create)
+{
+    dbp_shstats *sh = NULL;
+    pool_table *l;
+
+    if (create)
+        return dbp_shstats_share(p, NULL);
+    pthread_mutex_lock(&tables_mu);
+    for (l = tables; l != NULL && l->pool != p; l = l->next)
+        ;
+    if (l != NULL)
+        sh = l->sh;
     pthread_mutex_unlock(&tables_mu);
     return sh;
 }
@@ -106,10 +157,11 @@ static void read_vals(dbp_pool *p, uint64_t *v)
     }
 }
 
+/* pid's entry, not counting one that a removed pool left. */
 static sh_entry *entry_of(dbp_shstats *sh, int pid)
 {
     for (int i = 0; i < SH_PROCS; i++)
-        if (atomic_load(&sh->procs[i].pid) == pid)
+        if (atomic_load(&sh->procs[i].pid) == pid && !atomic_load(&sh->procs[i].left))
             return &sh->procs[i];
     return NULL;
 }
@@ -157,6 +209,36 @@ bool dbp_shstats_publish(dbp_shstats *sh, dbp_pool *p, int worker)
     return true;
 }
 
+void dbp_shstats_leave(dbp_pool *p)
+{
+    pool_table **link, *l = NULL;
+    sh_entry *e;
+
+    pthread_mutex_lock(&tables_mu);
+    for (link = &tables; *link != NULL; link = &(*link)->next) {
+        if ((*link)->pool == p) {
+            l = *link;
+            *link = l->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&tables_mu);
+    if (l == NULL)
+        return;
+    /* The table stays mapped: a thread may still be reading it. */
+    if ((e = entry_of(l->sh, (int)getpid())) != NULL) {
+        uint64_t now[NVALS];
+        read_vals(p, now);                            /* its last numbers */
+        for (int v = 0; v < NVALS; v++)
+            atomic_store_explicit(&e->vals[v], now[v] - e->base[v], memory_order_relaxed);
+        for (int g = 0; g < DBP_G_COUNT; g++)
+            atomic_store_explicit(&e->gauges[g], 0, memory_order_relaxed);
+        atomic_store(&e->left, 1);                    /* the next read folds it */
+    }
+    dbp_shstats_lease_release(l->sh);
+    free(l);
+}
+
 /* ---- reading -------------------------------------------------------------- */
 
 static bool process_alive(int pid)
@@ -180,7 +262,7 @@ static void fold_dead(dbp_shstats *sh)
     for (int i = 0; i < SH_PROCS; i++) {
         sh_entry *e = &sh->procs[i];
         int pid = atomic_load(&e->pid);
-        if (pid <= 0 || process_alive(pid))
+        if (pid <= 0 || (!atomic_load(&e->left) && process_alive(pid)))
             continue;
         _Atomic uint64_t *r = sh->retired[worker_index(atomic_load(&e->worker))];
         atomic_fetch_add(&sh->seq, 1);                /* odd: readers wait */
@@ -188,6 +270,7 @@ static void fold_dead(dbp_shstats *sh)
         for (int v = 0; v < NVALS; v++)
             atomic_fetch_add_explicit(&r[v], atomic_load_explicit(&e->vals[v], memory_order_relaxed),
                                       memory_order_relaxed);
+        atomic_store(&e->left, 0);                    /* a free entry has none */
         atomic_store(&e->pid, 0);
         atomic_fetch_add(&sh->seq, 1);
     }
@@ -241,7 +324,8 @@ static bool read_once(dbp_shstats *sh, dbp_shstats_row *by_worker, bool *seen)
         row_add_vals(&by_worker[w], e->vals);
         for (int g = 0; g < DBP_G_COUNT; g++)
             by_worker[w].gauges[g] += atomic_load_explicit(&e->gauges[g], memory_order_relaxed);
-        by_worker[w].processes++;
+        if (!atomic_load(&e->left))                   /* its numbers, not a process */
+            by_worker[w].processes++;
         seen[w] = true;
     }
     return atomic_load(&sh->seq) == seq;

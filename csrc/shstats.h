@@ -6,7 +6,10 @@
  * before it forks (as cap.c's table), holds one entry per process: each
  * worker publishes its pool's numbers there (dbp_shstats_publish: counters
  * and histograms since the worker began, gauges now), and any of them reads
- * every worker's (dbp_shstats_read), labelled by nginx's worker id.
+ * every worker's (dbp_shstats_read), labelled by nginx's worker id.  An
+ * engine declared in a worker (after fork) gets its table from the
+ * instance arena that the master mapped (arena.h), keyed by the engine's
+ * name and options: every worker declaring the same engine shares it.
  *
  * Counters never go backwards for a worker id: when a process is gone (a
  * reload replaced it, or it crashed), the next read folds its last published
@@ -24,6 +27,7 @@
 
 #include <stdint.h>
 
+#include "arena.h"
 #include "common.h"
 #include "metrics.h"
 #include "pool.h"
@@ -56,9 +60,26 @@ typedef struct dbp_shstats_row {
 
 typedef struct dbp_shstats dbp_shstats;
 
-/* p's table, mapped now if create and p has none yet; NULL when it has
- * none (or the mapping failed).  Made before fork, it is the instance's. */
+/* p's table, made now if it has none yet: in nginx's master (or any
+ * process before it forks) mapped here, the instance's; in a worker of a
+ * master that mapped an instance arena, claimed from it by p's name and
+ * dbp_config_fingerprint, so that every worker declaring the same engine
+ * shares it; else mapped here, this process's alone.  *why (may be NULL)
+ * is DBP_ARENA_OK for a table of the instance, else why it is not (no
+ * arena, arena full, slot busy).  NULL when no mapping could be made. */
+dbp_shstats *dbp_shstats_share(dbp_pool *p, dbp_arena_why *why);
+
+/* p's table; with create, dbp_shstats_share's.  NULL when it has none. */
 dbp_shstats *dbp_shstats_of(dbp_pool *p, bool create);
+
+/* p was removed from the registry (registry.c): its last numbers go into
+ * the calling process's entry, which the next read folds into its worker
+ * id's retired sums, and p forgets its table (dbp_shstats_of gives NULL);
+ * the lease is given up if this process held it.  An engine declared again
+ * with the same options then claims a fresh entry of the same table: the
+ * old pool's numbers are never taken as the new one's base, so no counter
+ * goes backwards.  Never fails. */
+void dbp_shstats_leave(dbp_pool *p);
 
 /* Writes p's numbers into the calling process's entry, claimed on first
  * use with worker as its label (the numbers p had then, inherited from a

@@ -136,6 +136,21 @@ Engine.__index = Engine
 
 local engines = {}         -- this Lua state's Engine objects, by name
 
+-- Under nginx: pool's numbers go to the instance's table (lua/dbpool/ngx.lua
+-- M.share).  An engine declared in a worker whose table is the worker's
+-- alone (dbpool not loaded in the master, or its arena full) is said once
+-- per worker, at warn: its stats and pool_size = "auto" are per worker.
+local said_private = false
+local function share(pool)
+  local why = ngx_path.share(pool)
+  if why and not said_private then
+    said_private = true
+    dbpool.log(("engine %s is declared in a worker and has no instance table (%s): its "
+      .. "stats, metrics and pool_size = \"auto\" decisions cover this worker alone "
+      .. "(said once per worker)"):format(pool:name(), why), "warn")
+  end
+end
+
 -- Each replica is a pool of its own, named "<name>/replica<i>" (so it shows
 -- in stats and metrics as an engine), with the engine's options but its own
 -- DSN and no role or policy of the primary's.  The core gives it that name
@@ -162,7 +177,7 @@ local function open_replicas(name, options)
     -- open min_idle from a timer, start_warming), and the replica's numbers
     -- go to the instance's table, so stats and metrics count every worker.
     pools[i] = core.open(o, not in_nginx, i)
-    if in_nginx then ngx_path.share(pools[i]) end
+    if in_nginx then share(pools[i]) end
   end
   return pools
 end
@@ -226,7 +241,7 @@ local function open_in_nginx(options)
     ok, pool, created = pcall(core.open, options, false)
   end
   if ok then
-    ngx_path.share(pool)
+    share(pool)
     ngx_path.keep_warm(pool, options.min_idle)                  -- not in the master
     ngx_path.keep_sized(pool)                                   -- pool_size = "auto"; idem
   end

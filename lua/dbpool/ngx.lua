@@ -645,13 +645,29 @@ end
 -- An engine made in the master gets a table in shared memory (csrc/shstats.c)
 -- that every worker publishes its numbers to, every PUBLISH_EVERY seconds
 -- and before it reads: dbpool.metrics(), engine:stats() and engine:health()
--- in any worker then answer for all of them.
+-- in any worker then answer for all of them.  An engine made in a worker
+-- gets its table from the instance arena (csrc/arena.h), which the master
+-- maps here, when it loads dbpool in init_by_lua (again at each reload: the
+-- next generation of workers gets a fresh one): every worker declaring the
+-- same engine with the same options shares one table.
 local PUBLISH_EVERY = 1
 
--- M.share(pool): pool's numbers go to the instance's table (made now if
--- none: in the master, before fork, it is every worker's).
+if phase_now() == "init" then core.arena_open() end
+
+-- M.share(pool) -> nil | why: pool's numbers go to the instance's table
+-- (made now if none: in the master, before fork, every worker's; in a
+-- worker, the instance arena's).  why, a sentence, when the table is this
+-- worker's alone (no arena: dbpool not loaded in the master; arena full).
 function M.share(pool)
-  pool:share_stats()
+  local _, why = pool:share_stats()
+  if phase_now() == "init" then return nil end   -- the master: its table is the instance's
+  -- In a worker, its entry now: a pool made here counts from zero, and a
+  -- first publish later would take what it counted meanwhile as its base.
+  -- (Not in the master: ngx.worker.id() may say 0 there, and its entry
+  -- would pass for a live process of worker 0.)
+  local id = worker_id()
+  if id ~= nil then pool:publish_stats(id) end
+  return why
 end
 
 local function publish_all()

@@ -208,7 +208,8 @@ end
 function app.cap_slow()
   local ms = ms_arg(300)
   serve(function()
-    local rows, msg, err = dbpool.get("CAP"):query("SELECT pg_sleep($1), pg_backend_pid() AS pid", ms / 1000)
+    local engine = dbpool.get(ngx.var.arg_engine or "CAP")   -- or WCAP, declared in the worker
+    local rows, msg, err = engine:query("SELECT pg_sleep($1), pg_backend_pid() AS pid", ms / 1000)
     if not rows then return nil, msg, err end
     return rows[1].pid
   end)
@@ -477,6 +478,81 @@ function app.modules()
     engine:advise()
     dbpool.metrics()
     return { now = app.dbpool_modules(), at_init = app.loaded_at_init }
+  end)
+end
+
+-- init_worker_by_lua of instance.conf and cap.conf: engines declared in
+-- each worker (after fork), which take their instance tables from the
+-- arena the master mapped when it loaded dbpool (spec/nginx/worker_engines_spec.lua).
+-- WINST: a fixed size; WAUTO: pool_size = "auto", its resize lines repeated
+-- at notice as "worker-engine-resize: <line>"; WCAP: max_total_connections = 3.
+local function worker_engines_options(dsn)
+  return {
+    WINST = { name = "WINST", dsn = dsn, pool_size = 2, max_overflow = 0, pool_timeout = 10,
+              application_name = "dbpool-nginx-winst" },
+    WAUTO = { name = "WAUTO", dsn = dsn, pool_size = "auto", max_overflow = 2,
+              auto = { min = 1, max = 4, interval = 0.2 }, pool_timeout = 10,
+              echo_pool = true, application_name = "dbpool-nginx-wauto" },
+    WCAP = { name = "WCAP", dsn = dsn, pool_size = 4, max_overflow = 0, pool_timeout = 10,
+             max_total_connections = 3, application_name = "dbpool-nginx-wcap" },
+  }
+end
+app.worker_engines_options = worker_engines_options
+
+function app.init_worker_engines(names)
+  local options = worker_engines_options(os.getenv("DBPOOL_TEST_DSN"))
+  -- No dbpool.init_worker(): the master's engines keep starting their
+  -- timers at the first checkout (spec/nginx/autosize_spec.lua counts on it).
+  for _, name in ipairs(names) do dbpool.engine(options[name]) end
+  local log = dbpool.log
+  dbpool.log = function(message, level)
+    if message:find("engine WAUTO: pool_size auto", 1, true) then
+      ngx.log(ngx.NOTICE, "worker-engine-resize: ", message)
+    end
+    return log(message, level)
+  end
+end
+
+-- SELECT pg_sleep(ms / 1000) on ?engine= (declared in the worker; LAZY is
+-- declared here, by this worker's first request for it).
+function app.worker_query()
+  local ms = ms_arg(0)
+  local name = ngx.var.arg_engine or "WINST"
+  serve(function()
+    local engine = dbpool.get(name)
+    if not engine and name == "LAZY" then
+      engine = dbpool.engine { name = "LAZY", dsn = os.getenv("DBPOOL_TEST_DSN"), pool_size = 2,
+                               max_overflow = 0, pool_timeout = 10,
+                               application_name = "dbpool-nginx-lazy" }
+    end
+    local rows, msg, err = engine:query("SELECT pg_sleep($1), pg_backend_pid() AS pid", ms / 1000)
+    if not rows then return nil, msg, err end
+    return { worker = ngx.worker.id(), backend = rows[1].pid }
+  end)
+end
+
+-- dbpool.remove("WINST") and the same dbpool.engine again, in this worker.
+function app.worker_redeclare()
+  serve(function()
+    assert(dbpool.remove("WINST"))
+    dbpool.engine(worker_engines_options(os.getenv("DBPOOL_TEST_DSN")).WINST)
+    return { worker = ngx.worker.id() }
+  end)
+end
+
+-- ?engine='s rows, one per worker, as app.auto_workers gives AUTO's.
+function app.worker_rows()
+  serve(function()
+    local out = {}
+    local pool = dbpool.get(ngx.var.arg_engine or "WAUTO").pool
+    for i, r in ipairs(require("dbpool.ngx").instance_rows(pool) or {}) do
+      local a = r.autosize or {}
+      out[i] = { worker = r.worker, processes = r.processes, size = r.size, total = r.total,
+                 idle = r.idle, in_use = r.in_use, overflow = r.overflow, checkouts = r.checkouts,
+                 resizes = r.resizes, target = a.target or 0, decision = a.decision or 0,
+                 instance_target = a.instance_target or 0, decided_by = a.decided_by or 0 }
+    end
+    return out
   end)
 end
 
