@@ -175,11 +175,13 @@ bench-instructions: deps all bench-bin
 	@scripts/with-pg.sh bench/instructions.sh $(BENCH_BASE)
 
 # pool_size = "auto" against a fixed pool of the same max, under 1 -> 50 -> 5
-# workers: about 3 minutes (AUTOSIZE_SECONDS per pool, default 85) on its own
-# server; the report goes to bench/results/autosize.md.
-AUTOSIZE_SECONDS ?= 85
+# workers, over and within capacity, runs in ABBA order: about 10 minutes
+# (AUTOSIZE_SECONDS per run, AUTOSIZE_ROUNDS runs of each pool per scenario)
+# on its own server; the report goes to bench/results/autosize.md.
+AUTOSIZE_SECONDS ?= 45
+AUTOSIZE_ROUNDS ?= 3
 bench-autosize: deps build/bench/autosize
-	@scripts/with-pg.sh build/bench/autosize $(AUTOSIZE_SECONDS) > build/bench/autosize.out
+	@scripts/with-pg.sh build/bench/autosize $(AUTOSIZE_SECONDS) $(AUTOSIZE_ROUNDS) > build/bench/autosize.out
 	@{ sed '/^<!-- results -->/q' bench/results/autosize.md; cat build/bench/autosize.out; } \
 	  > build/bench/autosize.md && mv build/bench/autosize.md bench/results/autosize.md
 	@cat bench/results/autosize.md
