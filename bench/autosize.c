@@ -67,10 +67,11 @@ typedef struct worker {
     pthread_t tid;
     dbp_pool *pool;
     int index;
-    waits w;
+    waits w[PHASES];      /* by the phase the checkout began in */
 } worker;
 
 static atomic_int active;          /* workers with index < active run */
+static atomic_int phase;           /* the phase running */
 static atomic_int stop;
 
 static void sleep_s(double s)
@@ -107,7 +108,7 @@ static void cycle(worker *me)
     double t0 = now_s();
     dbp_status st = dbp_pool_checkout(me->pool, &s, &err);
 
-    add_wait(&me->w, now_s() - t0);
+    add_wait(&me->w[atomic_load(&phase)], now_s() - t0);
     if (st != DBP_OK)
         return;
     if (dbp_slot_exec(me->pool, s, &hold_query, &r, &err) == DBP_OK)
@@ -176,25 +177,46 @@ typedef struct result {
     double held_all, max_held;
     double checkouts, waits, timeouts, connects, resizes, closes;
     double p99_wait, p999_wait, max_wait;   /* seconds */
+    double p99_phase[PHASES];     /* seconds: the p99 wait of the checkouts of each phase */
     double *all_waits;            /* every checkout's wait, seconds, sorted; owned */
     size_t n_waits;
 } result;
 
-/* Every worker's waits, exact quantiles. */
-static void wait_quantiles(worker *ws, result *res)
+/* The sorted waits of phases from..to-1 of every worker; *n gets how many. */
+static double *sorted_waits(worker *ws, int from, int to, size_t *n)
 {
-    size_t n = 0, k = 0;
+    size_t k = 0;
     double *all;
 
+    *n = 0;
     for (int i = 0; i < WORKERS; i++)
-        n += ws[i].w.n;
-    if (n == 0 || (all = malloc(n * sizeof *all)) == NULL)
-        return;
-    for (int i = 0; i < WORKERS; i++) {
-        memcpy(all + k, ws[i].w.v, ws[i].w.n * sizeof *all);
-        k += ws[i].w.n;
+        for (int ph = from; ph < to; ph++)
+            *n += ws[i].w[ph].n;
+    if (*n == 0 || (all = malloc(*n * sizeof *all)) == NULL)
+        return NULL;
+    for (int i = 0; i < WORKERS; i++)
+        for (int ph = from; ph < to; ph++) {
+            memcpy(all + k, ws[i].w[ph].v, ws[i].w[ph].n * sizeof *all);
+            k += ws[i].w[ph].n;
+        }
+    qsort(all, *n, sizeof *all, cmp_double);
+    return all;
+}
+
+/* Every worker's waits, exact quantiles: over the run, and the p99 of each
+ * phase. */
+static void wait_quantiles(worker *ws, result *res)
+{
+    size_t n;
+    double *all;
+
+    for (int ph = 0; ph < PHASES; ph++) {
+        if ((all = sorted_waits(ws, ph, ph + 1, &n)) != NULL)
+            res->p99_phase[ph] = all[(size_t)(0.99 * (double)(n - 1))];
+        free(all);
     }
-    qsort(all, n, sizeof *all, cmp_double);
+    if ((all = sorted_waits(ws, 0, PHASES, &n)) == NULL)
+        return;
     res->p99_wait = all[(size_t)(0.99 * (double)(n - 1))];
     res->p999_wait = all[(size_t)(0.999 * (double)(n - 1))];
     res->max_wait = all[n - 1];
@@ -240,6 +262,7 @@ static void run(dbp_pool *p, double seconds, result *res)
     }
     for (int ph = 0; ph < PHASES; ph++) {
         double end = now_s() + seconds * phase_share[ph], sum = 0, n = 0;
+        atomic_store(&phase, ph);
         atomic_store(&active, phase_workers[ph]);
         while (now_s() < end) {
             dbp_pool_counts c;
@@ -266,24 +289,26 @@ static void run(dbp_pool *p, double seconds, result *res)
     res->closes = (double)dbp_metrics_get(m, DBP_M_RESIZE_CLOSES);
     wait_quantiles(ws, res);
     for (int i = 0; i < WORKERS; i++)
-        free(ws[i].w.v);
+        for (int ph = 0; ph < PHASES; ph++)
+            free(ws[i].w[ph].v);
 }
 
 static void row(const char *label, const result *r)
 {
-    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f | %.3f | %.3f | "
-           "%.1f | %.0f | %.0f |\n",
+    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f | %.3f | "
+           "%.3f / %.3f / %.3f | %.3f | %.1f | %.0f | %.0f |\n",
            label, r->held_all, r->held[0], r->held[1], r->held[2], r->max_held, r->checkouts,
-           r->waits, r->timeouts, r->connects, r->p99_wait * 1e3, r->p999_wait * 1e3,
-           r->max_wait * 1e3, r->resizes, r->closes);
+           r->waits, r->timeouts, r->connects, r->p99_wait * 1e3, r->p99_phase[0] * 1e3,
+           r->p99_phase[1] * 1e3, r->p99_phase[2] * 1e3, r->p999_wait * 1e3, r->max_wait * 1e3,
+           r->resizes, r->closes);
 }
 
 static void header(void)
 {
     printf("| run | held, mean | held @1 | held @50 | held @5 | held, max | checkouts | waits | "
-           "timeouts | connects | p99 wait ms | p99.9 wait ms | max wait ms | resizes | "
-           "resize closes |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "timeouts | connects | p99 wait ms | p99 @1 / @50 / @5 ms | p99.9 wait ms | "
+           "max wait ms | resizes | resize closes |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
 /* The median of the field at offset off over n results. */
