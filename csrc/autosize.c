@@ -445,6 +445,18 @@ void dbp_pool_autosize_limit(dbp_pool *p, int limit)
     dbp_lock_release(&p->mu);
 }
 
+int dbp_pool_autosize_limit_get(dbp_pool *p)
+{
+    int limit;
+
+    if (p->autosize == NULL)
+        return 0;
+    dbp_lock_acquire(&p->mu);
+    limit = p->autosize->limit;
+    dbp_lock_release(&p->mu);
+    return limit;
+}
+
 bool dbp_pool_autosize_last(dbp_pool *p, dbp_resize *out)
 {
     bool decided;

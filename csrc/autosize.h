@@ -124,6 +124,10 @@ double dbp_pool_autosize_interval(const dbp_pool *p);
  * worker sets it. */
 void dbp_pool_autosize_limit(dbp_pool *p, int limit);
 
+/* The allowance dbp_pool_autosize_limit set (under nginx: any worker's,
+ * once this one's next step read it); 0: none, or a pool without "auto". */
+int dbp_pool_autosize_limit_get(dbp_pool *p);
+
 /* The last step's record; false before the first step or without "auto". */
 bool dbp_pool_autosize_last(dbp_pool *p, dbp_resize *out);
 

@@ -30,9 +30,9 @@ void dbp_lua_push_autosize(lua_State *L, dbp_pool *p)
     SET_INT("min", cfg->auto_min);
     SET_INT("max", cfg->auto_max);
     SET_NUM("interval", cfg->auto_interval);
+    SET_INT("limit", dbp_pool_autosize_limit_get(p));
     if (!decided)
         return;
-    SET_INT("limit", r.limit);
     SET_INT("target", r.to);
     SET_NUM("rate", r.rate);
     SET_NUM("hold", r.hold);

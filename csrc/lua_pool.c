@@ -338,7 +338,8 @@ static void push_hist(lua_State *L, const dbp_hist_snapshot *h)
 
 /* stats() -> {size=, capacity=, checkedin=, checkedout=, overflow=, total=,
  * waiting=, checkouts=, waits=, ..., wait=, hold=, connect=}: one snapshot
- * table.  capacity is dbp_config_capacity: pool_size + max_overflow, an
+ * table.  capacity is dbp_pool_capacity: pool_size + max_overflow (or
+ * dbpool.budget's applied limit + max_overflow, when lower), an
  * integer, or math.huge when unbounded (pool_size 0 or max_overflow -1), so
  * that it compares above any count (docs/decisions.md). */
 static int pool_stats(lua_State *L)
@@ -354,7 +355,7 @@ static int pool_stats(lua_State *L)
 #define SET_INT(name, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, name))
     SET_INT("size", c.size);
     SET_INT("max_overflow", dbp_pool_config(p)->max_overflow);
-    dbp_lua_push_capacity(L, dbp_config_capacity(dbp_pool_config(p)));
+    dbp_lua_push_capacity(L, dbp_pool_capacity(p));
     lua_setfield(L, -2, "capacity");
     SET_INT("checkedin", c.checkedin);
     SET_INT("checkedout", c.checkedout);
@@ -405,6 +406,7 @@ static void push_row_autosize(lua_State *L, dbp_pool *p, const dbp_shstats_row *
     SET_NUM("min", (double)cfg->auto_min * procs);
     SET_NUM("max", (double)cfg->auto_max * procs);
     SET_NUM("interval", cfg->auto_interval);
+    SET_NUM("limit", sh != NULL ? (double)dbp_shstats_limit(sh) * procs : 0);
     SET_NUM("target", (double)r->gauges[DBP_G_AUTO_TARGET]);
     SET_NUM("p99", (double)r->gauges[DBP_G_AUTO_BURST]);
     SET_NUM("busy", (double)r->gauges[DBP_G_AUTO_BUSY_MILLI] / 1000);
@@ -423,7 +425,7 @@ static void push_row_autosize(lua_State *L, dbp_pool *p, const dbp_shstats_row *
 static void push_row(lua_State *L, dbp_pool *p, const dbp_shstats_row *r)
 {
     const dbp_config *cfg = dbp_pool_config(p);
-    double cap = dbp_config_capacity(cfg);
+    double cap = dbp_pool_capacity(p);
 
     lua_createtable(L, 0, 24 + DBP_M_COUNT);
 #define SET_INT(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))

@@ -160,6 +160,13 @@ void dbp_pool_dispose(dbp_pool *p);
 void dbp_pool_retire(dbp_pool *p);
 
 void dbp_pool_counts_get(dbp_pool *p, dbp_pool_counts *out);
+
+/* The most connections p may hold, as checkouts are refused beyond it:
+ * pool_size + max_overflow (dbp_config_capacity; HUGE_VAL when unbounded),
+ * or under pool_size = "auto" with dbpool.budget's allowance applied
+ * (dbp_pool_autosize_limit) that allowance + max_overflow when lower.
+ * Takes p's lock; never fails. */
+double dbp_pool_capacity(dbp_pool *p);
 const dbp_config *dbp_pool_config(const dbp_pool *p);
 /* The DSN as parsed at creation: dbp_conninfo_shown for showing it,
  * dbp_conninfo_connect_timeout for the connect clock. */

@@ -24,6 +24,21 @@ int has_capacity_locked(const dbp_pool *p)
            p->total < p->autosize->limit + p->cfg.max_overflow;
 }
 
+double dbp_pool_capacity(dbp_pool *p)
+{
+    double cap = dbp_config_capacity(&p->cfg);
+    int limit;
+
+    if (p->autosize == NULL || p->cfg.max_overflow < 0)
+        return cap;
+    dbp_lock_acquire(&p->mu);
+    limit = p->autosize->limit;
+    dbp_lock_release(&p->mu);
+    if (limit > 0 && (double)limit + p->cfg.max_overflow < cap)
+        cap = (double)limit + p->cfg.max_overflow;
+    return cap;
+}
+
 bool reserve_locked(dbp_pool *p)
 {
     if (!has_capacity_locked(p) || (p->cap != NULL && !dbp_cap_take(p->cap)))

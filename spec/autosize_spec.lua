@@ -188,6 +188,11 @@ describe("pool_size = \"auto\"", function()
     assert.matches("QueuePool limit of size 1 overflow 1 reached", msg, 1, true)
     for _, c in ipairs(held) do c:close() end
     assert.are.equal(1, e.pool:checkedin(), "returns kept up to the limit, not auto.max")
+    local s = e:stats()
+    assert.are.equal(2, s.capacity, "stats().capacity is the limit + max_overflow, as checkouts find")
+    assert.are.equal(1, s.autosize.limit, "stats().autosize.limit, before any step")
+    assert.matches('dbpool_autosize_limit_connections{engine="' .. e.name .. '"} 1\n',
+                   dbpool.metrics(), 1, true)
   end)
 
   it("is refused by the production policy when max_overflow < 2 x auto.max", function()

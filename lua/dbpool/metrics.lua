@@ -127,6 +127,7 @@ local autosize_gauges = {
   { "autosize_p99_in_use_connections", "Connections in use at the p99 of the last sizing window's checkouts.", "p99" },
   { "autosize_checkout_rate", "Checkouts per second in the last sizing window.", "rate" },
   { "autosize_max_connections", "auto.max: the most connections the size may reach.", "max" },
+  { "autosize_limit_connections", "dbpool.budget's allowance applied with apply = true, which the size stays under (0: none).", "limit" },
 }
 local function render_autosize(snaps, add)
   for _, g in ipairs(autosize_gauges) do
