@@ -195,6 +195,21 @@ describe("pool_size = \"auto\"", function()
                    dbpool.metrics(), 1, true)
   end)
 
+  it("is advised on auto.max by engine:advise(), never as a fixed pool_size", function()
+    local e = helper.engine { pool_size = "auto", auto = { min = 1, max = 4, interval = 60 },
+                              max_overflow = 8, pool_timeout = 5 }
+    local fresh = e:advise()
+    assert.are.same({ "auto", 1, 4 }, { fresh.pool_size, fresh.auto.min, fresh.auto.max })
+    local held = {}
+    for i = 1, 10 do held[i] = assert(e:connect()) end
+    for _, c in ipairs(held) do c:close() end
+    local a = e:advise()
+    assert.are.equal("auto", a.pool_size)
+    assert.is_true(a.auto.max >= 1 and a.auto.min == 1, a.reason)
+    assert.matches("auto.max " .. a.auto.max .. " = busy", a.reason, 1, true)
+    assert.matches('now: pool_size "auto" at %d+, auto.min 1, auto.max 4, max_overflow 8', a.reason)
+  end)
+
   it("is refused by the production policy when max_overflow < 2 x auto.max", function()
     local ok, violations = dbpool.check({ name = "x", dsn = "y", pool_size = "auto",
       auto = { min = 10, max = 15 }, max_overflow = 20 }, "production")
