@@ -346,6 +346,11 @@ static bool apply_locked(dbp_pool *p, const dbp_sh_decision *d, const instance_v
     };
     p->size = share;
     *trimmed = trim_locked(p, &r->closed);
+    if (p->cfg.echo_pool && r->closed > 0) {   /* the decision was logged by its taker */
+        dbp_resize closes = *r;
+        closes.share_step = true;
+        keep_record_locked(a, &closes);
+    }
     a->last = *r;
     a->decided = true;
     a->share = share;

@@ -56,6 +56,8 @@ typedef struct dbp_resize {
     double window;         /* seconds measured */
     uint64_t decision;     /* under nginx: the instance's decision number; 0 elsewhere */
     int target;            /* under nginx: the instance's target size; 0 elsewhere */
+    bool share_step;       /* under nginx: this worker sizing itself to its share of
+                              decision (kept for the log only when it closed some) */
 } dbp_resize;
 
 /* The size wanted for busy connections on average and a p99 burst of p99

@@ -225,11 +225,23 @@ static void log_event(lua_State *L, dbp_pool *p, const char *level, const char *
 /* One resize: "engine KG: pool_size auto 2 -> 9 (12.3 checkouts/s x 0.0150 s
  * mean hold = 0.18 busy; p99 in use 9; closed 0 idle)"; under nginx one
  * line per instance decision: "engine KG: pool_size auto 2 -> 9 for the
- * instance of 2 workers (decision 7: ...; each worker 5 or 4)". */
+ * instance of 2 workers (decision 7: ...; each worker 5 or 4)", and a
+ * worker's step to its share that closed connections: "engine KG: this
+ * worker's share of pool_size auto 5 -> 2, of the instance's 4 (decision
+ * 8): closed 1 idle, oldest first". */
 static void log_resize(lua_State *L, dbp_pool *p, const dbp_resize *r)
 {
     char text[512];
 
+    if (r->share_step) {
+        snprintf(text, sizeof text,
+                 "engine %s: this worker's share of pool_size auto %d -> %d, of the instance's "
+                 "%d (decision %llu): closed %d idle, oldest first",
+                 dbp_pool_config(p)->name, r->from, r->to, r->target,
+                 (unsigned long long)r->decision, r->closed);
+        dbp_lua_log(L, "info", text);
+        return;
+    }
     if (r->decision > 0) {
         int w = r->processes > 0 ? r->processes : 1;
         snprintf(text, sizeof text,

@@ -56,6 +56,21 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
     assert.is_true(counted, "resizes counted in the instance's numbers: " .. s.resizes)
     local after, held = eventually(function(x) return x.size == 2 and x.total <= 2 end, 40)
     assert.is_true(held, "back to auto.min per worker: size " .. after.size .. ", total " .. after.total)
+    -- Each worker logs the connections its own steps closed (the decision's
+    -- line is the taker's): as many as dbpool_resize_closes_total counts.
+    local logged, closes
+    local deadline2 = os.time() + 10
+    repeat
+      client.sleep(0.3)
+      logged = 0
+      for _, line in ipairs(client.error_lines { "notice" }) do
+        local n = line:match("close%-line: .*: closed (%d+) idle, oldest first")
+        if n then logged = logged + tonumber(n) end
+      end
+      closes = stats().resize_closes
+    until (logged == closes and closes > 0) or os.time() > deadline2
+    assert.is_true(closes > 0, "the shrink closed connections")
+    assert.are.equal(closes, logged, "every close logged by the worker that made it")
   end)
 
   -- Per-worker rows (/auto/workers): the numbers dbpool.metrics() labels worker=.

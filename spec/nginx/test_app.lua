@@ -101,6 +101,8 @@ function app.init_instance()
   dbpool.log = function(message, level)
     if message:find("engine AUTO: pool_size auto", 1, true) then
       ngx.log(ngx.NOTICE, "resize-line: ", message)
+    elseif message:find("engine AUTO: this worker's share", 1, true) then
+      ngx.log(ngx.NOTICE, "close-line: ", message)
     end
     return log(message, level)
   end
