@@ -249,9 +249,11 @@ dbp_status dbp_config_set_number(dbp_config *c, const dbp_option *o, double v,
 {
     char got[64];
 
-    /* The shortest text that reads back as v: "-0.1", not "-0.10000000000000001". */
-    snprintf(got, sizeof got, "%.15g", v);
-    if (strtod(got, NULL) != v)
+    /* The shortest text that reads back as v: "-0.1", not "-0.10000000000000001";
+     * "nan" as Lua prints 0/0, whatever sign the C library would show. */
+    if (isnan(v))
+        snprintf(got, sizeof got, "nan");
+    else if (snprintf(got, sizeof got, "%.15g", v), strtod(got, NULL) != v)
         snprintf(got, sizeof got, "%.17g", v);
     if (o->type != DBP_OPT_INT && o->type != DBP_OPT_NUMBER)
         return invalid(err, o, got);

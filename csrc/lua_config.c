@@ -161,7 +161,16 @@ static dbp_status read_table(lua_State *L, int idx, const dbp_option *o, dbp_con
             snprintf(full, sizeof full, "%s%s", prefix, lua_tostring(L, -2));
             sub = dbp_option_find(full);
         }
-        if (sub == NULL) {
+        if (sub == NULL && lua_type(L, -2) != LUA_TSTRING) {
+            /* {2, 5} for {min = 2, max = 5}: say which key, not "auto.?". */
+            char key[48];
+            if (lua_type(L, -2) == LUA_TNUMBER)
+                snprintf(key, sizeof key, "the key [%g]", (double)lua_tonumber(L, -2));
+            else
+                snprintf(key, sizeof key, "a %s key", luaL_typename(L, -2));
+            st = dbp_error_set(err, DBP_INVALID, "option '%s' takes named keys, as in %s = "
+                               "{ key = value }, got %s", o->name, o->name, key);
+        } else if (sub == NULL) {
             const char *near = lua_type(L, -2) == LUA_TSTRING
                                    ? dbp_option_suggest(lua_tostring(L, -2), prefix)
                                    : NULL;
