@@ -11,6 +11,9 @@
 #include <math.h>
 #include <string.h>
 
+_Static_assert(sizeof(((dbp_resize *)0)->shares) == sizeof(((dbp_sh_decision *)0)->shares),
+               "a resize record carries every worker id's share of the decision");
+
 /* Cumulative numbers a window is the difference of. */
 typedef struct totals {
     uint64_t checkouts, hold_count, hold_sum_ns;
@@ -235,6 +238,7 @@ typedef struct instance_view {
     int rank;              /* this worker's place among them, lowest id first */
     int burst;             /* the live workers' bursts summed */
     int size;              /* the live workers' sizes summed */
+    int ids[DBP_SH_WORKERS], bursts[DBP_SH_WORKERS];   /* each live worker's, id order */
 } instance_view;
 
 static void read_instance(dbp_pool *p, dbp_shstats *sh, int worker, instance_view *v)
@@ -258,15 +262,68 @@ static void read_instance(dbp_pool *p, dbp_shstats *sh, int worker, instance_vie
             continue;
         if (rows[i].worker < worker)
             v->rank++;
+        v->ids[v->workers] = rows[i].worker;
+        v->bursts[v->workers] = (int)rows[i].gauges[DBP_G_AUTO_BURST];
         v->workers++;
         v->burst += (int)rows[i].gauges[DBP_G_AUTO_BURST];
         v->size += (int)rows[i].gauges[DBP_G_SIZE];
     }
     free(rows);
-    if (v->workers == 0)                  /* not published (every entry taken) */
+    if (v->workers == 0) {                /* not published (every entry taken) */
         v->workers = 1;
+        v->ids[0] = worker;
+        v->bursts[0] = 0;
+    }
     if (v->rank >= v->workers)
         v->rank = 0;
+}
+
+/* Splits target across the n live workers into share (in the order of
+ * burst): each gets floor, and the rest goes in proportion to how far each
+ * worker's own burst is above floor (evenly when none is), largest
+ * remainders first, ties to the earlier; a share above most gives its
+ * excess to the others, earliest first.  The shares add up to target when
+ * floor x n <= target <= most x n (the decision's bounds); below the floors
+ * (a budget's limit under auto.min) it is split evenly.  Why by burst: a
+ * worker that nginx sends no traffic keeps its floor instead of an equal
+ * part of the instance's connections idle. */
+static void split_target(int target, int n, const int *burst, int floor, int most, int *share)
+{
+    int64_t rest = target - (int64_t)floor * n, weight = 0, given = 0, excess = 0;
+    int64_t w[DBP_SH_WORKERS], rem[DBP_SH_WORKERS];
+
+    if (rest < 0) {
+        for (int i = 0; i < n; i++)
+            share[i] = target / n + (i < target % n ? 1 : 0);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        weight += w[i] = burst[i] > floor ? burst[i] - floor : 0;
+    for (int i = 0; i < n; i++) {
+        int64_t part = weight > 0 ? rest * w[i] / weight : rest / n;
+        rem[i] = weight > 0 ? rest * w[i] % weight : 0;
+        share[i] = floor + (int)part;
+        given += part;
+    }
+    while (given < rest) {                /* the units rounding left: largest remainder */
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (rem[i] > rem[best])
+                best = i;
+        share[best]++;
+        rem[best] = -1;                   /* one unit each, then the next largest */
+        given++;
+    }
+    for (int i = 0; i < n; i++)
+        if (share[i] > most) {
+            excess += share[i] - most;
+            share[i] = most;
+        }
+    for (int i = 0; i < n && excess > 0; i++) {
+        int64_t room = most - share[i], add = room < excess ? room : excess;
+        share[i] += (int)add;
+        excess -= add;
+    }
 }
 
 /* The lease holder's decision: the window since the previous decision
@@ -297,8 +354,22 @@ static void decide(dbp_pool *p, dbp_shstats *sh, const instance_view *v, int64_t
     nd.workers = w;
     nd.limit = limit > 0 ? limit * w : 0;
     nd.from = d.number > 0 ? d.target : v->size;
-    nd.target = dbp_autosize_want(nd.busy, nd.p99, dbp_autosize_floor(&p->cfg) * w,
-                                  p->cfg.auto_max * w, nd.limit);
+    {
+        /* What the workers need, each at least its floor: a worker without
+         * traffic keeps its floor beside the others' bursts. */
+        int needed = 0, floor = dbp_autosize_floor(&p->cfg);
+        for (int i = 0; i < w; i++)
+            needed += v->bursts[i] > floor ? v->bursts[i] : floor;
+        nd.target = dbp_autosize_want(nd.busy, needed, floor * w, p->cfg.auto_max * w, nd.limit);
+    }
+    {
+        int shares[DBP_SH_WORKERS], most = p->cfg.auto_max;
+        if (limit > 0 && limit < most)
+            most = limit;
+        split_target(nd.target, w, v->bursts, dbp_autosize_floor(&p->cfg), most, shares);
+        for (int i = 0; i < w; i++)
+            nd.shares[v->ids[i] < DBP_SH_WORKERS ? v->ids[i] : DBP_SH_WORKERS - 1] = shares[i];
+    }
     nd.number = d.number + 1;
     nd.mark_ns = now;
     nd.mark_checkouts = v->t.checkouts;
@@ -313,14 +384,15 @@ static void decide(dbp_pool *p, dbp_shstats *sh, const instance_view *v, int64_t
             .busy = nd.busy, .p99 = nd.p99, .processes = w, .limit = nd.limit,
             .window = nd.window, .decision = nd.number, .target = nd.target,
         };
+        memcpy(r.shares, nd.shares, sizeof r.shares);
         dbp_lock_acquire(&p->mu);
         keep_record_locked(a, &r);
         dbp_lock_release(&p->mu);
     }
 }
 
-/* This worker's share of target: split across workers, the remainder to
- * the lowest ids. */
+/* An even part of target, the remainder to the lowest ids: the share of a
+ * worker the decision did not count (it started after it). */
 static int share_of(int target, int workers, int rank)
 {
     return target / workers + (rank < target % workers ? 1 : 0);
@@ -328,10 +400,13 @@ static int share_of(int target, int workers, int rank)
 
 /* Sizes p to this worker's share of decision d and trims above it. */
 static bool apply_locked(dbp_pool *p, const dbp_sh_decision *d, const instance_view *v,
-                         dbp_resize *r, dbp_slot **trimmed)
+                         int worker, dbp_resize *r, dbp_slot **trimmed)
 {
     auto_state *a = p->autosize;
-    int share = share_of(d->target, v->workers, v->rank);
+    int share = dbp_sh_decision_share(d, worker);
+
+    if (share <= 0)                       /* not live at the decision: an even part */
+        share = share_of(d->target, v->workers, v->rank);
 
     if (share < dbp_autosize_floor(&p->cfg))
         share = dbp_autosize_floor(&p->cfg);
@@ -354,8 +429,10 @@ static bool apply_locked(dbp_pool *p, const dbp_sh_decision *d, const instance_v
     a->last = *r;
     a->decided = true;
     a->share = share;
-    a->busy_share = d->busy / v->workers;
-    a->rate_share = d->rate / v->workers;
+    /* The decision's busy and rate in proportion to the share, so that
+     * their sums over the workers are the instance's. */
+    a->busy_share = d->target > 0 ? d->busy * share / d->target : d->busy / v->workers;
+    a->rate_share = d->target > 0 ? d->rate * share / d->target : d->rate / v->workers;
     return p->total < p->size && p->wait_head == NULL;
 }
 
@@ -392,7 +469,7 @@ bool dbp_pool_autosize_step_instance(dbp_pool *p, int worker, dbp_resize *out)
     if (dbp_shstats_decision(sh, &d) && d.number > 0) {
         lock_pool(p, &orphans);
         if (!p->retired) {
-            grow = apply_locked(p, &d, &v, &r, &trimmed);
+            grow = apply_locked(p, &d, &v, worker, &r, &trimmed);
             applied = true;
         }
         unlock_pool(p, orphans);

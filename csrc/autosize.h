@@ -56,6 +56,8 @@ typedef struct dbp_resize {
     double window;         /* seconds measured */
     uint64_t decision;     /* under nginx: the instance's decision number; 0 elsewhere */
     int target;            /* under nginx: the instance's target size; 0 elsewhere */
+    int shares[64];        /* under nginx, the decision's: each worker id's share of
+                              target (shstats.h's DBP_SH_WORKERS ids; 0: not live) */
     bool share_step;       /* under nginx: this worker sizing itself to its share of
                               decision (kept for the log only when it closed some) */
 } dbp_resize;
@@ -95,8 +97,9 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out);
  * with its inputs, counts a resize (this process's counter, so once in the
  * instance's sum) and, with echo_pool, keeps the record for
  * dbp_pool_take_resizes, when the target changed.  Then, holder or not,
- * applies this worker's share of the last decision: the target split
- * across the live worker ids, the remainder to the lowest ids, within
+ * applies this worker's share of the last decision (the decision splits
+ * the target across the live worker ids by their bursts, each at least its
+ * floor; a worker it did not count takes an even part), within
  * auto.min..auto.max (and this process's allowance); trims as
  * dbp_pool_autosize_step does.  Without an instance table (a pool not made
  * in nginx's master) it is dbp_pool_autosize_step.  *out (may be NULL)

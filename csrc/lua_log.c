@@ -225,7 +225,7 @@ static void log_event(lua_State *L, dbp_pool *p, const char *level, const char *
 /* One resize: "engine KG: pool_size auto 2 -> 9 (12.3 checkouts/s x 0.0150 s
  * mean hold = 0.18 busy; p99 in use 9; closed 0 idle)"; under nginx one
  * line per instance decision: "engine KG: pool_size auto 2 -> 9 for the
- * instance of 2 workers (decision 7: ...; each worker 5 or 4)", and a
+ * instance of 2 workers (decision 7: ...; shares by worker id 0:5 1:4)", and a
  * worker's step to its share that closed connections: "engine KG: this
  * worker's share of pool_size auto 5 -> 2, of the instance's 4 (decision
  * 8): closed 1 idle, oldest first". */
@@ -244,13 +244,18 @@ static void log_resize(lua_State *L, dbp_pool *p, const dbp_resize *r)
     }
     if (r->decision > 0) {
         int w = r->processes > 0 ? r->processes : 1;
+        char shares[192] = "";
+        size_t len = 0;
+        for (int id = 0; id < 64 && len < sizeof shares - 16; id++)
+            if (r->shares[id] > 0)
+                len += (size_t)snprintf(shares + len, sizeof shares - len, "%s%d:%d",
+                                        len > 0 ? " " : "", id, r->shares[id]);
         snprintf(text, sizeof text,
                  "engine %s: pool_size auto %d -> %d for the instance of %d workers (decision "
                  "%llu: %.2f checkouts/s x %.4f s mean hold = %.2f busy; p99 in use %d, the "
-                 "workers' summed; over %.2f s; each worker %d%s%s)",
+                 "workers' summed; over %.2f s; shares by worker id %s%s)",
                  dbp_pool_config(p)->name, r->from, r->to, w, (unsigned long long)r->decision,
-                 r->rate, r->hold, r->busy, r->p99, r->window, r->to / w + (r->to % w ? 1 : 0),
-                 r->to % w ? " or one less" : "",
+                 r->rate, r->hold, r->busy, r->p99, r->window, shares,
                  r->limit > 0 ? "; dbpool.budget's limit applies" : "");
         dbp_lua_log(L, "info", text);
         return;

@@ -416,6 +416,7 @@ static void push_row_autosize(lua_State *L, dbp_pool *p, const dbp_shstats_row *
         SET_NUM("decision", (double)d.number);
         SET_NUM("instance_target", d.target);
         SET_NUM("decided_by", d.pid);     /* the lease holder's pid */
+        SET_NUM("share", dbp_sh_decision_share(&d, r->worker));   /* the decision's split */
     }
 #undef SET_NUM
 }

@@ -35,7 +35,8 @@ typedef struct sh_entry {
 
 /* The decision's fields, flat (doubles by their bits): a seqlock's data. */
 enum { D_NUMBER, D_PID, D_FROM, D_TARGET, D_WORKERS, D_P99, D_LIMIT, D_RATE, D_HOLD, D_BUSY,
-       D_WINDOW, D_MARK_NS, D_MARK_CHECKOUTS, D_MARK_HOLD_COUNT, D_MARK_HOLD_SUM, D_COUNT };
+       D_WINDOW, D_MARK_NS, D_MARK_CHECKOUTS, D_MARK_HOLD_COUNT, D_MARK_HOLD_SUM, D_SHARES,
+       D_COUNT = D_SHARES + DBP_SH_WORKERS };
 
 /* The lease word: the holder's pid in the low bits, its expiry (ms of the
  * monotonic clock) above them; 0: nobody.  Linux pids are below 2^22. */
@@ -442,7 +443,14 @@ bool dbp_shstats_decision(dbp_shstats *sh, dbp_sh_decision *out)
     out->mark_checkouts = v[D_MARK_CHECKOUTS];
     out->mark_hold_count = v[D_MARK_HOLD_COUNT];
     out->mark_hold_sum_ns = v[D_MARK_HOLD_SUM];
+    for (int w = 0; w < DBP_SH_WORKERS; w++)
+        out->shares[w] = (int)v[D_SHARES + w];
     return true;
+}
+
+int dbp_sh_decision_share(const dbp_sh_decision *d, int worker)
+{
+    return d->shares[worker_index(worker)];
 }
 
 bool dbp_shstats_decide(dbp_shstats *sh, const dbp_sh_decision *d)
@@ -457,6 +465,8 @@ bool dbp_shstats_decide(dbp_shstats *sh, const dbp_sh_decision *d)
     };
     unsigned seq = atomic_load(&sh->dseq);
 
+    for (int w = 0; w < DBP_SH_WORKERS; w++)
+        v[D_SHARES + w] = (uint64_t)d->shares[w];
     if ((seq & 1) || !atomic_compare_exchange_strong(&sh->dseq, &seq, seq + 1))
         return false;
     atomic_thread_fence(memory_order_release);   /* odd before any field */

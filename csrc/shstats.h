@@ -115,7 +115,13 @@ typedef struct dbp_sh_decision {
     double rate, hold, busy, window;   /* checkouts/s, mean hold s, rate x hold, seconds */
     int64_t mark_ns;        /* dbp_now_ns() of the decision: the next window's start */
     uint64_t mark_checkouts, mark_hold_count, mark_hold_sum_ns;   /* the instance's totals then */
+    int shares[DBP_SH_WORKERS];   /* each worker id's share of target (autosize.c's split);
+                                     0: the id was not live then */
 } dbp_sh_decision;
+
+/* The share decision d gave worker (nginx's worker id; ids above the table
+ * count as its last); 0 when that worker was not live at the decision. */
+int dbp_sh_decision_share(const dbp_sh_decision *d, int worker);
 
 /* Takes, or renews, the instance's sizing lease for the calling process
  * until now_ns + for_ns (dbp_now_ns() times: CLOCK_MONOTONIC is one clock

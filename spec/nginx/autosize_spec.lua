@@ -80,20 +80,16 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
     return r.json.result
   end
 
-  -- A worker's share of target split across n workers, remainder to the lowest ids.
-  local function share(target, n, rank)
-    return math.floor(target / n) + (rank < target % n and 1 or 0)
-  end
-
   -- Capacity invariants of one sample of every live worker; whether each
-  -- worker's target is its share of the instance's decision.
+  -- worker's target is its share of the instance's decision (the decision
+  -- splits its target by the workers' bursts, and the shares add up to it).
   local function check(rows)
     local live = {}
     for _, r in ipairs(rows) do
       if r.processes > 0 then live[#live + 1] = r end
     end
-    local shares, target = true, nil
-    for rank, r in ipairs(live) do
+    local shares, target, sum = true, nil, 0
+    for _, r in ipairs(live) do
       local where = ("worker %d: %s"):format(r.worker, require("cjson").encode(r))
       assert.is_true(r.size >= 1 and r.size <= 4, "size within auto.min..auto.max; " .. where)
       assert.is_true(r.total <= 4 + 2, "at most auto.max + max_overflow open; " .. where)
@@ -103,9 +99,11 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
         assert.are.equal(r.target, r.size, "the size is the share applied; " .. where)
       end
       target = target or r.instance_target
-      shares = shares and r.decision > 0 and r.target == share(r.instance_target, #live, rank - 1)
+      shares = shares and r.decision > 0 and r.instance_target == target and r.share >= 1 and
+        r.target == r.share
+      sum = sum + (r.share or 0)
     end
-    return shares and #live == 2, target or 0, live
+    return shares and #live == 2 and sum == target, target or 0, live
   end
 
   -- dbpool.log's resize lines, which test_app.lua repeats at notice.
@@ -166,7 +164,10 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
       assert.is_nil(numbers[decision], "decision " .. tostring(decision) .. " logged twice")
       numbers[decision] = true
       assert.is_truthy(line:find("checkouts/s x [%d.]+ s mean hold = [%d.]+ busy; p99 in use %d+"), line)
-      assert.is_truthy(line:find("each worker %d+"), line)
+      local a, b = line:match("shares by worker id 0:(%d+) 1:(%d+)")
+      assert.is_truthy(a, line)
+      local to = line:match("pool_size auto %d+ %-> (%d+) for the instance")
+      assert.are.equal(tonumber(to), tonumber(a) + tonumber(b), "the shares add up: " .. line)
     end
   end)
 
@@ -215,6 +216,29 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
     for _, req in ipairs(requests) do assert.are.equal(200, req:wait().status) end
     r = client.get("/auto/budget?max=100")           -- no longer binding
     assert.are.equal(4, r.json.result.limit)
+  end)
+
+  it("splits the instance's target by the workers' own load: a worker without traffic keeps its floor", function()
+    -- Timers in one worker: nginx sends the other nothing.
+    local started = client.get("/auto/load?n=4&ms=100&secs=5")
+    assert.are.equal(200, started.status, started.body)
+    local loaded, seen, last = started.json.result.worker, false, nil
+    local deadline = os.time() + 15
+    while not seen and os.time() <= deadline do
+      client.sleep(0.1)
+      local mine, other
+      last = workers()
+      for _, r in ipairs(last) do
+        if r.processes > 0 and r.worker == loaded then mine = r
+        elseif r.processes > 0 then other = r end
+      end
+      seen = mine ~= nil and other ~= nil and mine.decision > 0 and
+        mine.instance_target == other.instance_target and
+        mine.share + other.share == mine.instance_target and
+        other.share == 1 and mine.share >= 4 and mine.target == mine.share
+    end
+    assert.is_true(seen, "worker " .. loaded .. " loaded (4 at once): its share 4 or more, "
+      .. "the other's 1 (auto.min), adding up to the target; last: " .. require("cjson").encode(last))
   end)
 
   it("keeps deciding when the deciding worker is killed: its lease passes on at once", function()

@@ -552,7 +552,8 @@ function app.worker_rows()
       out[i] = { worker = r.worker, processes = r.processes, size = r.size, total = r.total,
                  idle = r.idle, in_use = r.in_use, overflow = r.overflow, checkouts = r.checkouts,
                  resizes = r.resizes, target = a.target or 0, decision = a.decision or 0,
-                 instance_target = a.instance_target or 0, decided_by = a.decided_by or 0 }
+                 instance_target = a.instance_target or 0, decided_by = a.decided_by or 0,
+                 share = a.share or 0 }
     end
     return out
   end)
@@ -578,7 +579,8 @@ function app.auto_workers()
       out[i] = { worker = r.worker, processes = r.processes, size = r.size, total = r.total,
                  idle = r.idle, in_use = r.in_use, overflow = r.overflow, waiters = r.waiters,
                  resizes = r.resizes, target = a.target, decision = a.decision or 0,
-                 instance_target = a.instance_target or 0, decided_by = a.decided_by or 0 }
+                 instance_target = a.instance_target or 0, decided_by = a.decided_by or 0,
+                 share = a.share or 0, p99 = a.p99 }
     end
     return out
   end)
@@ -592,6 +594,23 @@ function app.auto_budget()
       max_connections = tonumber(ngx.var.arg_max), superuser_reserved_connections = 0,
       apply = true })
     return { limit = b.size_limits.AUTO, worker = ngx.worker.id() }
+  end)
+end
+
+-- ?n= timers in the worker that answers, each running SELECT pg_sleep(?ms=)
+-- on AUTO back to back for ?secs=: load that reaches this worker alone.
+function app.auto_load()
+  local n, ms, secs = tonumber(ngx.var.arg_n) or 4, ms_arg(100), tonumber(ngx.var.arg_secs) or 3
+  serve(function()
+    local until_t = ngx.now() + secs
+    for _ = 1, n do
+      assert(ngx.timer.at(0, function(premature)
+        while not premature and ngx.now() < until_t do
+          assert(dbpool.get("AUTO"):query("SELECT pg_sleep($1)", ms / 1000))
+        end
+      end))
+    end
+    return { worker = ngx.worker.id() }
   end)
 end
 

@@ -118,11 +118,6 @@ describe("an engine declared in each worker of a 2-worker nginx", function()
 end)
 
 describe("pool_size = \"auto\" for an engine declared in each worker (WAUTO)", function()
-  -- A worker's share of target split across n workers, remainder to the lowest ids.
-  local function share(target, n, rank)
-    return math.floor(target / n) + (rank < target % n and 1 or 0)
-  end
-
   -- One sample of the live workers' rows: whether both are at their share
   -- of one instance decision; the instance's target.
   local function sample()
@@ -131,13 +126,14 @@ describe("pool_size = \"auto\" for an engine declared in each worker (WAUTO)", f
     for _, r in ipairs(rows) do
       if r.processes > 0 then live[#live + 1] = r end
     end
-    local shared, target = #live == 2, nil
-    for rank, r in ipairs(live) do
+    local shared, target, sum = #live == 2, nil, 0
+    for _, r in ipairs(live) do
       target = target or r.instance_target
       shared = shared and r.decision > 0 and r.instance_target == target and
-        r.decided_by == live[1].decided_by and r.target == share(target, #live, rank - 1)
+        r.decided_by == live[1].decided_by and r.share >= 1 and r.target == r.share
+      sum = sum + (r.share or 0)
     end
-    return shared, target or 0, live
+    return shared and sum == target, target or 0, live
   end
 
   -- The running workers' pids: this generation's (instance_spec.lua's
