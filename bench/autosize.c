@@ -5,13 +5,13 @@
  * Each worker loops: checkout, SELECT pg_sleep(0.005) (a 5 ms hold), return,
  * 5 ms of think time; the load is 15% of a run at 1 worker, 40% at 50, 45%
  * at 5.  Two scenarios, each a series of runs on one server:
- *   over   capacity 20 + 5 for 50 workers, pool_timeout 0.05 s: the 50-worker
- *          phase queues all the time and the step from 1 to 50 opens 24
+ *   over   capacity 10 + 2 for 50 workers, pool_timeout 0.02 s: the 50-worker
+ *          phase queues all the time and the step from 1 to 50 opens 11
  *          connections at once, so waits and timeouts happen in both pools;
  *   within capacity 50 + 10, pool_timeout 5 s: nobody waits for capacity,
  *          only for connects.
  * In each, "auto" is pool_size = "auto" with auto = {min = 1, max = M,
- * interval = 1} and "fixed" is pool_size = M (M = 20 or 50), the same
+ * interval = 1} and "fixed" is pool_size = M (M = 10 or 50), the same
  * max_overflow and pool_timeout.  Runs alternate ABBA (auto, fixed, fixed,
  * auto, ...) so that a machine getting busier or quieter weighs on both.
  *
@@ -53,7 +53,7 @@ typedef struct scenario {
 } scenario;
 
 static const scenario scenarios[] = {
-    {"over", "capacity 20 + 5 for 50 workers, pool_timeout 0.05 s", 20, 5, 0.05},
+    {"over", "capacity 10 + 2 for 50 workers, pool_timeout 0.02 s", 10, 2, 0.02},
     {"within", "capacity 50 + 10 for 50 workers, pool_timeout 5 s", 50, 10, 5},
 };
 #define SCENARIOS (int)(sizeof scenarios / sizeof scenarios[0])
