@@ -22,7 +22,7 @@ LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 JIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS     = -lpq -lpthread -lm
 
-CORE  = error config policy redact redact_sql conninfo notice pgtype resolve conn conn_exec conn_tags conn_ops \
+CORE  = error config config_compare policy redact redact_sql conninfo notice pgtype resolve conn conn_exec conn_tags conn_ops \
         conn_pipeline conn_copy conn_stream conn_notify result stmt_cache breaker lock fork arena cap refill \
         shstats autosize pool pool_slots pool_connect pool_leak pool_stmt metrics registry ffi_call
 LUAB  = lua_core lua_util lua_config lua_registry lua_pool lua_conn lua_pipeline lua_copy lua_listen \
