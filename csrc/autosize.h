@@ -92,9 +92,10 @@ bool dbp_pool_autosize_step(dbp_pool *p, dbp_resize *out);
  * renewed for three intervals and a second), decides the instance's target
  * from every worker's numbers: busy = the instance's checkout rate x mean
  * hold over the window since the previous decision (whoever took it), the
- * burst = the workers' bursts summed, within auto.min..auto.max times the
- * live workers and under dbpool.budget's allowance times them; writes it
- * with its inputs, counts a resize (this process's counter, so once in the
+ * burst = the workers' bursts summed, each at least its floor, within
+ * auto.min..auto.max times the live workers and under dbpool.budget's
+ * allowance times them, split into one share per live worker; writes it
+ * with the shares and its inputs, counts a resize (this process's counter, so once in the
  * instance's sum) and, with echo_pool, keeps the record for
  * dbp_pool_take_resizes, when the target changed.  Then, holder or not,
  * applies this worker's share of the last decision (the decision splits
