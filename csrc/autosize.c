@@ -281,15 +281,16 @@ static void read_instance(dbp_pool *p, dbp_shstats *sh, int worker, instance_vie
 /* Splits target across the n live workers into share (in the order of
  * burst): each gets floor, and the rest goes in proportion to how far each
  * worker's own burst is above floor (evenly when none is), largest
- * remainders first, ties to the earlier; a share above most gives its
- * excess to the others, earliest first.  The shares add up to target when
- * floor x n <= target <= most x n (the decision's bounds); below the floors
- * (a budget's limit under auto.min) it is split evenly.  Why by burst: a
- * worker that nginx sends no traffic keeps its floor instead of an equal
- * part of the instance's connections idle. */
+ * remainders first, ties to the earlier; a share is at most most, and what
+ * it cannot hold is given to nobody (a worker without traffic would only
+ * keep it idle; the loaded one has max_overflow).  Below the floors (a
+ * budget's limit under auto.min) target is split evenly.  The caller takes
+ * the shares' sum as the target.  Why by burst: a worker that nginx sends
+ * no traffic keeps its floor instead of a part of the instance's
+ * connections idle. */
 static void split_target(int target, int n, const int *burst, int floor, int most, int *share)
 {
-    int64_t rest = target - (int64_t)floor * n, weight = 0, given = 0, excess = 0;
+    int64_t rest = target - (int64_t)floor * n, weight = 0, given = 0;
     int64_t w[DBP_SH_WORKERS], rem[DBP_SH_WORKERS];
 
     if (rest < 0) {
@@ -314,16 +315,9 @@ static void split_target(int target, int n, const int *burst, int floor, int mos
         rem[best] = -1;                   /* one unit each, then the next largest */
         given++;
     }
-    for (int i = 0; i < n; i++)
-        if (share[i] > most) {
-            excess += share[i] - most;
+    for (int i = 0; i < n; i++)           /* what a share cannot hold is nobody's */
+        if (share[i] > most)
             share[i] = most;
-        }
-    for (int i = 0; i < n && excess > 0; i++) {
-        int64_t room = most - share[i], add = room < excess ? room : excess;
-        share[i] += (int)add;
-        excess -= add;
-    }
 }
 
 /* The lease holder's decision: the window since the previous decision
@@ -367,8 +361,11 @@ static void decide(dbp_pool *p, dbp_shstats *sh, const instance_view *v, int64_t
         if (limit > 0 && limit < most)
             most = limit;
         split_target(nd.target, w, v->bursts, dbp_autosize_floor(&p->cfg), most, shares);
-        for (int i = 0; i < w; i++)
+        nd.target = 0;                    /* what the shares hold */
+        for (int i = 0; i < w; i++) {
             nd.shares[v->ids[i] < DBP_SH_WORKERS ? v->ids[i] : DBP_SH_WORKERS - 1] = shares[i];
+            nd.target += shares[i];
+        }
     }
     nd.number = d.number + 1;
     nd.mark_ns = now;

@@ -220,7 +220,7 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
 
   it("splits the instance's target by the workers' own load: a worker without traffic keeps its floor", function()
     -- Timers in one worker: nginx sends the other nothing.
-    local started = client.get("/auto/load?n=4&ms=100&secs=5")
+    local started = client.get("/auto/load?n=6&ms=100&secs=5")
     assert.are.equal(200, started.status, started.body)
     local loaded, seen, last = started.json.result.worker, false, nil
     local deadline = os.time() + 15
@@ -235,9 +235,11 @@ describe("pool_size = \"auto\" in an nginx instance of 2 workers", function()
       seen = mine ~= nil and other ~= nil and mine.decision > 0 and
         mine.instance_target == other.instance_target and
         mine.share + other.share == mine.instance_target and
-        other.share == 1 and mine.share >= 4 and mine.target == mine.share
+        other.share == 1 and mine.share == 4 and mine.target == mine.share
     end
-    assert.is_true(seen, "worker " .. loaded .. " loaded (4 at once): its share 4 or more, "
+    -- 6 in use at once: its share is auto.max (4), and what it cannot hold
+    -- goes to nobody, not to the idle worker.
+    assert.is_true(seen, "worker " .. loaded .. " loaded (6 at once): its share 4 (auto.max), "
       .. "the other's 1 (auto.min), adding up to the target; last: " .. require("cjson").encode(last))
   end)
 
