@@ -155,8 +155,17 @@ dbp_dead() {
   [ "${stat%% *}" = Z ]
 }
 
-# dbp_gone PID PATH: PID is no longer our process (a condition for dbp_wait).
-dbp_gone() { ! dbp_ours "$1" "$2"; }
+# dbp_gone PID PATH: PID has exited, its files closed (a condition for
+# dbp_wait): dead (dbp_dead), or the pid now runs another command.  Not merely
+# "no longer dbp_ours": an exiting process loses its command line (its memory
+# goes first) before the kernel closes its sockets, and a caller that goes on
+# at that moment still finds the clients' connections open.
+dbp_gone() {
+  local cmd
+  dbp_dead "$1" && return 0
+  cmd=$(dbp_cmdline "$1") || return 0
+  [ -n "$cmd" ] && [[ $cmd != *"$2"* ]]
+}
 
 # dbp_pid_of PIDFILE PATH: print the pid on PIDFILE's first line when that
 # process is ours (dbp_ours PID PATH); fail otherwise.
@@ -180,7 +189,7 @@ dbp_stop() {
   pid=$(dbp_pid_of "$1" "$2") || return 0
   dbp_term "$pid" "$2" && return 0
   dbp_say "pid $pid still there 5 s after SIGTERM: SIGKILL"
-  kill -9 "$pid" 2>/dev/null || true
+  if dbp_ours "$pid" "$2"; then kill -9 "$pid" 2>/dev/null || true; fi
   return 1
 }
 
