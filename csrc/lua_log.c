@@ -30,6 +30,7 @@
 
 #include "autosize.h"
 #include "lua_log.h"
+#include "lua_ngx_wait.h"
 #include "redact.h"
 
 #define MAX_REPORTS 8
@@ -38,6 +39,12 @@ void dbp_lua_log(lua_State *L, const char *level, const char *message)
 {
     int top = lua_gettop(L);
 
+    /* A worker that exits closes its VM, and a connection still checked
+     * out says so from its finalizer: not through Lua then (see
+     * dbp_ngx_cycle_closed), but to stderr, which nginx sends to its
+     * error log. */
+    if (dbp_ngx_cycle_closed())
+        goto to_stderr;
     /* package.loaded.dbpool.log: the settable function of DESIGN.md. */
     lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
     if (lua_istable(L, -1)) {
@@ -55,6 +62,7 @@ void dbp_lua_log(lua_State *L, const char *level, const char *message)
         }
     }
     lua_settop(L, top);
+to_stderr:
     fprintf(stderr, "dbpool [%s] %s\n", level, message);
 }
 

@@ -365,6 +365,21 @@ static int ngx_wait_ready(lua_State *L)
 
 /* ===== Either build ==================================================== */
 
+/* nginx closes the Lua VM from its cycle pool's cleanup, after a worker's
+ * or the master's exit code has pointed ngx_cycle at ngx_exit_cycle: a
+ * zeroed cycle with a log and no pool.  So a cycle without a pool is the
+ * sign.  Read through dlsym, so that a build without nginx's headers knows
+ * it too; the pool has been ngx_cycle_t's second member since nginx 0.1. */
+bool dbp_ngx_cycle_closed(void)
+{
+    void *const volatile *var = dlsym(RTLD_DEFAULT, "ngx_cycle");
+    void *const *cycle;
+
+    if (var == NULL || (cycle = *var) == NULL)   /* not nginx, or not started */
+        return false;
+    return cycle[1] == NULL;
+}
+
 /* core.ngx_sleep0_ok() -> true when ngx.sleep(0) is the next turn of the
  * event loop: nginx carries OpenResty's delayed events patch (its symbol
  * is there).  Without it ngx.sleep(0) warns at every call. */

@@ -15,6 +15,12 @@
  * worker's event loop thread.  No lua_State: also the FFI path's. */
 int dbp_ngx_watch(dbp_conn *conn, int new_id, void *new_sem, const char **why);
 
+/* Is nginx closing this process's Lua VM at its exit (a worker's or the
+ * master's)?  Then finalizers must not call back into Lua: ngx.log reads the
+ * request that init_worker_by_lua* left on the main thread, long freed.
+ * False outside nginx.  Either build. */
+bool dbp_ngx_cycle_closed(void);
+
 /* Adds core.ngx_wait_ready and core.ngx_wait_counts to the core table on top
  * of the stack, and the internal method conn:_ngx_watch to the Conn methods
  * (the Conn metatable must be filled first). */

@@ -146,3 +146,48 @@ describe("nginx -s reload with changed options", function()
     assert.are.same({}, warnings, table.concat(warnings, "\n"))
   end)
 end)
+
+describe("a worker stopped with statements in flight", function()
+  -- nginx closes the worker's Lua VM as the worker exits; the connections
+  -- still checked out are returned by their finalizers, whose leak report
+  -- must not call into Lua then (ngx.log read a request freed long before:
+  -- signal 11).  It goes to stderr, which is nginx's error log.
+  it("exits with code 0 and reports each connection it left checked out", function()
+    local helper = require "helper"
+    local sys = require "system"
+    local function sleeping()
+      return assert(helper.admin():query("SELECT count(*) AS n FROM pg_stat_activity " ..
+        "WHERE application_name = 'dbpool-nginx-instance' AND query LIKE 'SELECT pg_sleep%' " ..
+        "AND state = 'active'"))[1].n
+    end
+    local requests = {}
+    for i = 1, 4 do requests[i] = client.start("/inst/query?ms=5000", 20) end
+    local deadline = sys.monotime() + 10
+    while sleeping() < 4 and sys.monotime() < deadline do sys.sleep(0.05) end
+    assert.are.equal(4, sleeping(), "the 4 statements are not all running")
+    local victims = worker_pids()
+    for _, pid in ipairs(victims) do assert(os.execute("kill -TERM " .. pid)) end
+    for _, r in ipairs(requests) do r:wait() end     -- ended by the exit: no answer to check
+    local exits
+    deadline = sys.monotime() + 10
+    repeat
+      sys.sleep(0.1)
+      exits = {}
+      local f = assert(io.open(client.error_log))
+      for line in f:lines() do
+        local pid, how = line:match("worker process (%d+) exited (.*)$")
+        if pid then exits[tonumber(pid)] = how end
+      end
+      f:close()
+    until (exits[victims[1]] and exits[victims[2]]) or sys.monotime() > deadline
+    for _, pid in ipairs(victims) do
+      assert.are.equal("with code 0", exits[pid], "worker " .. pid)
+    end
+    local f = assert(io.open(client.error_log))
+    local text = f:read("*a")
+    f:close()
+    local _, reports = text:gsub("engine INST: connection checked out at [^\n]*test_app%.lua:%d+ " ..
+      "was never closed; returned by the garbage collector", "")
+    assert.are.equal(4, reports, "leak reports in the error log")
+  end)
+end)
