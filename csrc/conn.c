@@ -6,6 +6,7 @@
 #include "resolve.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -457,29 +458,27 @@ static int64_t ping_budget(const dbp_conn *c, int64_t deadline_ns)
     return left < c->ping_timeout_ns ? left : c->ping_timeout_ns;
 }
 
-dbp_status dbp_conn_ping(dbp_conn *c, int64_t deadline_ns, dbp_error *err)
+/* The ping's statement: the empty query (one round trip, no parsing, no
+ * transaction), or for a primary SHOW transaction_read_only: it must also
+ * still accept writes, and the reported parameters (in_hot_standby,
+ * default_transaction_read_only) lag a configuration reload by one
+ * statement, so the session is asked directly, in the same round trip. */
+static const char *ping_sql(const dbp_conn *c)
 {
-    int64_t timeout_ns = ping_budget(c, deadline_ns);
-    dbp_result *r = NULL;
+    return c->primary ? "SHOW transaction_read_only" : "";
+}
+
+/* The ping's answer r (freed here): alive, or for a primary that turned
+ * read-only DBP_QUERY with SQLSTATE 25006, the connection lost. */
+static dbp_status judge_ping(dbp_conn *c, dbp_result *r, dbp_error *err)
+{
     const char *standby = PQparameterStatus(c->pg, "in_hot_standby");
-    dbp_status st;
     bool read_only;
 
     if (!c->primary) {
-        /* The empty query: one round trip, no parsing, no transaction. */
-        st = dbp_conn_exec_internal(c, "", timeout_ns, DBP_TIMEOUT, "ping_timeout", &r, err);
-        if (st == DBP_OK)
-            PQclear(r);
-        return st;
+        PQclear(r);
+        return DBP_OK;
     }
-    /* A primary must also still accept writes.  The reported parameters
-     * (in_hot_standby, default_transaction_read_only) lag a configuration
-     * reload by one statement, so ask the session directly: the same single
-     * round trip as the empty query. */
-    st = dbp_conn_exec_internal(c, "SHOW transaction_read_only", timeout_ns, DBP_TIMEOUT,
-                                "ping_timeout", &r, err);
-    if (st != DBP_OK)
-        return st;
     read_only = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "on") == 0;
     PQclear(r);
     if (read_only || (standby != NULL && strcmp(standby, "on") == 0)) {
@@ -489,6 +488,39 @@ dbp_status dbp_conn_ping(dbp_conn *c, int64_t deadline_ns, dbp_error *err)
         return DBP_QUERY;
     }
     return DBP_OK;
+}
+
+dbp_status dbp_conn_ping(dbp_conn *c, int64_t deadline_ns, dbp_error *err)
+{
+    dbp_result *r = NULL;
+    dbp_status st = dbp_conn_exec_internal(c, ping_sql(c), ping_budget(c, deadline_ns), DBP_TIMEOUT,
+                                           "ping_timeout", &r, err);
+
+    return st == DBP_OK ? judge_ping(c, r, err) : st;
+}
+
+dbp_status dbp_conn_ping_send(dbp_conn *c, int64_t deadline_ns, dbp_error *err)
+{
+    return dbp_conn_send_internal(c, ping_sql(c), ping_budget(c, deadline_ns), DBP_TIMEOUT,
+                                  "ping_timeout", err);
+}
+
+dbp_status dbp_conn_ping_step(dbp_conn *c, dbp_error *err)
+{
+    dbp_result *r = NULL;
+    dbp_status st = dbp_conn_collect_internal(c, &r, err);
+
+    return st == DBP_OK ? judge_ping(c, r, err) : st;
+}
+
+double dbp_conn_deadline_left(const dbp_conn *c)
+{
+    int64_t left;
+
+    if (c->deadline_ns == INT64_MAX)
+        return HUGE_VAL;
+    left = c->deadline_ns - dbp_now_ns();
+    return left > 0 ? (double)left / (double)DBP_NS_PER_SEC : 0;
 }
 
 void dbp_conn_mark_broken(dbp_conn *c)

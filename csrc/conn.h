@@ -102,6 +102,18 @@ bool dbp_conn_alive_passive(dbp_conn *c);
  * the server no longer accepts writes; DBP_QUERY when the link is gone. */
 DBP_MUSTCHECK dbp_status dbp_conn_ping(dbp_conn *c, int64_t deadline_ns, dbp_error *err);
 
+/* The same ping for an event loop, which never waits in it:
+ * dbp_conn_ping_send sends it (its time as dbp_conn_ping's, from now);
+ * dbp_conn_ping_step reads its answer without waiting: DBP_AGAIN until it
+ * came (wait for dbp_conn_socket, readable, or writable too when
+ * dbp_conn_wants_write), then dbp_conn_ping's outcome; past its time
+ * DBP_TIMEOUT, cancelled and the connection broken. */
+DBP_MUSTCHECK dbp_status dbp_conn_ping_send(dbp_conn *c, int64_t deadline_ns, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_conn_ping_step(dbp_conn *c, dbp_error *err);
+/* Seconds left until the deadline of the statement in flight (at least 0;
+ * HUGE_VAL without one). */
+double dbp_conn_deadline_left(const dbp_conn *c);
+
 /* Runs one statement and waits for its result, at most timeout_ns
  * nanoseconds (0: no limit): through the extended protocol (prepared after
  * repeated use with prepare_threshold; a statement the server lost is run

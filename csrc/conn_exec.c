@@ -333,6 +333,28 @@ dbp_status dbp_conn_exec_internal(dbp_conn *c, const char *sql, int64_t timeout_
     return st == DBP_OK ? take_result(c, r, res, err) : st;
 }
 
+dbp_status dbp_conn_send_internal(dbp_conn *c, const char *sql, int64_t timeout_ns,
+                                  dbp_status on_expiry, const char *timeout_name,
+                                  dbp_error *err)
+{
+    dbp_status st = begin(c, dbp_conn_deadline_of(timeout_ns), timeout_ns, on_expiry, timeout_name, err);
+
+    if (st == DBP_OK)
+        st = sent_or_failed(c, PQsendQuery(c->pg, sql), err);
+    return st;
+}
+
+dbp_status dbp_conn_collect_internal(dbp_conn *c, dbp_result **res, dbp_error *err)
+{
+    PGresult *r;
+    dbp_status st;
+
+    if (!c->busy)
+        return dbp_error_set(err, DBP_INVALID, "no statement is running on this connection");
+    st = drive(c, true, dbp_now_ns(), &r, err);
+    return st == DBP_OK ? take_result(c, r, res, err) : st;
+}
+
 /* An internal statement of a user's statement, whose result only matters
  * as success or failure, within that statement's deadline. */
 static dbp_status run_internal(dbp_conn *c, const char *sql, int64_t deadline, dbp_error *err)

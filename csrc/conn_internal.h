@@ -73,6 +73,15 @@ dbp_status dbp_conn_exec_internal(dbp_conn *c, const char *sql, int64_t timeout_
                                   dbp_status on_expiry, const char *timeout_name,
                                   dbp_result **res, dbp_error *err);
 
+/* The same statement for an event loop, in two halves: sent without
+ * waiting (its deadline timeout_ns from now, 0: none), then its result read
+ * without waiting: DBP_AGAIN while it is not all in, past the deadline as
+ * above. */
+dbp_status dbp_conn_send_internal(dbp_conn *c, const char *sql, int64_t timeout_ns,
+                                  dbp_status on_expiry, const char *timeout_name,
+                                  dbp_error *err);
+dbp_status dbp_conn_collect_internal(dbp_conn *c, dbp_result **res, dbp_error *err);
+
 /* ---- conn_exec.c, for the other statement files of the seam ----------- */
 
 /* Reads what has arrived for the operation in flight: 1 when it is where

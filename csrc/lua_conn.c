@@ -116,6 +116,15 @@ dbp_conn *dbp_lua_check_conn(lua_State *L)
     return dbp_slot_conn(check_open(L)->slot);
 }
 
+dbp_conn *dbp_lua_check_watched_conn(lua_State *L)
+{
+    conn_box *box = check_box(L);
+
+    if (box->slot != NULL && box->connecting && dbp_slot_ping_left(box->slot) >= 0)
+        return dbp_slot_conn(box->slot);
+    return dbp_lua_check_conn(L);
+}
+
 /* For a statement: the open box, or NULL after pushing nil, msg, err (kind
  * closed) when a query_timeout closed it.  Raises when it was closed by
  * the app, and when a statement is still in flight on it: one statement at
@@ -375,6 +384,38 @@ static int conn_ping(lua_State *L)
     return 1;
 }
 
+/* conn:_ping_send() -> true | nil, msg, err, then conn:_ping_collect() ->
+ * true | false (not answered yet: wait for the socket) | nil, msg, err:
+ * conn:ping() in two halves, for nginx's event loop (dbpool.ngx), which
+ * waits between them; within ping_timeout as conn:ping(). */
+static int conn_ping_send(lua_State *L)
+{
+    conn_box *box = check_for_statement(L, false);
+    dbp_error err;
+
+    if (box == NULL)
+        return 3;
+    if (dbp_slot_ping_send(box->pool, box->slot, &err) != DBP_OK)
+        return fail(L, box, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int conn_ping_collect(lua_State *L)
+{
+    conn_box *box = check_for_statement(L, true);
+    dbp_error err;
+    dbp_status st;
+
+    if (box == NULL)
+        return 3;
+    st = dbp_slot_ping_step(box->pool, box->slot, &err);
+    if (st != DBP_OK && st != DBP_AGAIN)
+        return fail(L, box, &err);
+    lua_pushboolean(L, st == DBP_OK);
+    return 1;
+}
+
 /* conn:set_query_timeout(seconds): the deadline of this checkout's
  * statements, in seconds (0: none), until the connection is returned;
  * overrides the engine's query_timeout.  Past it a statement is cancelled,
@@ -472,6 +513,23 @@ static int conn_connect_step(lua_State *L)
     return 1;
 }
 
+/* conn:_ping_left() -> seconds | nil: a pending checkout (pool:try_connect(since,
+ * true)) that waits for an idle connection's pre-ping, not for a connect:
+ * the seconds left until its ping_timeout or the checkout's deadline (at
+ * least 0); nil otherwise.  Until then conn:connect_step() reads the
+ * answer; the socket can be watched (conn:_ngx_watch). */
+static int conn_ping_left(lua_State *L)
+{
+    conn_box *box = check_box(L);
+    double left = box->slot != NULL && box->connecting ? dbp_slot_ping_left(box->slot) : -1;
+
+    if (left < 0)
+        lua_pushnil(L);
+    else
+        lua_pushnumber(L, left);
+    return 1;
+}
+
 /* conn:yield_after() -> its engine's yield_after (the OpenResty path). */
 static int conn_yield_after(lua_State *L)
 {
@@ -536,6 +594,9 @@ static const luaL_Reg conn_methods[] = {
     {"refill_due", conn_refill_due},
     {"yield_after", conn_yield_after},
     {"connect_step", conn_connect_step},
+    {"_ping_left", conn_ping_left},
+    {"_ping_send", conn_ping_send},
+    {"_ping_collect", conn_ping_collect},
     {NULL, NULL},
 };
 

@@ -22,6 +22,9 @@ int dbp_lua_pool_query(lua_State *L, dbp_pool *p, bool params_table);
 /* The connection of the checked-out Conn at index 1; raises when it is
  * closed or still connecting. */
 dbp_conn *dbp_lua_check_conn(lua_State *L);
+/* The same for a socket watch, which may also wait for a pending checkout's
+ * pre-ping (conn:_ping_left()). */
+dbp_conn *dbp_lua_check_watched_conn(lua_State *L);
 
 /* For a step of an operation (lua_pipeline.c, lua_copy.c): the pool and
  * slot of the Conn at index 1, or false after pushing nil, msg, err (kind

@@ -287,7 +287,7 @@ static int conn_watch(lua_State *L)
     dbp_conn *conn = dbp_lua_test_listener_conn(L, 1);   /* a Listener's, or a Conn's */
 
     if (conn == NULL)
-        conn = dbp_lua_check_conn(L);
+        conn = dbp_lua_check_watched_conn(L);
     int new_id = (int)luaL_checkinteger(L, 2);
     void *new_sem = (void *)(uintptr_t)luaL_checknumber(L, 3);
     const char *why = NULL;

@@ -145,36 +145,22 @@ void dbp_pool_free(dbp_pool *p)
 
 /* ---- checkout --------------------------------------------------------- */
 
-/* What a checkout does when it finds no idle connection it may take. */
 /* Is this connection fit to hand out?  Stale ones (invalidated, too old,
  * too many queries) are replaced without a look; with pool_pre_ping the
  * socket is checked (no round trip) and, outside the pre_ping_bypass window
  * since its last use, pinged (one round trip) within ping_timeout or what
- * is left of the checkout (deadline), whichever ends first. */
-static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, int64_t deadline,
-                             unsigned *ev)
-{
-    int64_t now;
-    bool alive;
-    dbp_error err;
+ * is left of the checkout (deadline), whichever ends first.  An event
+ * loop's checkout (DBP_CHECKOUT_DEFER) only sends that ping: PINGING, and
+ * ping_step reads the answer, so that a silent server never stalls the
+ * loop for ping_timeout. */
+typedef enum fitness { FIT, UNFIT, PINGING } fitness;
 
-    if (stale != FRESH) {
-        bool recycle = stale == STALE_RECYCLE;
-        dbp_metrics_inc(&p->metrics, recycle ? DBP_M_RECYCLES : DBP_M_INVALIDATIONS);
-        *ev |= recycle ? DBP_EV_RECYCLE : DBP_EV_INVALIDATE;
-        return false;
-    }
-    if (!p->cfg.pool_pre_ping)
-        return true;
-    now = dbp_now_ns();
-    alive = dbp_conn_alive_passive(s->conn);
-    if (alive && now - s->last_used_ns >= dbp_sec_to_ns(p->cfg.pre_ping_bypass)) {
-        alive = dbp_conn_ping(s->conn, deadline, &err) == DBP_OK;
-        if (!alive && err.status == DBP_TIMEOUT)  /* replaced like a dead one */
-            dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);
-    }
-    if (alive)
-        return true;
+/* A pre-ping failed (the connection dead, late, or read-only for a
+ * primary): counted, and a lost link makes the older connections suspect. */
+static void ping_failed(dbp_pool *p, dbp_slot *s, dbp_status st, unsigned *ev)
+{
+    if (st == DBP_TIMEOUT)                /* replaced like a dead one */
+        dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);
     dbp_metrics_inc(&p->metrics, DBP_M_PREPING_FAILURES);
     dbp_metrics_inc(&p->metrics, DBP_M_INVALIDATIONS);
     *ev |= DBP_EV_INVALIDATE;
@@ -183,7 +169,34 @@ static bool fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale, int64_t 
         note_lost_locked(p, dbp_now_ns());
         dbp_lock_release(&p->mu);
     }
-    return false;
+}
+
+static fitness fit_for_checkout(dbp_pool *p, dbp_slot *s, staleness stale,
+                                dbp_checkout_mode mode, int64_t deadline, unsigned *ev)
+{
+    dbp_status st = DBP_QUERY;            /* the passive look found it dead */
+    dbp_error err;
+
+    if (stale != FRESH) {
+        bool recycle = stale == STALE_RECYCLE;
+        dbp_metrics_inc(&p->metrics, recycle ? DBP_M_RECYCLES : DBP_M_INVALIDATIONS);
+        *ev |= recycle ? DBP_EV_RECYCLE : DBP_EV_INVALIDATE;
+        return UNFIT;
+    }
+    if (!p->cfg.pool_pre_ping)
+        return FIT;
+    if (dbp_conn_alive_passive(s->conn)) {
+        if (dbp_now_ns() - s->last_used_ns < dbp_sec_to_ns(p->cfg.pre_ping_bypass))
+            return FIT;
+        if (mode == DBP_CHECKOUT_DEFER) {
+            if ((st = dbp_conn_ping_send(s->conn, deadline, &err)) == DBP_OK)
+                return PINGING;
+        } else if ((st = dbp_conn_ping(s->conn, deadline, &err)) == DBP_OK) {
+            return FIT;
+        }
+    }
+    ping_failed(p, s, st, ev);
+    return UNFIT;
 }
 
 /* The checkout holds capacity for a new connection: opens it into *sp (the
@@ -271,11 +284,21 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
     if (st != DBP_OK)
         return st;
 
-    if (s != NULL && !fit_for_checkout(p, s, stale, work_deadline(p, start), ev)) {
-        dbp_conn_close(s->conn);          /* replace in place: capacity unchanged */
-        s->conn = NULL;
-        epoch = s->epoch;
-        create = 1;
+    if (s != NULL) {
+        fitness fit = fit_for_checkout(p, s, stale, mode, work_deadline(p, start), ev);
+        if (fit == PINGING) {             /* the caller steps on: ping_step */
+            s->pinging = true;
+            s->pending_ev = *ev;
+            s->checkout_ns = start;
+            *out = s;
+            return DBP_PENDING;
+        }
+        if (fit == UNFIT) {
+            dbp_conn_close(s->conn);      /* replace in place: capacity unchanged */
+            s->conn = NULL;
+            epoch = s->epoch;
+            create = 1;
+        }
     }
     if (create && (st = checkout_connect(p, mode, &s, epoch, start, work_deadline(p, start), ev,
                                          err)) != DBP_OK) {
@@ -288,6 +311,46 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
     dbp_lock_release(&p->mu);
     *out = s;
     return DBP_OK;
+}
+
+dbp_status ping_step(dbp_pool *p, dbp_slot *s, bool *want_write, unsigned *ev, dbp_error *err)
+{
+    dbp_error perr;
+    dbp_status st = dbp_conn_ping_step(s->conn, &perr);
+    int64_t start = s->checkout_ns;
+
+    if (st == DBP_AGAIN) {
+        *want_write = dbp_conn_wants_write(s->conn);
+        return DBP_AGAIN;
+    }
+    s->pinging = false;
+    *ev |= s->pending_ev;
+    s->pending_ev = 0;
+    if (st == DBP_OK) {
+        dbp_lock_acquire(&p->mu);
+        note_checkout_locked(p, s, start, dbp_now_ns());
+        dbp_lock_release(&p->mu);
+        return DBP_OK;
+    }
+    ping_failed(p, s, st, ev);
+    s->pending_ev = *ev;                  /* told with the connect's outcome */
+    dbp_conn_close(s->conn);              /* replace in place: capacity unchanged */
+    s->conn = NULL;
+    return checkout_connect(p, DBP_CHECKOUT_DEFER, &s, s->epoch, start, work_deadline(p, start),
+                            ev, err);
+}
+
+void ping_abandon(dbp_pool *p, dbp_slot *s)
+{
+    unsigned ev = 0;
+
+    ping_failed(p, s, DBP_QUERY, &ev);   /* not answered: closed as a dead one */
+    dbp_conn_close(s->conn);
+    dbp_lock_acquire(&p->mu);
+    untrack_locked(p, s);                 /* leak_threshold traced it at checkout */
+    give_back_and_wake_locked(p, 1, s->epoch);
+    dbp_lock_release(&p->mu);
+    free(s);
 }
 
 dbp_status dbp_pool_checkout_mode(dbp_pool *p, dbp_checkout_mode mode, int64_t since_ns,
@@ -553,6 +616,11 @@ dbp_metrics *dbp_pool_metrics(dbp_pool *p)
 dbp_conn *dbp_slot_conn(dbp_slot *s)
 {
     return s->conn;
+}
+
+double dbp_slot_ping_left(const dbp_slot *s)
+{
+    return s->pinging ? dbp_conn_deadline_left(s->conn) : -1;
 }
 
 

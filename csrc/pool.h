@@ -211,6 +211,10 @@ void dbp_pool_status_text(const dbp_pool_counts *c, char *out, size_t size);
 
 /* The slot's connection, for the holder of the checkout. */
 dbp_conn *dbp_slot_conn(dbp_slot *s);
+/* A DBP_CHECKOUT_DEFER checkout's DBP_PENDING slot that waits for the
+ * pre-ping of an idle connection (not for a connect): its seconds left
+ * until ping_timeout or the checkout's deadline (at least 0), else -1. */
+double dbp_slot_ping_left(const dbp_slot *s);
 /* True in a fork()ed child for a connection the parent checked out: its
  * socket is the parent's, so it must not be used here. */
 bool dbp_slot_inherited(const dbp_slot *s);

@@ -244,6 +244,15 @@ dbp_status dbp_pool_connect_step(dbp_pool *p, dbp_slot *s, bool *want_write, uns
     dbp_status st = DBP_OK;
     int64_t now;
 
+    if (s->pinging) {                     /* an idle connection's pre-ping */
+        st = ping_step(p, s, want_write, &ev, err);
+        if (st != DBP_PENDING) {          /* answered, not yet, or refused */
+            if (events != NULL)
+                *events = ev;
+            return st;
+        }
+        st = DBP_OK;                      /* replaced: its connect starts now */
+    }
     if (s->conn == NULL) {
         s->connect_ns = dbp_now_ns();
         st = dbp_conn_start(&p->cfg, p->conninfo, &s->conn, err);
@@ -252,6 +261,8 @@ dbp_status dbp_pool_connect_step(dbp_pool *p, dbp_slot *s, bool *want_write, uns
         st = dbp_conn_connect_step(s->conn, p->conninfo, want_write, err);
     if (st == DBP_AGAIN)
         return DBP_AGAIN;
+    ev |= s->pending_ev;                  /* what a failed pre-ping did first */
+    s->pending_ev = 0;
     if (st != DBP_OK) {
         st = async_connect_failed(p, s, st, &ev, err);
     } else {
@@ -275,6 +286,10 @@ void dbp_pool_connect_abandon(dbp_pool *p, dbp_slot *s, const char *why)
     dbp_error err;
     unsigned ev = 0;
 
+    if (s->pinging) {
+        ping_abandon(p, s);
+        return;
+    }
     dbp_error_set(&err, DBP_CONNECT, "could not connect: %s", why);
     (void)async_connect_failed(p, s, DBP_CONNECT, &ev, &err);
 }

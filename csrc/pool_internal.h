@@ -68,6 +68,9 @@ struct dbp_slot {
     unsigned epoch;         /* p->epoch when its unit of capacity was reserved */
     int64_t query_timeout_ns;   /* this checkout's statements' deadline; 0 = none */
     bool refill;            /* opened for min_idle by a host's timer, not a checkout */
+    bool pinging;           /* an event loop's checkout waits for its pre-ping
+                               (dbp_pool_connect_step reads the answer) */
+    unsigned pending_ev;    /* DBP_EV_* of that checkout before its connect */
 };
 
 /* pool_size = "auto" (autosize.c): the window since the last sizing step
@@ -200,6 +203,19 @@ DBP_MUSTCHECK dbp_status open_into(dbp_pool *p, dbp_slot *s, int64_t deadline, b
  * On refusal as open_into. */
 DBP_MUSTCHECK dbp_status connect_later(dbp_pool *p, dbp_slot *s, int64_t since,
                                        dbp_error *err);
+
+/* ==== pool.c, for pool_connect.c: an event loop's pre-ping ============== */
+
+/* Reads the answer to s's pre-ping (s->pinging) without waiting: DBP_AGAIN
+ * until it came (*want_write as dbp_conn_wants_write); DBP_OK: alive,
+ * checked out.  A failed or late ping replaces the connection in place:
+ * DBP_PENDING, s reserved for a connect the caller steps on, or the
+ * breaker's refusal (the capacity given back, s freed). */
+DBP_MUSTCHECK dbp_status ping_step(dbp_pool *p, dbp_slot *s, bool *want_write, unsigned *ev,
+                                   dbp_error *err);
+/* The caller gave up waiting for s's pre-ping: the connection is closed as
+ * a failed pre-ping, the capacity given back, s freed. */
+void ping_abandon(dbp_pool *p, dbp_slot *s);
 
 /* ==== pool_leak.c: leak tracking ======================================== */
 

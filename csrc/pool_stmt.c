@@ -70,7 +70,19 @@ dbp_status dbp_slot_collect(dbp_pool *p, dbp_slot *s, int64_t timeout_ns, dbp_re
     return st == DBP_OK || st == DBP_AGAIN ? st : failed(p, s, st);
 }
 
-dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err)
+/* The ping on demand failed (err): counted, and a dead server is a
+ * disconnect for the pool. */
+static dbp_status ping_failed(dbp_pool *p, dbp_slot *s, dbp_error *err)
+{
+    if (err->status == DBP_TIMEOUT)
+        dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);
+    dbp_pool_note_failure(p, s);
+    return err->status;
+}
+
+/* The ping's first half: the socket, then the ping sent (send) or run
+ * (blocking). */
+static dbp_status ping_start(dbp_pool *p, dbp_slot *s, bool send, dbp_error *err)
 {
     dbp_conn *c = dbp_slot_conn(s);
 
@@ -78,12 +90,30 @@ dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err)
         return inherited(err);
     if (!dbp_conn_alive_passive(c))
         dbp_error_set(err, DBP_QUERY, "the server closed the connection");
-    else if (dbp_conn_ping(c, INT64_MAX, err) == DBP_OK)
+    else if ((send ? dbp_conn_ping_send(c, INT64_MAX, err) : dbp_conn_ping(c, INT64_MAX, err)) ==
+             DBP_OK)
         return DBP_OK;
-    if (err->status == DBP_TIMEOUT)
-        dbp_metrics_inc(&p->metrics, DBP_M_PING_TIMEOUTS);
-    dbp_pool_note_failure(p, s);
-    return err->status;
+    return ping_failed(p, s, err);
+}
+
+dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err)
+{
+    return ping_start(p, s, false, err);
+}
+
+dbp_status dbp_slot_ping_send(dbp_pool *p, dbp_slot *s, dbp_error *err)
+{
+    return ping_start(p, s, true, err);
+}
+
+dbp_status dbp_slot_ping_step(dbp_pool *p, dbp_slot *s, dbp_error *err)
+{
+    dbp_status st;
+
+    if (dbp_slot_inherited(s))
+        return inherited(err);
+    st = dbp_conn_ping_step(dbp_slot_conn(s), err);
+    return st == DBP_OK || st == DBP_AGAIN ? st : ping_failed(p, s, err);
 }
 
 dbp_status dbp_slot_begin(dbp_pool *p, dbp_slot *s, int n, dbp_error *err)

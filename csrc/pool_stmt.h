@@ -44,6 +44,12 @@ DBP_MUSTCHECK dbp_status dbp_slot_collect(dbp_pool *p, dbp_slot *s, int64_t time
  * writes).  A dead server counts as a disconnect for the pool.  Not counted
  * as a statement. */
 DBP_MUSTCHECK dbp_status dbp_slot_ping(dbp_pool *p, dbp_slot *s, dbp_error *err);
+/* The same for an event loop, in two halves: dbp_slot_ping_send looks at
+ * the socket and sends the ping; dbp_slot_ping_step reads its answer
+ * without waiting (DBP_AGAIN until it came: wait for the socket), or
+ * fails as dbp_slot_ping, past ping_timeout with DBP_TIMEOUT. */
+DBP_MUSTCHECK dbp_status dbp_slot_ping_send(dbp_pool *p, dbp_slot *s, dbp_error *err);
+DBP_MUSTCHECK dbp_status dbp_slot_ping_step(dbp_pool *p, dbp_slot *s, dbp_error *err);
 
 /* The operations of several steps (a pipeline, COPY, a stream: conn.h)
  * get the same bookkeeping through a gate: dbp_slot_begin before the

@@ -288,9 +288,20 @@ function methods.close(conn)
   slot_freed(name)
   refill_if_due(conn, name)
 end
+-- conn:ping() yields for the answer, as a statement does (raises where
+-- nginx cannot yield; blocks in init_by_lua).
+local ping_send, ping_collect = methods._ping_send, methods._ping_collect
 function methods.ping(conn, ...)
-  wait_mode("conn:ping()")              -- raises where nginx cannot yield
-  return raw_ping(conn, ...)
+  if not can_yield("conn:ping()") then return raw_ping(conn, ...) end
+  local ok, msg, err = ping_send(conn)
+  if not ok then return nil, msg, err end
+  local sema = sema_of(conn)
+  local look = 0
+  while true do
+    ok, msg, err = ping_collect(conn)
+    if ok ~= false then return ok, msg, err end
+    look = await_socket(sema, look)
+  end
 end
 function methods.invalidate(conn)
   local name = conn:pool_name()
@@ -352,10 +363,38 @@ function M.resolve_soon(pool)
   if phase_now() ~= "init" then pool:resolve_ahead() end
 end
 
+-- Waits for the pre-ping of an idle connection that try_connect(since,
+-- true) sent instead of waiting for its answer on the event loop: the
+-- request yields until the socket is ready, at most until the ping's time
+-- is up (ping_timeout, within the checkout's deadline), when the core
+-- replaces the connection (conn:connect_step(), then a connect).  Returns
+-- connect_step's answer once the ping is over.
+local function await_ping(conn)
+  local sema = sema_of(conn)
+  local look = 0
+  while true do
+    local ready, msg, err = conn:connect_step()
+    local left = conn:_ping_left()
+    if ready ~= false or not left then return ready, msg, err end
+    if sema then
+      sema:wait(math.min(left, WAKE_CAP))
+    else
+      look = look + 1
+      sleep(delay_for(look))
+    end
+  end
+end
+
 -- Drives a connect that try_connect(since, true) left to us, yielding
 -- between steps, for at most connect_timeout and never past deadline (the
--- checkout's): then it fails with kind "timeout", counted.
+-- checkout's): then it fails with kind "timeout", counted.  A pre-ping
+-- comes first, when that is what it left (await_ping).
 local function finish_connect(pool, conn, deadline)
+  if conn:_ping_left() then
+    local ready, msg, err = await_ping(conn)
+    if ready then return conn end
+    if ready == nil then return nil, msg, err end
+  end
   local limit, checkout_ends = connect_limit(pool, deadline)
   local look = 0
   while true do

@@ -2,11 +2,14 @@
  * (DBPOOL_TEST_DSN, set by scripts/with-pg.sh) and a listener that accepts
  * TCP and never answers: a checkout bounded by pool_timeout whatever
  * connect_timeout says, each connect attempt by connect_timeout, a ping to a
- * stopped backend (SIGSTOP, always resumed) by ping_timeout, a pre-ping by
- * what is left of the checkout; and min_idle refilled by the refill thread,
+ * stopped backend (SIGSTOP, always resumed) by ping_timeout, also in an
+ * event loop's steps, a pre-ping by what is left of the checkout, and an
+ * event loop's pre-ping sent without waiting and stepped to its answer or
+ * its replacement; and min_idle refilled by the refill thread,
  * not by the caller of release, in a fork()ed child too. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +130,48 @@ static void test_stopped_ping(void)
     dbp_pool_free(p);
 }
 
+/* The same ping in two halves, as an event loop runs it: the send does not
+ * wait; the steps answer DBP_AGAIN until ping_timeout, then DBP_TIMEOUT. */
+static void test_stopped_ping_steps(void)
+{
+    dbp_pool *p = pool_with("ping_steps", g_dsn, "pool_size=1,max_overflow=0,ping_timeout=0.3");
+    dbp_slot *s = NULL;
+    dbp_error err;
+    dbp_status st;
+    double t0, sent, took;
+    int pid, again = 0;
+
+    if (dbp_pool_checkout(p, &s, &err) != DBP_OK)
+        bail_out("checkout: %s", err.message);
+    st = dbp_slot_ping_send(p, s, &err);
+    while (st == DBP_OK && (st = dbp_slot_ping_step(p, s, &err)) == DBP_AGAIN) {
+        tl_sleep(0.001);
+        st = DBP_OK;                      /* sent, not answered yet: step again */
+    }
+    is_int(st, DBP_OK, "a ping in steps to a live backend: answered");
+    pid = dbp_conn_backend_pid(dbp_slot_conn(s));
+    kill(pid, SIGSTOP);
+    t0 = tl_now();
+    st = dbp_slot_ping_send(p, s, &err);
+    sent = tl_now() - t0;
+    while (st == DBP_OK && (st = dbp_slot_ping_step(p, s, &err)) == DBP_AGAIN && tl_now() < t0 + 5) {
+        again++;
+        tl_sleep(0.01);
+        st = DBP_OK;
+    }
+    took = tl_now() - t0;
+    kill(pid, SIGCONT);                    /* at once, whatever the checks say */
+    ok(sent < 0.1, "a stopped backend: the send did not wait (%.3f s)", sent);
+    ok(again > 1, "... the steps said DBP_AGAIN while it was due (%d)", again);
+    is_int(st, DBP_TIMEOUT, "... then DBP_TIMEOUT");
+    between(took, 0.29, 1.3, "... at ping_timeout (0.3 s)");
+    like(err.message, "ping_timeout", "... the message names ping_timeout");
+    is_int(metric(p, DBP_M_PING_TIMEOUTS), 1, "... counted as a ping timeout");
+    dbp_pool_release(p, s);
+    is_int(counts(p).total, 0, "... and the connection discarded at its return");
+    dbp_pool_free(p);
+}
+
 static void test_stopped_preping(void)
 {
     dbp_pool *p = pool_with("preping", g_dsn,
@@ -154,6 +199,95 @@ static void test_stopped_preping(void)
     } else {
         ok(0, "the next checkout has a new backend: %s", err.message);
     }
+    dbp_pool_free(p);
+}
+
+/* An event loop's checkout (DBP_CHECKOUT_DEFER) steps its pre-ping: until
+ * the slot is ready or fails, polling its socket at most 10 ms at a time
+ * for up to seconds.  *replaced_after: when the ping phase ended (s no
+ * longer pinging), seconds after t0; -1 if it never did. */
+static dbp_status step_pending(dbp_pool *p, dbp_slot *s, double t0, double seconds,
+                               double *replaced_after, unsigned *events)
+{
+    double end = tl_now() + seconds;
+    dbp_error err;
+    dbp_status st;
+
+    *replaced_after = -1;
+    for (;;) {
+        bool want_write = false;
+        unsigned ev = 0;
+        st = dbp_pool_connect_step(p, s, &want_write, &ev, &err);
+        *events |= ev;
+        if (*replaced_after < 0 && (st != DBP_AGAIN || dbp_slot_ping_left(s) < 0))
+            *replaced_after = tl_now() - t0;
+        if (st != DBP_AGAIN || tl_now() > end)
+            return st;
+        if (dbp_slot_conn(s) != NULL) {
+            struct pollfd pfd = {.fd = dbp_conn_socket(dbp_slot_conn(s)),
+                                 .events = POLLIN | (want_write ? POLLOUT : 0)};
+            (void)poll(&pfd, 1, 10);
+        } else {
+            tl_sleep(0.001);
+        }
+    }
+}
+
+static void test_deferred_preping(void)
+{
+    dbp_pool *p = pool_with("deferred_preping", g_dsn,
+                            "pool_size=1,max_overflow=0,pool_pre_ping=1,pre_ping_bypass=0,"
+                            "ping_timeout=0.3,pool_timeout=5");
+    dbp_slot *s = NULL;
+    dbp_error err;
+    unsigned events = 0;
+    int pid = idle_backend(p);
+    double t0, took, ended;
+    dbp_status st;
+
+    /* A live server: the ping is sent, answered, and the same connection
+     * checked out. */
+    st = dbp_pool_checkout_mode(p, DBP_CHECKOUT_DEFER, 0, &s, &events, &err);
+    is_int(st, DBP_PENDING, "an event loop's pre-ping is sent, not waited for: DBP_PENDING");
+    ok(dbp_slot_ping_left(s) > 0 && dbp_slot_ping_left(s) <= 0.3, "... pinging, within ping_timeout");
+    st = step_pending(p, s, tl_now(), 5, &ended, &events);
+    is_int(st, DBP_OK, "... answered: checked out");
+    is_int(dbp_conn_backend_pid(dbp_slot_conn(s)), pid, "... the same connection");
+    is_int(metric(p, DBP_M_PREPING_FAILURES), 0, "... no pre-ping failure");
+    dbp_pool_release(p, s);
+
+    /* A stopped backend: the checkout returns at once; the ping times out
+     * at ping_timeout and the step replaces the connection. */
+    kill(pid, SIGSTOP);
+    events = 0;
+    t0 = tl_now();
+    st = dbp_pool_checkout_mode(p, DBP_CHECKOUT_DEFER, 0, &s, &events, &err);
+    took = tl_now() - t0;
+    if (st == DBP_PENDING)
+        st = step_pending(p, s, t0, 5, &ended, &events);
+    kill(pid, SIGCONT);                   /* at once, whatever the checks say */
+    ok(took < 0.1, "a stopped backend: the deferred checkout did not wait (%.3f s)", took);
+    is_int(st, DBP_OK, "... the steps end checked out");
+    between(ended, 0.29, 1.3, "... the ping ended at ping_timeout (0.3 s)");
+    ok(st == DBP_OK && dbp_conn_backend_pid(dbp_slot_conn(s)) != pid, "... on a new backend");
+    is_int(metric(p, DBP_M_PING_TIMEOUTS), 1, "... one ping timeout counted");
+    is_int(metric(p, DBP_M_PREPING_FAILURES), 1, "... one pre-ping failure counted");
+    ok((events & DBP_EV_INVALIDATE) && (events & DBP_EV_CONNECT), "... events: invalidate, connect");
+    is_int(counts(p).total, 1, "... capacity exact: one connection");
+    if (st == DBP_OK)
+        dbp_pool_release(p, s);
+
+    /* Given up while pinging: closed as a failed pre-ping, capacity back. */
+    pid = idle_backend(p);
+    kill(pid, SIGSTOP);
+    st = dbp_pool_checkout_mode(p, DBP_CHECKOUT_DEFER, 0, &s, &events, &err);
+    if (st == DBP_PENDING)
+        dbp_pool_connect_abandon(p, s, "given up");
+    kill(pid, SIGCONT);
+    is_int(st, DBP_PENDING, "abandoned while pinging: it was pending");
+    is_int(counts(p).total, 0, "... the connection closed, its capacity given back");
+    is_int(metric(p, DBP_M_PREPING_FAILURES), 2, "... counted as a failed pre-ping");
+    is_int(metric(p, DBP_M_CONNECT_FAILURES), 0, "... not as a failed connect");
     dbp_pool_free(p);
 }
 
@@ -225,7 +359,9 @@ int main(void)
     g_dsn = tl_env_or_bail("DBPOOL_TEST_DSN");
     test_silent_server();
     test_stopped_ping();
+    test_stopped_ping_steps();
     test_stopped_preping();
+    test_deferred_preping();
     test_refill_thread();
     diag("test_deadlines ran in %.2f s", tl_now() - t0);
     return done_testing();

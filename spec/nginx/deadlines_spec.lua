@@ -1,7 +1,9 @@
 -- spec/nginx/deadlines_spec.lua: deadlines and min_idle inside an nginx
 -- worker: a checkout whose connect hangs gives up at pool_timeout (the
--- yielding connect keeps the checkout's deadline), and min_idle is refilled
--- by a timer, not by the request that lost a connection.  Runs only under
+-- yielding connect keeps the checkout's deadline); a pre-ping and
+-- conn:ping() to a stopped backend (SIGSTOP, always resumed) yield until
+-- ping_timeout while the worker serves other requests; and min_idle is
+-- refilled by a timer, not by the request that lost a connection.  Runs only under
 -- scripts/with-nginx.sh spec/nginx/nginx.conf (see worker_spec.lua).
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec/nginx"
 package.path = here .. "/?.lua;" .. package.path
@@ -19,6 +21,60 @@ describe("inside an nginx worker", function()
     assert.are.equal("timeout", r.json.kind, r.body)
     local took = r.json.finished - r.json.started
     assert.is_true(took >= 0.9 and took < 2, ("took %.3f s"):format(took))
+  end)
+
+  it("a pre-ping that gets no answer yields: the worker serves others, and the checkout goes on at ping_timeout", function()
+    local r = client.get("/preping/backend")
+    assert.are.equal(200, r.status, r.body)
+    local stopped = r.json.result
+    local ok, failure = pcall(function()
+      assert(os.execute("kill -STOP " .. stopped))
+      local pinging = client.start("/preping/query", 20)
+      client.sleep(0.2)                       -- the checkout is in its ping by now
+      -- Served by the same (only) worker while the ping waits: no stall.
+      local other = client.get("/phase/ok")
+      assert.are.equal(200, other.status, other.body)
+      assert.is_true(other.seconds < 0.5, ("another request took %.3f s"):format(other.seconds))
+      r = pinging:wait()
+    end)
+    os.execute("kill -CONT " .. stopped)
+    assert(ok, failure)
+    assert.are.equal(200, r.status, r.body)
+    local got = r.json.result
+    assert.are_not.equal(stopped, got.pid, "the stopped backend's connection was handed out")
+    assert.are.equal(1, got.ping_timeouts)
+    assert.are.equal(1, got.pre_ping_failures)
+    assert.are.equal(2, got.connects)
+    local took = r.json.finished - r.json.started
+    assert.is_true(took >= 0.9 and took < 3, ("the checkout took %.3f s (ping_timeout 1 s)"):format(took))
+  end)
+
+  it("conn:ping() yields for its answer: a stopped backend times out at ping_timeout, the worker serving others", function()
+    local live = client.get("/ping/conn")
+    assert.are.equal(200, live.status, live.body)
+    assert.is_true(live.json.result.ok, live.body)
+    local r = client.get("/ping/conn?pid=1")
+    assert.are.equal(200, r.status, r.body)
+    local stopped = r.json.result
+    local other
+    local ok, failure = pcall(function()
+      assert(os.execute("kill -STOP " .. stopped))
+      local pinging = client.start("/ping/conn", 20)
+      client.sleep(0.2)                       -- the ping waits by now
+      other = client.get("/phase/ok")
+      r = pinging:wait()
+    end)
+    os.execute("kill -CONT " .. stopped)
+    assert(ok, failure)
+    assert.are.equal(200, other.status, other.body)
+    assert.is_true(other.seconds < 0.5, ("another request took %.3f s"):format(other.seconds))
+    assert.are.equal(200, r.status, r.body)
+    local got = r.json.result
+    assert.is_false(got.ok, r.body)
+    assert.are.equal("timeout", got.kind, r.body)
+    assert.matches("ping_timeout", got.message, 1, true)
+    assert.are.equal(1, got.ping_timeouts)
+    assert.is_true(got.took >= 0.9 and got.took < 3, ("the ping took %.3f s (ping_timeout 1 s)"):format(got.took))
   end)
 
   it("min_idle is refilled by a timer, not by the request that lost a connection", function()

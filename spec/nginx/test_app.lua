@@ -435,6 +435,61 @@ function app.silent()
   end)
 end
 
+-- Engine PREPING pings at every checkout (pre_ping_bypass = 0), within
+-- ping_timeout 1 s: /preping/backend answers the backend pid of its one
+-- connection, left idle; /preping/query checks out (the pre-ping),
+-- answers its connection's backend pid and the engine's counters, and
+-- removes the engine.
+local function preping_engine()
+  return dbpool.get("PREPING") or dbpool.engine { name = "PREPING",
+    dsn = os.getenv("DBPOOL_TEST_DSN"), pool_size = 1, max_overflow = 0, pool_timeout = 5,
+    pool_pre_ping = true, pre_ping_bypass = 0, ping_timeout = 1,
+    application_name = "dbpool-nginx-preping" }
+end
+
+function app.preping_backend()
+  serve(function() return first_value(preping_engine():query("SELECT pg_backend_pid() AS pid")) end)
+end
+
+function app.preping_query()
+  serve(function()
+    local e = preping_engine()
+    local pid, msg, err = first_value(e:query("SELECT pg_backend_pid() AS pid"))
+    if not pid then return nil, msg, err end
+    local s = e:stats()
+    dbpool.remove("PREPING")      -- its connection and socket watch gone: worker_spec counts them
+    return { pid = pid, pre_ping_failures = s.pre_ping_failures, ping_timeouts = s.ping_timeouts,
+             connects = s.connects, checkedout = s.checkedout }
+  end)
+end
+
+-- conn:ping() on engine PINGED (no pre-ping, ping_timeout 1 s):
+-- /ping/conn?pid=1 answers the backend pid of its one connection, left
+-- idle; /ping/conn checks it out, pings, and answers what the ping said
+-- and how long it took, then removes the engine.
+function app.ping_conn()
+  serve(function()
+    local e = dbpool.get("PINGED") or dbpool.engine { name = "PINGED",
+      dsn = os.getenv("DBPOOL_TEST_DSN"), pool_size = 1, max_overflow = 0, ping_timeout = 1,
+      application_name = "dbpool-nginx-pinged" }
+    local c, msg, err = e:connect()
+    if not c then return nil, msg, err end
+    if ngx.var.arg_pid then
+      local pid = c:backend_pid()
+      c:close()
+      return pid
+    end
+    local t0 = now()
+    local ok, pmsg, perr = c:ping()
+    local took = now() - t0
+    c:close()
+    local s = e:stats()
+    dbpool.remove("PINGED")
+    return { ok = ok or false, kind = perr and perr.kind or nil, message = pmsg, took = took,
+             ping_timeouts = s.ping_timeouts }
+  end)
+end
+
 -- Issue 20 under nginx: json, arrays, numeric = "string", an array
 -- parameter, a decoder of an enum (its OID looked up in pg_type by the
 -- engine's first checkout, yielding), and a nested transaction whose
