@@ -26,8 +26,13 @@ local function capacity(stats)
   return stats.size > 0 and stats.size or nil
 end
 
+-- How the ping checks a connection out without queueing for one: under
+-- nginx dbpool's init sets dbpool.ngx's, which yields for a connect or a
+-- pre-ping instead of blocking the worker.
+function health.try_checkout(pool) return pool:try_connect() end
+
 local function ping(pool)
-  local conn, msg, err = pool:try_connect()
+  local conn, msg, err = health.try_checkout(pool)
   if not conn then
     if err.kind == "again" then return true end      -- all busy: utilization says so
     return false, msg

@@ -70,6 +70,7 @@ local checkout, ngx_path
 local warming, start_warming = false, nil   -- min_idle under nginx: see start_warming
 if in_nginx then
   ngx_path = require "dbpool.ngx"
+  health.try_checkout = ngx_path.try_checkout
   local connect = ngx_path.connect
   checkout = function(pool)
     if not warming then start_warming() end

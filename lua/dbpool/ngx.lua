@@ -421,6 +421,17 @@ local function try_once(pool, since, deadline)
   return conn, msg, err
 end
 
+-- M.try_checkout(pool) -> Conn | nil, msg, err (kind "again": every
+-- connection is busy): a checkout that never queues for a slot, but yields
+-- for what it needs (a name lookup, a connect, a pre-ping) within the
+-- checkout's budget; engine:health()'s.  Blocks in init_by_lua, raises
+-- where nginx cannot yield.
+function M.try_checkout(pool)
+  if not can_yield("a checkout") then return pool:try_connect() end
+  local _, _, _, budget = pool:timing()
+  return try_once(pool, nil, now() + budget)
+end
+
 -- min_idle inside nginx: after a return that lost a connection, a timer
 -- opens what min_idle misses, one yielding connect at a time, each after a
 -- random pause (docs/decisions.md); one timer per pool at a time.

@@ -1,10 +1,11 @@
 -- spec/nginx/deadlines_spec.lua: deadlines and min_idle inside an nginx
 -- worker: a checkout whose connect hangs gives up at pool_timeout (the
--- yielding connect keeps the checkout's deadline); a pre-ping and
--- conn:ping() to a stopped backend (SIGSTOP, always resumed) yield until
--- ping_timeout while the worker serves other requests; and min_idle is
--- refilled by a timer, not by the request that lost a connection.  Runs only under
--- scripts/with-nginx.sh spec/nginx/nginx.conf (see worker_spec.lua).
+-- yielding connect keeps the checkout's deadline); a pre-ping, conn:ping()
+-- and engine:health() to a stopped backend (SIGSTOP, always resumed) yield
+-- until ping_timeout while the worker serves other requests; and min_idle
+-- is refilled by a timer, not by the request that lost a connection.  Runs
+-- only under scripts/with-nginx.sh spec/nginx/nginx.conf (see
+-- worker_spec.lua).
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec/nginx"
 package.path = here .. "/?.lua;" .. package.path
 local client = require "nginx_client"
@@ -75,6 +76,29 @@ describe("inside an nginx worker", function()
     assert.matches("ping_timeout", got.message, 1, true)
     assert.are.equal(1, got.ping_timeouts)
     assert.is_true(got.took >= 0.9 and got.took < 3, ("the ping took %.3f s (ping_timeout 1 s)"):format(got.took))
+  end)
+
+  it("engine:health() yields for its checkout's pre-ping: the worker serves others meanwhile", function()
+    local r = client.get("/ping/health?pid=1")
+    assert.are.equal(200, r.status, r.body)
+    local stopped = r.json.result
+    local other
+    local ok, failure = pcall(function()
+      assert(os.execute("kill -STOP " .. stopped))
+      local checking = client.start("/ping/health", 20)
+      client.sleep(0.2)                       -- the pre-ping waits by now
+      other = client.get("/phase/ok")
+      r = checking:wait()
+    end)
+    os.execute("kill -CONT " .. stopped)
+    assert(ok, failure)
+    assert.are.equal(200, other.status, other.body)
+    assert.is_true(other.seconds < 0.5, ("another request took %.3f s"):format(other.seconds))
+    assert.are.equal(200, r.status, r.body)
+    local got = r.json.result
+    assert.are_not.equal("down", got.status, r.body)   -- the stopped connection was replaced
+    assert.are.equal(1, got.pre_ping_failures)
+    assert.is_true(got.took >= 0.9 and got.took < 3, ("health took %.3f s (ping_timeout 1 s)"):format(got.took))
   end)
 
   it("min_idle is refilled by a timer, not by the request that lost a connection", function()

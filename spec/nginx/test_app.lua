@@ -490,6 +490,28 @@ function app.ping_conn()
   end)
 end
 
+-- engine:health() on engine PINGH (pool_pre_ping at every checkout,
+-- ping_timeout 1 s): /ping/health?pid=1 answers the backend pid of its one
+-- connection, left idle; /ping/health answers the health check, how long
+-- it took and the pre-ping failures, then removes the engine.
+function app.ping_health()
+  serve(function()
+    local e = dbpool.get("PINGH") or dbpool.engine { name = "PINGH",
+      dsn = os.getenv("DBPOOL_TEST_DSN"), pool_size = 1, max_overflow = 0, ping_timeout = 1,
+      pool_pre_ping = true, pre_ping_bypass = 0, application_name = "dbpool-nginx-pingh" }
+    if ngx.var.arg_pid then
+      return first_value(e:query("SELECT pg_backend_pid() AS pid"))
+    end
+    local t0 = now()
+    local h = e:health()
+    local took = now() - t0
+    local s = e:stats()
+    dbpool.remove("PINGH")
+    return { status = h.status, reasons = h.reasons, took = took,
+             pre_ping_failures = s.pre_ping_failures }
+  end)
+end
+
 -- Issue 20 under nginx: json, arrays, numeric = "string", an array
 -- parameter, a decoder of an enum (its OID looked up in pg_type by the
 -- engine's first checkout, yielding), and a nested transaction whose
