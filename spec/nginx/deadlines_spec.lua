@@ -24,23 +24,32 @@ describe("inside an nginx worker", function()
     assert.is_true(took >= 0.9 and took < 2, ("took %.3f s"):format(took))
   end)
 
-  it("a pre-ping that gets no answer yields: the worker serves others, and the checkout goes on at ping_timeout", function()
-    local r = client.get("/preping/backend")
+  -- GET pid_path answers the backend pid of an engine's one connection,
+  -- left idle; that backend is stopped (SIGSTOP, resumed whatever happens)
+  -- while GET slow_path uses it, and 0.2 s into that another request is
+  -- served by the same (only) worker: it must not wait for the first.
+  -- Returns slow_path's answer and the backend pid.
+  local function while_stopped(pid_path, slow_path)
+    local r = client.get(pid_path)
     assert.are.equal(200, r.status, r.body)
-    local stopped = r.json.result
+    local stopped, other = r.json.result, nil
     local ok, failure = pcall(function()
       assert(os.execute("kill -STOP " .. stopped))
-      local pinging = client.start("/preping/query", 20)
-      client.sleep(0.2)                       -- the checkout is in its ping by now
-      -- Served by the same (only) worker while the ping waits: no stall.
-      local other = client.get("/phase/ok")
-      assert.are.equal(200, other.status, other.body)
-      assert.is_true(other.seconds < 0.5, ("another request took %.3f s"):format(other.seconds))
-      r = pinging:wait()
+      local slow = client.start(slow_path, 20)
+      client.sleep(0.2)                       -- waiting for the ping's answer by now
+      other = client.get("/phase/ok")
+      r = slow:wait()
     end)
     os.execute("kill -CONT " .. stopped)
     assert(ok, failure)
+    assert.are.equal(200, other.status, other.body)
+    assert.is_true(other.seconds < 0.5, ("another request took %.3f s"):format(other.seconds))
     assert.are.equal(200, r.status, r.body)
+    return r, stopped
+  end
+
+  it("a pre-ping that gets no answer yields: the worker serves others, and the checkout goes on at ping_timeout", function()
+    local r, stopped = while_stopped("/preping/backend", "/preping/query")
     local got = r.json.result
     assert.are_not.equal(stopped, got.pid, "the stopped backend's connection was handed out")
     assert.are.equal(1, got.ping_timeouts)
@@ -54,22 +63,7 @@ describe("inside an nginx worker", function()
     local live = client.get("/ping/conn")
     assert.are.equal(200, live.status, live.body)
     assert.is_true(live.json.result.ok, live.body)
-    local r = client.get("/ping/conn?pid=1")
-    assert.are.equal(200, r.status, r.body)
-    local stopped = r.json.result
-    local other
-    local ok, failure = pcall(function()
-      assert(os.execute("kill -STOP " .. stopped))
-      local pinging = client.start("/ping/conn", 20)
-      client.sleep(0.2)                       -- the ping waits by now
-      other = client.get("/phase/ok")
-      r = pinging:wait()
-    end)
-    os.execute("kill -CONT " .. stopped)
-    assert(ok, failure)
-    assert.are.equal(200, other.status, other.body)
-    assert.is_true(other.seconds < 0.5, ("another request took %.3f s"):format(other.seconds))
-    assert.are.equal(200, r.status, r.body)
+    local r = while_stopped("/ping/conn?pid=1", "/ping/conn")
     local got = r.json.result
     assert.is_false(got.ok, r.body)
     assert.are.equal("timeout", got.kind, r.body)
@@ -79,22 +73,7 @@ describe("inside an nginx worker", function()
   end)
 
   it("engine:health() yields for its checkout's pre-ping: the worker serves others meanwhile", function()
-    local r = client.get("/ping/health?pid=1")
-    assert.are.equal(200, r.status, r.body)
-    local stopped = r.json.result
-    local other
-    local ok, failure = pcall(function()
-      assert(os.execute("kill -STOP " .. stopped))
-      local checking = client.start("/ping/health", 20)
-      client.sleep(0.2)                       -- the pre-ping waits by now
-      other = client.get("/phase/ok")
-      r = checking:wait()
-    end)
-    os.execute("kill -CONT " .. stopped)
-    assert(ok, failure)
-    assert.are.equal(200, other.status, other.body)
-    assert.is_true(other.seconds < 0.5, ("another request took %.3f s"):format(other.seconds))
-    assert.are.equal(200, r.status, r.body)
+    local r = while_stopped("/ping/health?pid=1", "/ping/health")
     local got = r.json.result
     assert.are_not.equal("down", got.status, r.body)   -- the stopped connection was replaced
     assert.are.equal(1, got.pre_ping_failures)

@@ -34,13 +34,7 @@ local function scrape(metric)
   return total, by_worker, r.body
 end
 
-local function worker_pids()
-  local pids = {}
-  local p = assert(io.popen("pgrep -P " .. assert(os.getenv("DBPOOL_NGINX_PID"))))
-  for line in p:lines() do pids[#pids + 1] = tonumber(line) end
-  p:close()
-  return pids
-end
+local worker_pids = client.worker_pids
 
 describe("one view of an nginx instance of 2 workers", function()
   local PUBLISHED = 1.3       -- seconds: every worker has published by then (every 1 s)

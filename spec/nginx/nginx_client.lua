@@ -72,6 +72,15 @@ function client.error_lines(levels)
   return found
 end
 
+-- The pids of nginx's workers (DBPOOL_NGINX_PID's children), as numbers.
+function client.worker_pids()
+  local pids = {}
+  local p = assert(io.popen("pgrep -P " .. assert(os.getenv("DBPOOL_NGINX_PID"))))
+  for line in p:lines() do pids[#pids + 1] = tonumber(line) end
+  p:close()
+  return pids
+end
+
 -- Pipes text into CMD; returns ok, combined output.
 function client.pipe_to(cmd, text)
   local input = os.tmpname()

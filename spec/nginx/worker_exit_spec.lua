@@ -10,13 +10,7 @@ package.path = here .. "/?.lua;" .. package.path
 local client = require "nginx_client"
 if not client.serving("spec/nginx/instance.conf") then return end
 
-local function worker_pids()
-  local pids = {}
-  local p = assert(io.popen("pgrep -P " .. assert(os.getenv("DBPOOL_NGINX_PID"))))
-  for line in p:lines() do pids[#pids + 1] = tonumber(line) end
-  p:close()
-  return pids
-end
+local worker_pids = client.worker_pids
 
 describe("a worker stopped with statements in flight", function()
   -- nginx closes the worker's Lua VM as the worker exits; the connections
