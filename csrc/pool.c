@@ -243,6 +243,14 @@ static int64_t work_deadline(const dbp_pool *p, int64_t start)
  * capacity for a new one, else (DBP_CHECKOUT_WAIT) a place in the queue
  * until pool_timeout.  since: when the caller started waiting (0 = now);
  * pool_timeout counts from then. */
+/* A checkout of an engine that dbpool.remove retired: the checkouts made
+ * before are returned and closed, but no new connection may open. */
+static dbp_status removed_error(const dbp_pool *p, dbp_error *err)
+{
+    return dbp_error_set(err, DBP_CLOSED, "engine '%s' was removed (dbpool.remove) before this "
+                         "checkout got a connection", p->cfg.name);
+}
+
 static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, dbp_slot **out,
                            unsigned *ev, dbp_error *err)
 {
@@ -254,6 +262,10 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
     dbp_status st = DBP_OK;
 
     lock_pool(p, &orphans);
+    if (p->retired) {
+        unlock_pool(p, orphans);
+        return removed_error(p, err);
+    }
     epoch = p->epoch;
     if (p->wait_head == NULL) {          /* nobody queued ahead of us */
         s = idle_pop_locked(p);
@@ -277,6 +289,11 @@ static dbp_status checkout(dbp_pool *p, dbp_checkout_mode mode, int64_t since, d
         *ev |= DBP_EV_WAIT;
         st = wait_for_slot_locked(p, start + dbp_sec_to_ns(p->cfg.pool_timeout), &s, &create,
                                   &epoch, err);
+        if (st == DBP_OK && create && p->retired) {   /* woken by the removal's dispose */
+            give_back_and_wake_locked(p, 1, epoch);
+            create = 0;
+            st = removed_error(p, err);
+        }
         if (s != NULL)
             stale = slot_stale_locked(p, s, dbp_now_ns());
     }
@@ -333,9 +350,20 @@ dbp_status ping_step(dbp_pool *p, dbp_slot *s, bool *want_write, unsigned *ev, d
         return DBP_OK;
     }
     ping_failed(p, s, st, ev);
-    s->pending_ev = *ev;                  /* told with the connect's outcome */
     dbp_conn_close(s->conn);              /* replace in place: capacity unchanged */
     s->conn = NULL;
+    if (dbp_now_ns() >= work_deadline(p, start)) {
+        /* The ping used the whole checkout: as open_into, no connect is
+         * tried (one given no time would count as failed, for the breaker
+         * too, against a server that was never asked). */
+        dbp_lock_acquire(&p->mu);
+        untrack_locked(p, s);             /* leak_threshold traced it at checkout */
+        give_back_and_wake_locked(p, 1, s->epoch);
+        dbp_lock_release(&p->mu);
+        free(s);
+        return dbp_pool_connect_timed_out(p, err);
+    }
+    s->pending_ev = *ev;                  /* told with the connect's outcome */
     return checkout_connect(p, DBP_CHECKOUT_DEFER, &s, s->epoch, start, work_deadline(p, start),
                             ev, err);
 }

@@ -209,8 +209,10 @@ DBP_MUSTCHECK dbp_status connect_later(dbp_pool *p, dbp_slot *s, int64_t since,
 /* Reads the answer to s's pre-ping (s->pinging) without waiting: DBP_AGAIN
  * until it came (*want_write as dbp_conn_wants_write); DBP_OK: alive,
  * checked out.  A failed or late ping replaces the connection in place:
- * DBP_PENDING, s reserved for a connect the caller steps on, or the
- * breaker's refusal (the capacity given back, s freed). */
+ * DBP_PENDING, s reserved for a connect the caller steps on; or, when the
+ * ping used the checkout's whole budget, DBP_TIMEOUT (counted, no connect
+ * tried), or the breaker's refusal (either way the capacity given back, s
+ * freed). */
 DBP_MUSTCHECK dbp_status ping_step(dbp_pool *p, dbp_slot *s, bool *want_write, unsigned *ev,
                                    dbp_error *err);
 /* The caller gave up waiting for s's pre-ping: the connection is closed as

@@ -277,6 +277,26 @@ static void test_deferred_preping(void)
     if (st == DBP_OK)
         dbp_pool_release(p, s);
 
+    /* A ping that uses the whole checkout (ping_timeout beyond the 1 s
+     * budget): no connect is tried after it, none counted as failed. */
+    dbp_pool_free(p);
+    p = pool_with("deferred_preping_budget", g_dsn,
+                  "pool_size=1,max_overflow=0,pool_pre_ping=1,pre_ping_bypass=0,"
+                  "ping_timeout=5,pool_timeout=0.5");
+    pid = idle_backend(p);
+    kill(pid, SIGSTOP);
+    t0 = tl_now();
+    st = dbp_pool_checkout_mode(p, DBP_CHECKOUT_DEFER, 0, &s, &events, &err);
+    if (st == DBP_PENDING)
+        st = step_pending(p, s, t0, 5, &ended, &events);
+    took = tl_now() - t0;
+    kill(pid, SIGCONT);
+    is_int(st, DBP_TIMEOUT, "a pre-ping that used the checkout's budget: DBP_TIMEOUT");
+    between(took, 0.95, 2.0, "... at the budget (1 s, pool_timeout 0.5 s)");
+    is_int(metric(p, DBP_M_CONNECT_FAILURES), 0, "... no connect tried, none failed");
+    is_int(metric(p, DBP_M_TIMEOUTS), 1, "... one checkout timeout counted");
+    is_int(counts(p).total, 0, "... the stopped connection closed, its capacity given back");
+
     /* Given up while pinging: closed as a failed pre-ping, capacity back. */
     pid = idle_backend(p);
     kill(pid, SIGSTOP);
@@ -286,7 +306,7 @@ static void test_deferred_preping(void)
     kill(pid, SIGCONT);
     is_int(st, DBP_PENDING, "abandoned while pinging: it was pending");
     is_int(counts(p).total, 0, "... the connection closed, its capacity given back");
-    is_int(metric(p, DBP_M_PREPING_FAILURES), 2, "... counted as a failed pre-ping");
+    is_int(metric(p, DBP_M_PREPING_FAILURES), 2, "... counted as a failed pre-ping (the 2nd here)");
     is_int(metric(p, DBP_M_CONNECT_FAILURES), 0, "... not as a failed connect");
     dbp_pool_free(p);
 }

@@ -246,6 +246,34 @@ static void job_join(job *j)
     pthread_join(j->thread, NULL);
 }
 
+/* ---- dbpool.remove with a checkout waiting --------------------------------- */
+
+/* dbp_pool_retire (dbpool.remove) wakes the queued checkouts: they fail
+ * with DBP_CLOSED instead of opening connections on the removed pool,
+ * which nobody would close. */
+static void test_retire_wakes_waiters(void)
+{
+    dbp_pool *p = pool_make("retire_waiters", 1, 0, 5);
+    dbp_slot *held = NULL, *s = NULL;
+    dbp_error err;
+    job j;
+
+    if (dbp_pool_checkout(p, &held, &err) != DBP_OK)
+        bail_out("checkout: %s", err.message);
+    job_start(&j, p, 1, NULL);
+    is_int(wait_for_waiters(p, 1), 1, "removal: one checkout queued");
+    dbp_pool_retire(p);
+    job_join(&j);
+    is_int(j.st, DBP_CLOSED, "... the queued checkout fails with DBP_CLOSED");
+    ok(j.elapsed < 2, "... at the removal, not at pool_timeout (%.2f s)", j.elapsed);
+    like(j.err.message, "was removed", "... saying the engine was removed");
+    is_int(dbp_pool_checkout(p, &s, &err), DBP_CLOSED, "... and so does a new checkout");
+    is_int(metric(p, DBP_M_CONNECTS), 1, "... no connection opened after it");
+    dbp_pool_release(p, held);
+    is_int(counts(p).total, 0, "... the held one closed at its return");
+    dbp_pool_free(p);
+}
+
 /* ---- SQLAlchemy's counters, lazy opening -------------------------------- */
 
 static void test_counters(void)
@@ -1021,6 +1049,7 @@ int main(void)
     test_threads_hammer();
     test_fifo_waiters();
     test_deadlines();
+    test_retire_wakes_waiters();
     test_fork();
     test_cap_across_fork();
     test_cap_spare_given_up();
