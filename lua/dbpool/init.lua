@@ -314,7 +314,8 @@ end
 Removed.__tostring = function(engine) return ("dbpool.Engine(%s, removed)"):format(rawget(engine, "name")) end
 
 -- dbpool.remove(name) -> true | false (no such name).  Disposes the engine
--- (idle connections close now, checked-out ones on return) and takes its
+-- (idle connections close now, checked-out ones on return; a checkout
+-- still waiting for a connection gets nil, msg, err of kind "closed") and takes its
 -- name, and its replicas', out of the process's registry: dbpool.engine may
 -- make it again, with other options.  This state's Engine object for it
 -- then raises on use.
